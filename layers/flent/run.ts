@@ -1,0 +1,166 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ArchiveError, errorLine } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import { lastLines, type RunResult, runProcess } from '../core/process.ts';
+import { readArchiveFile } from './archive.ts';
+import { buildFlentArgv, expectedRunSeconds, type FlentSpec } from './spec.ts';
+import { type FlentSummary, summarizeArchive } from './summary.ts';
+
+export type FailureReason = 'unreachable' | 'timeout' | 'server-missing' | 'tool-error';
+
+/** A test that measured nothing. This is a result, the record of the failure. */
+export interface TestFailure {
+  connectivity: 0;
+  reason: FailureReason;
+  message: string;
+  test: string;
+  host: string;
+  exitCode: number | null;
+  signal: string | null;
+  stderrTail: string;
+  startTime: string;
+  durationSeconds: number;
+}
+
+export type FlentOutcome =
+  | { ok: true; summary: FlentSummary; archivePath: string; durationSeconds: number }
+  | { ok: false; failure: TestFailure };
+
+export interface FlentRunOptions {
+  /** Prepended to every command, e.g. ['ip', 'netns', 'exec', 'node-a'] to run inside a namespace. */
+  commandPrefix?: readonly string[];
+  /** Hard limit for the whole run; default: flent's expected time plus `graceSeconds`. */
+  timeoutMs?: number;
+  /** Slack over flent's expected run time before the run counts as hung. */
+  graceSeconds?: number;
+  flentBinary?: string;
+  fpingBinary?: string;
+}
+
+const STDERR_TAIL_LINES = 15;
+const UNANSWERED_GRACE_SECONDS = 5;
+const STDERR_TAIL_CHARS = 1500;
+const NO_NETSERVER = /are you sure there is a netserver listening|establish_control could not establish/;
+
+/**
+ * Runs one flent test. Never throws for a network failure: an unreachable
+ * host, a missing server or a hung run each come back as a TestFailure.
+ */
+export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): Promise<FlentOutcome> {
+  const prefix = options.commandPrefix ?? [];
+  const fping = options.fpingBinary ?? 'fping';
+  // A cut path makes flent wait about twice its run time before giving up. A
+  // host that does not answer ICMP gets a short leash instead (ICMP may be
+  // filtered while TCP works, so flent still runs).
+  const answersIcmp = await answersPing(spec.host, prefix, fping);
+  const graceSeconds = options.graceSeconds ?? (answersIcmp ? 20 : UNANSWERED_GRACE_SECONDS);
+  const timeoutMs = options.timeoutMs ?? (expectedRunSeconds(spec) + graceSeconds) * 1000;
+  const argv = [...prefix, ...buildFlentArgv(spec, options.flentBinary)];
+  const startTime = new Date().toISOString();
+  log.debug({ argv, timeoutMs }, 'flent start');
+
+  let run: RunResult;
+  try {
+    run = await runProcess(argv, { timeoutMs, maxOutputBytes: 256 << 10 });
+  } catch (err) {
+    return {
+      ok: false,
+      failure: failure(
+        spec,
+        startTime,
+        'tool-error',
+        `cannot start flent (${errorLine(err)}); run infra/system/install.sh`,
+      ),
+    };
+  }
+  const durationSeconds = run.durationMs / 1000;
+  const tail = tailOf(run);
+  const base = { exitCode: run.exitCode, signal: run.signal, stderrTail: tail, durationSeconds };
+
+  if (run.timedOut) {
+    const reason = answersIcmp ? 'timeout' : 'unreachable';
+    const message = answersIcmp
+      ? `flent did not finish within ${timeoutMs / 1000} s`
+      : messageFor(reason, spec);
+    return { ok: false, failure: { ...failure(spec, startTime, reason, message), ...base } };
+  }
+  const archivePath = await findArchive(spec.outputDir, run.stdout + run.stderr);
+  if (archivePath === undefined) {
+    const reason = await classifyNoArchive(spec, run, prefix, fping);
+    return { ok: false, failure: { ...failure(spec, startTime, reason, messageFor(reason, spec)), ...base } };
+  }
+  try {
+    const summary = summarizeArchive(await readArchiveFile(archivePath));
+    return { ok: true, summary, archivePath, durationSeconds };
+  } catch (err) {
+    if (!(err instanceof ArchiveError)) throw err;
+    return { ok: false, failure: { ...failure(spec, startTime, 'tool-error', err.message), ...base } };
+  }
+}
+
+function failure(spec: FlentSpec, startTime: string, reason: FailureReason, message: string): TestFailure {
+  return {
+    connectivity: 0,
+    reason,
+    message,
+    test: spec.test,
+    host: spec.host,
+    exitCode: null,
+    signal: null,
+    stderrTail: '',
+    startTime,
+    durationSeconds: 0,
+  };
+}
+
+function messageFor(reason: FailureReason, spec: FlentSpec): string {
+  switch (reason) {
+    case 'unreachable':
+      return `${spec.host} does not answer ICMP echo and no test tool could reach it`;
+    case 'server-missing':
+      return `${spec.host} answers ICMP echo but no netserver accepts the control connection`;
+    default:
+      return 'flent wrote no data file; see stderrTail';
+  }
+}
+
+function tailOf(run: RunResult): string {
+  const text = run.stderr.trim() ? run.stderr : run.stdout;
+  const tail = lastLines(text, STDERR_TAIL_LINES);
+  return tail.length > STDERR_TAIL_CHARS ? tail.slice(-STDERR_TAIL_CHARS) : tail;
+}
+
+/** Flent prints "Data file written to PATH"; fall back to the newest archive in the (per-run) directory. */
+async function findArchive(outputDir: string, output: string): Promise<string | undefined> {
+  const printed = /Data file written to (.+\.flent\.gz)/.exec(output)?.[1];
+  const names = await readdir(outputDir).catch(() => [] as string[]);
+  if (printed !== undefined) {
+    const name = printed.trim().split('/').pop();
+    if (name !== undefined && names.includes(name)) return join(outputDir, name);
+  }
+  const archives = names.filter((name) => name.endsWith('.flent.gz')).sort();
+  const newest = archives[archives.length - 1];
+  return newest === undefined ? undefined : join(outputDir, newest);
+}
+
+/** Why did flent write nothing? Ask the host directly, briefly. */
+async function classifyNoArchive(
+  spec: FlentSpec,
+  run: RunResult,
+  prefix: readonly string[],
+  fping: string,
+): Promise<FailureReason> {
+  const reachable = await answersPing(spec.host, prefix, fping);
+  if (!reachable) return 'unreachable';
+  if (NO_NETSERVER.test(run.stdout + run.stderr)) return 'server-missing';
+  return 'tool-error';
+}
+
+async function answersPing(host: string, prefix: readonly string[], fping: string): Promise<boolean> {
+  // Three probes 100 ms apart, 500 ms to answer: a cut path costs about a second here.
+  const probe = await runProcess([...prefix, fping, '-q', '-c', '3', '-p', '100', '-t', '500', host], {
+    timeoutMs: 5000,
+  }).catch(() => undefined);
+  return probe !== undefined && /min\/avg\/max/.test(probe.stderr);
+}

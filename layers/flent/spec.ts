@@ -1,0 +1,116 @@
+import { isIP } from 'node:net';
+import { isAbsolute } from 'node:path';
+import { ValidationError } from '../core/errors.ts';
+
+/** The Flent tests k8s-netmon runs. Anything else is refused. */
+export const FLENT_TESTS = ['ping', 'tcp_upload', 'tcp_download', 'rrul'] as const;
+export type FlentTestName = (typeof FLENT_TESTS)[number];
+
+export const LENGTH_RANGE = { min: 1, max: 3600 } as const;
+export const DELAY_RANGE = { min: 0, max: 60 } as const;
+/** Flent's own default is 5 s on each side of the test; 2 s keeps rounds short and is enough for TCP to start. */
+export const DEFAULT_DELAY_SECONDS = 2;
+const TITLE_MAX = 200;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export interface FlentSpecInput {
+  test: unknown;
+  host: unknown;
+  length?: unknown;
+  delay?: unknown;
+  title?: unknown;
+  outputDir: unknown;
+  netperfControlPort?: unknown;
+}
+
+export interface FlentSpec {
+  test: FlentTestName;
+  host: string;
+  /** Seconds of measurement. */
+  length: number;
+  /** Seconds flent waits before starting and after stopping the load. */
+  delay: number;
+  title?: string;
+  outputDir: string;
+  netperfControlPort?: number;
+}
+
+export function isFlentTest(value: unknown): value is FlentTestName {
+  return typeof value === 'string' && (FLENT_TESTS as readonly string[]).includes(value);
+}
+
+function integerIn(field: string, value: unknown, range: { min: number; max: number }): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < range.min || value > range.max) {
+    throw new ValidationError(field, value, `an integer from ${range.min} to ${range.max}`);
+  }
+  return value;
+}
+
+/** Checks every field of a spec; the error names the first bad field and its valid range. */
+export function validateFlentSpec(input: FlentSpecInput): FlentSpec {
+  if (!isFlentTest(input.test))
+    throw new ValidationError('test', input.test, `one of ${FLENT_TESTS.join(', ')}`);
+  const host = input.host;
+  if (typeof host !== 'string' || (isIP(host) === 0 && !HOSTNAME.test(host))) {
+    throw new ValidationError('host', host, 'an IPv4/IPv6 address or a DNS host name');
+  }
+  const spec: FlentSpec = {
+    test: input.test,
+    host,
+    length: integerIn('length', input.length ?? 10, LENGTH_RANGE),
+    delay: integerIn('delay', input.delay ?? DEFAULT_DELAY_SECONDS, DELAY_RANGE),
+    outputDir: '',
+  };
+  if (typeof input.outputDir !== 'string' || !isAbsolute(input.outputDir)) {
+    throw new ValidationError('outputDir', input.outputDir, 'an absolute directory path');
+  }
+  spec.outputDir = input.outputDir;
+  if (input.title !== undefined) {
+    const title = input.title;
+    // Printable, one line: flent puts the title in the file name and the archive.
+    if (typeof title !== 'string' || title.length > TITLE_MAX || !/^[\w .,:=+@-]*$/.test(title)) {
+      throw new ValidationError(
+        'title',
+        title,
+        `at most ${TITLE_MAX} characters of letters, digits, space and . , : = + @ - _`,
+      );
+    }
+    spec.title = title;
+  }
+  if (input.netperfControlPort !== undefined) {
+    spec.netperfControlPort = integerIn('netperfControlPort', input.netperfControlPort, {
+      min: 1,
+      max: 65535,
+    });
+  }
+  return spec;
+}
+
+/** Seconds flent itself expects to run: the test plus a delay on each side. */
+export function expectedRunSeconds(spec: FlentSpec): number {
+  return spec.length + 2 * spec.delay;
+}
+
+/** The argv for one flent run. Only validated values reach it, each as its own argument. */
+export function buildFlentArgv(spec: FlentSpec, flentBinary = 'flent'): string[] {
+  const argv = [
+    flentBinary,
+    spec.test,
+    '--length',
+    String(spec.length),
+    '--delay',
+    String(spec.delay),
+    '--host',
+    spec.host,
+    '--data-dir',
+    spec.outputDir,
+    // No plots, no GUI: the archive is the product.
+    '--format',
+    'summary',
+  ];
+  if (spec.title !== undefined) argv.push('--title-extra', spec.title);
+  if (spec.netperfControlPort !== undefined)
+    argv.push('--netperf-control-port', String(spec.netperfControlPort));
+  return argv;
+}

@@ -1,0 +1,182 @@
+import { type Distribution, describe, scaleDistribution } from '../core/stats.ts';
+import type { FlentArchive, RawPoint } from './archive.ts';
+
+/**
+ * The typed summary of one Flent archive, in base units: seconds and bits per
+ * second. Figures follow flent's own `-f stats` rules so that both agree:
+ * mean is the tool's own mean when the archive records one (netperf's
+ * bytes/time, fping's mean), otherwise the mean of the raw samples; min,
+ * median, p99 and max come from the raw samples, or from the interpolated
+ * series when a series has no raw samples (flent's computed sums and averages).
+ */
+
+export type SeriesUnit = 's' | 'bit/s';
+export type SeriesKind = 'latency' | 'throughput';
+
+export interface SeriesStats extends Distribution {
+  kind: SeriesKind;
+  unit: SeriesUnit;
+  /** Lost probes over expected probes; latency series of ping tools only, else null. */
+  lossRatio: number | null;
+  /** The tool that produced the series (PingRunner, IrttRunner, NetperfDemoRunner...), when recorded. */
+  runner: string | null;
+}
+
+export type Direction = 'upload' | 'download';
+
+export interface DirectionThroughput {
+  /** The whole direction: "TCP upload" for single-flow tests, "TCP upload sum" for rrul. */
+  total: SeriesStats | null;
+  totalSeries: string | null;
+  /** Each flow's own series (rrul: BE, BK, CS5, EF). */
+  flows: Record<string, SeriesStats>;
+}
+
+export interface FlentSummary {
+  connectivity: 1;
+  test: string;
+  title: string | null;
+  /** Seconds of measurement asked for (flent -l). */
+  lengthSeconds: number;
+  /** Seconds the run took including flent's delays. */
+  totalLengthSeconds: number;
+  stepSeconds: number;
+  /** ISO 8601, UTC. */
+  startTime: string;
+  hosts: string[];
+  flentVersion: string;
+  series: Record<string, SeriesStats>;
+  latency: Record<string, SeriesStats>;
+  throughput: Record<Direction, DirectionThroughput>;
+  /** Series that carry no samples at all (a runner that failed inside an otherwise good run). */
+  emptySeries: string[];
+  /** Series skipped because their unit is not one k8s-netmon understands. */
+  unknownUnitSeries: string[];
+}
+
+/** Flent's unit -> factor to the base unit. */
+const UNITS: Record<string, { unit: SeriesUnit; kind: SeriesKind; factor: number }> = {
+  ms: { unit: 's', kind: 'latency', factor: 1e-3 },
+  s: { unit: 's', kind: 'latency', factor: 1 },
+  'bits/s': { unit: 'bit/s', kind: 'throughput', factor: 1 },
+  'Kbits/s': { unit: 'bit/s', kind: 'throughput', factor: 1e3 },
+  'Mbits/s': { unit: 'bit/s', kind: 'throughput', factor: 1e6 },
+  'Gbits/s': { unit: 'bit/s', kind: 'throughput', factor: 1e9 },
+};
+
+function unitOf(name: string, declared: string | undefined): string | undefined {
+  if (declared) return declared;
+  // Older archives lack UNITS for computed series; the name carries it.
+  if (name.startsWith('Ping (ms)')) return 'ms';
+  if (name.startsWith('TCP ')) return 'Mbits/s';
+  return undefined;
+}
+
+function rawSamples(points: readonly RawPoint[] | undefined): number[] {
+  if (!points) return [];
+  const values: number[] = [];
+  for (const point of points) {
+    if (typeof point.val === 'number' && Number.isFinite(point.val) && point.lost !== true)
+      values.push(point.val);
+  }
+  return values;
+}
+
+function lossRatio(archive: FlentArchive, name: string, received: number): number | null {
+  const meta = archive.metadata.SERIES_META[name];
+  const declared = meta?.PACKET_LOSS_RATE;
+  if (typeof declared === 'number' && Number.isFinite(declared)) return clamp01(declared);
+  const points = archive.raw_values[name];
+  // Only probe series (fping, ping, irtt) number their samples; netperf's UDP_RR rates are not probes.
+  if (!points?.some((point) => typeof point.seq === 'number')) return null;
+  const md = archive.metadata;
+  const expected = Math.round(md.TOTAL_LENGTH / md.STEP_SIZE);
+  if (expected <= 0) return null;
+  return clamp01(1 - received / expected);
+}
+
+function clamp01(value: number): number {
+  return Math.min(1, Math.max(0, value));
+}
+
+function seriesStats(archive: FlentArchive, name: string, factor: number): Distribution {
+  const raw = rawSamples(archive.raw_values[name]);
+  const values =
+    raw.length > 0
+      ? raw
+      : (archive.results[name] ?? []).filter((v): v is number => v !== null && Number.isFinite(v));
+  const distribution = describe(values);
+  const toolMean = archive.metadata.SERIES_META[name]?.MEAN_VALUE;
+  if (typeof toolMean === 'number' && Number.isFinite(toolMean) && toolMean !== 0 && values.length > 0) {
+    distribution.mean = toolMean;
+  }
+  return scaleDistribution(distribution, factor);
+}
+
+export function summarizeArchive(archive: FlentArchive): FlentSummary {
+  const md = archive.metadata;
+  const names = [...new Set([...Object.keys(archive.results), ...Object.keys(md.SERIES_META)])].sort();
+  const series: Record<string, SeriesStats> = {};
+  const emptySeries: string[] = [];
+  const unknownUnitSeries: string[] = [];
+  for (const name of names) {
+    const meta = md.SERIES_META[name];
+    const unitName = unitOf(name, meta?.UNITS);
+    const unit = unitName === undefined ? undefined : UNITS[unitName];
+    if (!unit) {
+      unknownUnitSeries.push(name);
+      continue;
+    }
+    const stats = seriesStats(archive, name, unit.factor);
+    if (stats.count === 0) emptySeries.push(name);
+    series[name] = {
+      ...stats,
+      kind: unit.kind,
+      unit: unit.unit,
+      lossRatio:
+        unit.kind === 'latency'
+          ? lossRatio(archive, name, rawSamples(archive.raw_values[name]).length)
+          : null,
+      runner: meta?.RUNNER ?? null,
+    };
+  }
+  const latency = Object.fromEntries(Object.entries(series).filter(([, s]) => s.kind === 'latency'));
+  return {
+    connectivity: 1,
+    test: md.NAME,
+    title: md.TITLE ?? null,
+    lengthSeconds: md.LENGTH,
+    totalLengthSeconds: md.TOTAL_LENGTH,
+    stepSeconds: md.STEP_SIZE,
+    startTime: toIsoUtc(md.T0 ?? md.TIME),
+    hosts: md.HOSTS.length > 0 ? md.HOSTS : md.HOST ? [md.HOST] : [],
+    flentVersion: md.FLENT_VERSION,
+    series,
+    latency,
+    throughput: { upload: direction(series, 'upload'), download: direction(series, 'download') },
+    emptySeries,
+    unknownUnitSeries,
+  };
+}
+
+function direction(series: Record<string, SeriesStats>, dir: Direction): DirectionThroughput {
+  const prefix = `TCP ${dir}`;
+  const single = series[prefix];
+  const sum = series[`${prefix} sum`];
+  const flows: Record<string, SeriesStats> = {};
+  for (const [name, stats] of Object.entries(series)) {
+    // rrul's per-flow series are "TCP upload BE" etc.; "avg" and "sum" are flent's aggregates.
+    if (name.startsWith(`${prefix} `) && !name.endsWith(' sum') && !name.endsWith(' avg'))
+      flows[name] = stats;
+  }
+  if (single) flows[prefix] = single;
+  const total = sum ?? single ?? null;
+  return { total, totalSeries: sum ? `${prefix} sum` : single ? prefix : null, flows };
+}
+
+/** Flent writes naive UTC times ("2026-11-26T07:43:42.889359Z" or without the Z). */
+function toIsoUtc(time: string): string {
+  const withZone = /[zZ]|[+-]\d\d:?\d\d$/.test(time) ? time : `${time}Z`;
+  const date = new Date(withZone);
+  return Number.isNaN(date.getTime()) ? time : date.toISOString();
+}

@@ -1,0 +1,137 @@
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { errorLine, RunnerError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import { type ManagedProcess, runProcess, startProcess, waitFor } from '../core/process.ts';
+import type { FlentOutcome } from '../flent/run.ts';
+import { runFlent } from '../flent/run.ts';
+import { type FlentTestName, validateFlentSpec } from '../flent/spec.ts';
+
+/** A node as a runner sees it: where to reach it and, locally, which namespace it lives in. */
+export interface RunnerNode {
+  name: string;
+  address: string;
+  /** Network namespace of the node on this host; absent means the host's own namespace. */
+  netns?: string;
+}
+
+export interface TestRequest {
+  src: RunnerNode;
+  dst: RunnerNode;
+  test: FlentTestName;
+  lengthSeconds: number;
+  delaySeconds?: number;
+  title?: string;
+}
+
+export type TestOutcome = FlentOutcome & { src: string; dst: string };
+
+/** Runs one test for an ordered pair. The local runner and the Kubernetes runner both implement it. */
+export interface Runner {
+  run(request: TestRequest): Promise<TestOutcome>;
+}
+
+export interface LocalRunnerOptions {
+  /** Where each run gets its own directory for flent's archive. */
+  workDir?: string;
+  netserverPort?: number;
+  irttPort?: number;
+  /** How long servers may take to listen. */
+  serverReadyTimeoutMs?: number;
+}
+
+const DEFAULT_NETSERVER_PORT = 12865;
+const DEFAULT_IRTT_PORT = 2112;
+
+/**
+ * The embedded default runner: netserver and an irtt server run in dst's
+ * namespace, flent runs in src's namespace against dst's address. The servers
+ * are stopped in every case.
+ */
+export class LocalRunner implements Runner {
+  private readonly options: Required<LocalRunnerOptions>;
+
+  constructor(options: LocalRunnerOptions = {}) {
+    this.options = {
+      workDir: options.workDir ?? join(tmpdir(), 'netmon-runs'),
+      netserverPort: options.netserverPort ?? DEFAULT_NETSERVER_PORT,
+      irttPort: options.irttPort ?? DEFAULT_IRTT_PORT,
+      serverReadyTimeoutMs: options.serverReadyTimeoutMs ?? 10_000,
+    };
+  }
+
+  async run(request: TestRequest): Promise<TestOutcome> {
+    await mkdir(this.options.workDir, { recursive: true });
+    const outputDir = await mkdtemp(join(this.options.workDir, `${request.src.name}-${request.dst.name}-`));
+    const spec = validateFlentSpec({
+      test: request.test,
+      host: request.dst.address,
+      length: request.lengthSeconds,
+      delay: request.delaySeconds,
+      title: request.title ?? `${request.src.name} to ${request.dst.name}`,
+      outputDir,
+      netperfControlPort: this.options.netserverPort,
+    });
+    const servers = await this.startServers(request.dst);
+    try {
+      const outcome = await runFlent(spec, { commandPrefix: prefixFor(request.src) });
+      return { ...outcome, src: request.src.name, dst: request.dst.name };
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()));
+    }
+  }
+
+  private async startServers(dst: RunnerNode): Promise<ManagedProcess[]> {
+    const prefix = prefixFor(dst);
+    const { netserverPort, irttPort } = this.options;
+    const servers: ManagedProcess[] = [];
+    try {
+      // -D: stay in the foreground so the process is ours to stop; -4 and -L: only dst's address.
+      servers.push(
+        startProcess([...prefix, 'netserver', '-D', '-4', '-L', dst.address, '-p', String(netserverPort)]),
+      );
+      servers.push(startProcess([...prefix, 'irtt', 'server', '-b', `${dst.address}:${irttPort}`]));
+      await waitFor(
+        `netserver on ${dst.address}:${netserverPort} and irtt on ${dst.address}:${irttPort}`,
+        async () => {
+          for (const server of servers) {
+            if (!server.running) {
+              const result = await server.done;
+              throw new RunnerError(
+                `${result.argv.slice(prefix.length).join(' ')} exited (${result.exitCode ?? result.signal}): ${result.stderr.trim() || result.stdout.trim()}`,
+              );
+            }
+          }
+          return (
+            (await listening(prefix, 'tcp', dst.address, netserverPort)) &&
+            (await listening(prefix, 'udp', dst.address, irttPort))
+          );
+        },
+        { timeoutMs: this.options.serverReadyTimeoutMs, intervalMs: 50 },
+      );
+      return servers;
+    } catch (err) {
+      await Promise.all(servers.map((server) => server.stop()));
+      log.error({ node: dst.name, err: errorLine(err) }, 'test servers did not start');
+      throw err instanceof RunnerError
+        ? err
+        : new RunnerError(`cannot start test servers on ${dst.name}: ${errorLine(err)}`, { cause: err });
+    }
+  }
+}
+
+export function prefixFor(node: RunnerNode): string[] {
+  return node.netns === undefined ? [] : ['ip', 'netns', 'exec', node.netns];
+}
+
+async function listening(
+  prefix: string[],
+  proto: 'tcp' | 'udp',
+  address: string,
+  port: number,
+): Promise<boolean> {
+  const flag = proto === 'tcp' ? '-Hltn' : '-Hlun';
+  const result = await runProcess([...prefix, 'ss', flag, 'sport', '=', `:${port}`], { timeoutMs: 5000 });
+  return result.stdout.includes(`${address}:${port}`);
+}

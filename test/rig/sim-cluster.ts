@@ -1,0 +1,342 @@
+import { RigError } from '../../layers/core/errors.ts';
+import { isRoot, missingPrograms } from '../../layers/core/host.ts';
+import { log } from '../../layers/core/log.ts';
+import { runChecked, runProcess } from '../../layers/core/process.ts';
+import { onShutdown } from '../../layers/core/shutdown.ts';
+
+/**
+ * The simulated cluster: one network namespace per node, all joined by a
+ * Linux bridge, addresses from 198.18.0.0/15 (the benchmarking range), each
+ * node's egress shaped with tbf, and nftables rules that cut chosen ordered
+ * pairs. The kernel here has no netem, so nothing depends on it.
+ *
+ * Everything it creates carries a name that says who owns it
+ * (netns "nmsim-<pid>-<k>-<node>", links "nm<pid36>.<k>b" / "nm<pid36>.<k>v<i>"),
+ * so a later run can remove what a crashed run left behind.
+ */
+
+export const NETNS_PREFIX = 'nmsim-';
+const LINK_PREFIX = 'nm';
+const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+const IFACE = 'eth0';
+const CUT_TABLE = 'netmon_cut';
+const REQUIRED_PROGRAMS = { ip: 'iproute2', tc: 'iproute2', nft: 'nftables' } as const;
+
+export interface SimNodeSpec {
+  name: string;
+  /** Egress rate of the node; unshaped when absent. */
+  rateBitsPerSecond?: number;
+  zone?: string;
+  region?: string;
+}
+
+export interface SimClusterOptions {
+  nodes: readonly SimNodeSpec[];
+  /** Ordered pairs [src, dst] whose src->dst tests must fail. */
+  cuts?: ReadonlyArray<readonly [string, string]>;
+  /** Which /24 of 198.18.0.0/15 (0..511); default derived from the owner so parallel rigs differ. */
+  subnetIndex?: number;
+}
+
+export interface SimNode {
+  name: string;
+  netns: string;
+  address: string;
+  rateBitsPerSecond: number | undefined;
+  labels: Record<string, string>;
+}
+
+let rigCounter = 0;
+
+export function checkRigHost(): void {
+  if (!isRoot()) {
+    throw new RigError(
+      'the simulated cluster needs root: it creates network namespaces, veth pairs, a bridge, tc qdiscs and nftables rules (run as root, e.g. sudo)',
+    );
+  }
+  const missing = missingPrograms(Object.keys(REQUIRED_PROGRAMS));
+  if (missing.length > 0) {
+    const packages = [...new Set(missing.map((p) => REQUIRED_PROGRAMS[p as keyof typeof REQUIRED_PROGRAMS]))];
+    throw new RigError(
+      `the simulated cluster needs ${missing.join(', ')}: install ${packages.join(' ')} (bash infra/system/install.sh installs all system packages)`,
+    );
+  }
+}
+
+function subnetFor(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 511) {
+    throw new RigError(`subnetIndex ${index} is out of range: 0..511 (the /24s of 198.18.0.0/15)`);
+  }
+  return `198.${18 + Math.floor(index / 256)}.${index % 256}`;
+}
+
+export class SimCluster {
+  readonly id: string;
+  readonly nodes: readonly SimNode[];
+  private readonly bridge: string;
+  private readonly hostLinks: string[];
+  private readonly cuts = new Set<string>();
+  private unregister: (() => void) | undefined;
+  private destroyed = false;
+
+  private constructor(id: string, nodes: SimNode[], linkBase: string) {
+    this.id = id;
+    this.nodes = nodes;
+    this.bridge = `${linkBase}b`;
+    this.hostLinks = nodes.map((_, i) => `${linkBase}v${i}`);
+  }
+
+  /** Builds the cluster; on any failure everything built so far is removed. */
+  static async create(options: SimClusterOptions): Promise<SimCluster> {
+    checkRigHost();
+    validateNodes(options.nodes);
+    await cleanupStaleRigs();
+    const k = rigCounter++ % 36;
+    const owner = `${process.pid}-${k}`;
+    const linkBase = `${LINK_PREFIX}${process.pid.toString(36)}.${k.toString(36)}`;
+    const subnet = subnetFor(options.subnetIndex ?? (process.pid * 7 + k) % 512);
+    const nodes = options.nodes.map(
+      (spec, i): SimNode => ({
+        name: spec.name,
+        netns: `${NETNS_PREFIX}${owner}-${spec.name}`,
+        address: `${subnet}.${i + 10}`,
+        rateBitsPerSecond: spec.rateBitsPerSecond,
+        labels: {
+          ...(spec.zone === undefined ? {} : { 'topology.kubernetes.io/zone': spec.zone }),
+          ...(spec.region === undefined ? {} : { 'topology.kubernetes.io/region': spec.region }),
+        },
+      }),
+    );
+    const cluster = new SimCluster(owner, nodes, linkBase);
+    cluster.unregister = onShutdown(`sim cluster ${owner}`, () => cluster.destroy());
+    try {
+      await cluster.build();
+      for (const [src, dst] of options.cuts ?? []) await cluster.cut(src, dst);
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    log.info(
+      {
+        cluster: owner,
+        nodes: nodes.map((n) => ({ name: n.name, address: n.address, rate: n.rateBitsPerSecond })),
+      },
+      'simulated cluster ready',
+    );
+    return cluster;
+  }
+
+  node(name: string): SimNode {
+    const node = this.nodes.find((n) => n.name === name);
+    if (!node)
+      throw new RigError(`no node named ${JSON.stringify(name)} in this cluster (${this.nodeNames()})`);
+    return node;
+  }
+
+  /** The argv prefix that runs a command inside a node's namespace. */
+  prefix(name: string): string[] {
+    return ['ip', 'netns', 'exec', this.node(name).netns];
+  }
+
+  /** Cuts src->dst: dst drops every packet of connections and probes that src starts. dst->src is untouched. */
+  async cut(src: string, dst: string): Promise<void> {
+    const from = this.node(src);
+    const to = this.node(dst);
+    const key = `${src}>${dst}`;
+    if (this.cuts.has(key)) return;
+    await this.nft(to, ['add', 'table', 'inet', CUT_TABLE]);
+    await this.nft(to, [
+      'add',
+      'chain',
+      'inet',
+      CUT_TABLE,
+      'input',
+      '{ type filter hook input priority 0 ; policy accept ; }',
+    ]);
+    await this.nft(to, [
+      'add',
+      'rule',
+      'inet',
+      CUT_TABLE,
+      'input',
+      'ip',
+      'saddr',
+      from.address,
+      'ct',
+      'direction',
+      'original',
+      'drop',
+    ]);
+    this.cuts.add(key);
+  }
+
+  isCut(src: string, dst: string): boolean {
+    return this.cuts.has(`${src}>${dst}`);
+  }
+
+  /** Removes every namespace, link and process of this cluster. Safe to call twice. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.unregister?.();
+    for (const node of this.nodes) await removeNetns(node.netns);
+    // Deleting a namespace frees its veth peers only later, in the kernel's own time: delete them now.
+    for (const link of [...this.hostLinks, this.bridge]) await removeLink(link);
+    log.info({ cluster: this.id }, 'simulated cluster removed');
+  }
+
+  private nodeNames(): string {
+    return this.nodes.map((n) => n.name).join(', ');
+  }
+
+  private async build(): Promise<void> {
+    await ip(['link', 'add', this.bridge, 'type', 'bridge']);
+    await ip(['link', 'set', this.bridge, 'up']);
+    for (const [i, node] of this.nodes.entries()) {
+      const hostSide = this.hostLinks[i] as string;
+      await ip(['netns', 'add', node.netns]);
+      await ip(['link', 'add', hostSide, 'type', 'veth', 'peer', 'name', IFACE, 'netns', node.netns]);
+      await ip(['link', 'set', hostSide, 'master', this.bridge, 'up']);
+      const inNs = ['-n', node.netns];
+      await ip([...inNs, 'link', 'set', 'lo', 'up']);
+      await ip([...inNs, 'addr', 'add', `${node.address}/24`, 'dev', IFACE]);
+      await ip([...inNs, 'link', 'set', IFACE, 'up']);
+      if (node.rateBitsPerSecond !== undefined) await shape(node, node.rateBitsPerSecond);
+    }
+  }
+
+  private async nft(node: SimNode, args: string[]): Promise<void> {
+    await runChecked(['ip', 'netns', 'exec', node.netns, 'nft', ...args], (m) => new RigError(m));
+  }
+}
+
+function validateNodes(nodes: readonly SimNodeSpec[]): void {
+  if (nodes.length < 2 || nodes.length > 200) {
+    throw new RigError(`nodes: ${nodes.length} nodes is not valid; expected 2 to 200`);
+  }
+  const seen = new Set<string>();
+  for (const [i, node] of nodes.entries()) {
+    if (!NODE_NAME.test(node.name)) {
+      throw new RigError(
+        `nodes[${i}].name: ${JSON.stringify(node.name)} is not valid; expected 1-32 of a-z, 0-9 and - (not at either end)`,
+      );
+    }
+    if (seen.has(node.name))
+      throw new RigError(`nodes[${i}].name: ${JSON.stringify(node.name)} appears twice`);
+    seen.add(node.name);
+    const rate = node.rateBitsPerSecond;
+    if (rate !== undefined && (!Number.isFinite(rate) || rate < 8_000 || rate > 100e9)) {
+      throw new RigError(`nodes[${i}].rateBitsPerSecond: ${rate} is not valid; expected 8000 to 1e11 bit/s`);
+    }
+  }
+}
+
+/** Egress shaping with a token bucket: burst of 10 ms at the rate (at least 16 KiB), 50 ms of queue. */
+async function shape(node: SimNode, rate: number): Promise<void> {
+  const burstBytes = Math.max(16 * 1024, Math.ceil(rate / 8 / 100));
+  await runChecked(
+    [
+      'ip',
+      'netns',
+      'exec',
+      node.netns,
+      'tc',
+      'qdisc',
+      'replace',
+      'dev',
+      IFACE,
+      'root',
+      'tbf',
+      'rate',
+      `${Math.round(rate)}bit`,
+      'burst',
+      String(burstBytes),
+      'latency',
+      '50ms',
+    ],
+    (m) => new RigError(m),
+  );
+}
+
+async function ip(args: string[]): Promise<void> {
+  await runChecked(['ip', ...args], (m) => new RigError(m));
+}
+
+async function removeNetns(netns: string): Promise<void> {
+  // Processes keep a namespace alive after its name is gone: stop them first.
+  const pids = await runProcess(['ip', 'netns', 'pids', netns], { timeoutMs: 10_000 });
+  for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  await runProcess(['ip', 'netns', 'delete', netns], { timeoutMs: 10_000 });
+}
+
+async function removeLink(name: string): Promise<void> {
+  await runProcess(['ip', 'link', 'delete', name], { timeoutMs: 10_000 });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface RigLeftovers {
+  netns: string[];
+  links: string[];
+}
+
+/** Every namespace and link of any simulated cluster (of any owner) that exists now. */
+export async function listRigObjects(): Promise<RigLeftovers> {
+  const netns = (await runProcess(['ip', 'netns', 'list'], { timeoutMs: 10_000 })).stdout
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => name.startsWith(NETNS_PREFIX));
+  const links = (await runProcess(['ip', '-o', 'link', 'show'], { timeoutMs: 10_000 })).stdout
+    .split('\n')
+    .map((line) => /^\d+:\s+([^:@\s]+)/.exec(line)?.[1] ?? '')
+    .filter((name) => /^nm[0-9a-z]+\.[0-9a-z][bv]\d*$/.test(name));
+  return { netns, links };
+}
+
+function ownerPid(name: string): number | undefined {
+  const fromNetns = new RegExp(`^${NETNS_PREFIX}(\\d+)-`).exec(name)?.[1];
+  if (fromNetns !== undefined) return Number(fromNetns);
+  const fromLink = /^nm([0-9a-z]+)\./.exec(name)?.[1];
+  return fromLink === undefined ? undefined : Number.parseInt(fromLink, 36);
+}
+
+/** Removes what simulated clusters of dead processes left behind (a crash, a SIGKILL). */
+export async function cleanupStaleRigs(): Promise<RigLeftovers> {
+  const all = await listRigObjects();
+  const stale = (name: string): boolean => {
+    const pid = ownerPid(name);
+    return pid === undefined || !isAlive(pid);
+  };
+  const removed = { netns: all.netns.filter(stale), links: all.links.filter(stale) };
+  for (const netns of removed.netns) await removeNetns(netns);
+  for (const link of removed.links) await removeLink(link);
+  if (removed.netns.length + removed.links.length > 0)
+    log.warn(removed, 'removed leftovers of a crashed run');
+  return removed;
+}
+
+/** Builds a cluster, runs `body`, and always removes the cluster. */
+export async function withSimCluster<T>(
+  options: SimClusterOptions,
+  body: (cluster: SimCluster) => Promise<T>,
+): Promise<T> {
+  const cluster = await SimCluster.create(options);
+  try {
+    return await body(cluster);
+  } finally {
+    await cluster.destroy();
+  }
+}
