@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { errorLine, NetmonError } from '../../layers/core/errors.ts';
+import { registerDemo } from './commands/demo.ts';
+import { registerFlent } from './commands/flent.ts';
+import { registerRig } from './commands/rig.ts';
+
+/** `netmon`: the operator's command line. Each command is a thin layer over layers/. */
+const program = new Command()
+  .name('netmon')
+  .description(
+    'k8s-netmon: measure connectivity, latency and bandwidth between every ordered pair of cluster nodes with Flent.',
+  )
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerFlent(program);
+registerDemo(program);
+registerRig(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its message (or the help text).
+    process.exitCode = err.exitCode;
+  } else {
+    process.stderr.write(`netmon: ${err instanceof NetmonError ? err.message : errorLine(err)}\n`);
+    process.exitCode = err instanceof NetmonError ? 2 : 1;
+  }
+}
