@@ -7,11 +7,6 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 list=${1:-$here/packages.txt}
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install.sh: must run as root (it calls apt-get)" >&2
-  exit 1
-fi
-
 missing=()
 declare -A component_of=()
 while read -r pkg component _; do
@@ -26,6 +21,10 @@ done <"$list"
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system packages missing: ${missing[*]}; installing them needs root: sudo bash $here/install.sh" >&2
+  exit 1
 fi
 echo "system packages: installing ${missing[*]}"
 

@@ -16,10 +16,12 @@ export function findOnPath(program: string, path = process.env.PATH ?? ''): stri
   return undefined;
 }
 
-/** Programs missing from PATH (and /usr/sbin, /sbin, where Debian puts ip, tc and nft). */
-export function missingPrograms(programs: readonly string[]): string[] {
-  const path = [process.env.PATH ?? '', '/usr/sbin', '/sbin'].join(delimiter);
-  return programs.filter((program) => findOnPath(program, path) === undefined);
+/** Programs missing from the search path (default: PATH plus /usr/sbin and /sbin, where Debian puts ip, tc and nft). */
+export function missingPrograms(
+  programs: readonly string[],
+  searchPath = [process.env.PATH ?? '', '/usr/sbin', '/sbin'].join(delimiter),
+): string[] {
+  return programs.filter((program) => findOnPath(program, searchPath) === undefined);
 }
 
 export function isRoot(): boolean {

@@ -21,6 +21,8 @@ export interface TestFailure {
   stderrTail: string;
   startTime: string;
   durationSeconds: number;
+  /** The archive, when flent wrote one that lacks the test's essential series (kept: it is the raw record). */
+  archivePath?: string;
 }
 
 export type FlentOutcome =
@@ -92,11 +94,35 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
   }
   try {
     const summary = summarizeArchive(await readArchiveFile(archivePath));
+    const missing = missingEssentials(summary);
+    if (missing.length > 0) {
+      // Flent still writes an archive when only ping worked: the measurement itself failed.
+      const reason: FailureReason = NO_NETSERVER.test(run.stdout + run.stderr)
+        ? 'server-missing'
+        : 'tool-error';
+      const message =
+        reason === 'server-missing'
+          ? `${messageFor(reason, spec)}; no data in ${missing.join(', ')}`
+          : `flent recorded no data in ${missing.join(', ')}`;
+      return { ok: false, failure: { ...failure(spec, startTime, reason, message), ...base, archivePath } };
+    }
     return { ok: true, summary, archivePath, durationSeconds };
   } catch (err) {
     if (!(err instanceof ArchiveError)) throw err;
     return { ok: false, failure: { ...failure(spec, startTime, 'tool-error', err.message), ...base } };
   }
+}
+
+/** The series a test exists for; without them the run measured nothing useful. */
+export function missingEssentials(summary: FlentSummary): string[] {
+  const missing: string[] = [];
+  const needs = (direction: 'upload' | 'download'): void => {
+    if ((summary.throughput[direction].total?.count ?? 0) === 0) missing.push(`TCP ${direction}`);
+  };
+  if (summary.test === 'tcp_upload' || summary.test === 'rrul') needs('upload');
+  if (summary.test === 'tcp_download' || summary.test === 'rrul') needs('download');
+  if (!Object.values(summary.latency).some((series) => series.count > 0)) missing.push('latency');
+  return missing;
 }
 
 function failure(spec: FlentSpec, startTime: string, reason: FailureReason, message: string): TestFailure {

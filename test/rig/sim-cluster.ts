@@ -48,13 +48,14 @@ export interface SimNode {
 
 let rigCounter = 0;
 
-export function checkRigHost(): void {
+/** Throws a RigError saying what is missing: root, or the programs (searched in `searchPath`, default PATH + sbin). */
+export function checkRigHost(searchPath?: string): void {
   if (!isRoot()) {
     throw new RigError(
       'the simulated cluster needs root: it creates network namespaces, veth pairs, a bridge, tc qdiscs and nftables rules (run as root, e.g. sudo)',
     );
   }
-  const missing = missingPrograms(Object.keys(REQUIRED_PROGRAMS));
+  const missing = missingPrograms(Object.keys(REQUIRED_PROGRAMS), searchPath);
   if (missing.length > 0) {
     const packages = [...new Set(missing.map((p) => REQUIRED_PROGRAMS[p as keyof typeof REQUIRED_PROGRAMS]))];
     throw new RigError(
