@@ -1,0 +1,35 @@
+import type { FailureReason } from '../flent/run.ts';
+import type { FlentTestName } from '../flent/spec.ts';
+import type { FlentSummary } from '../flent/summary.ts';
+
+/**
+ * The record of one test of one ordered pair in one round, success or
+ * failure: stored as results/<schedule>/<round>/<src>/<dst>.json, pushed as
+ * metrics, drawn as an edge. Figures are in base units (s, bit/s, ratio).
+ *
+ * Direction: the test runs its client on `src` and its server on `dst`.
+ * tcp_upload data flows src -> dst; tcp_download data flows dst -> src;
+ * rrul both. Latency probes go src -> dst and back.
+ */
+export interface TestRecord {
+  version: 1;
+  schedule: string;
+  round: string;
+  src: string;
+  dst: string;
+  test: FlentTestName;
+  /** Unique per attempt: a redelivered message gets a new runId, the record keeps the last. */
+  runId: string;
+  startTime: string;
+  endTime: string;
+  durationSeconds: number;
+  connectivity: 0 | 1;
+  /** Why connectivity is 0; null on success. */
+  reason: FailureReason | null;
+  message: string | null;
+  exitCode: number | null;
+  stderrTail: string | null;
+  /** S3 key of the .flent.gz archive, when flent wrote one. */
+  archiveKey: string | null;
+  summary: FlentSummary | null;
+}
