@@ -1,36 +1,12 @@
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { type ManagedProcess, runProcess, startProcess, waitFor } from '../core/process.ts';
-import type { FlentOutcome } from '../flent/run.ts';
+import type { Runner, RunnerNode, TestOutcome, TestRequest } from '../core/runner.ts';
 import { runFlent } from '../flent/run.ts';
-import { type FlentTestName, validateFlentSpec } from '../flent/spec.ts';
-
-/** A node as a runner sees it: where to reach it and, locally, which namespace it lives in. */
-export interface RunnerNode {
-  name: string;
-  address: string;
-  /** Network namespace of the node on this host; absent means the host's own namespace. */
-  netns?: string;
-}
-
-export interface TestRequest {
-  src: RunnerNode;
-  dst: RunnerNode;
-  test: FlentTestName;
-  lengthSeconds: number;
-  delaySeconds?: number;
-  title?: string;
-}
-
-export type TestOutcome = FlentOutcome & { src: string; dst: string };
-
-/** Runs one test for an ordered pair. The local runner and the Kubernetes runner both implement it. */
-export interface Runner {
-  run(request: TestRequest): Promise<TestOutcome>;
-}
+import { validateFlentSpec } from '../flent/spec.ts';
 
 export interface LocalRunnerOptions {
   /** Where each run gets its own directory for flent's archive. */
@@ -73,9 +49,15 @@ export class LocalRunner implements Runner {
       outputDir,
       netperfControlPort: this.options.netserverPort,
     });
-    const servers = await this.startServers(request.dst);
+    const servers = await this.startServers(request.dst).catch(async (err: unknown) => {
+      await rm(outputDir, { recursive: true, force: true });
+      throw err;
+    });
     try {
       const outcome = await runFlent(spec, { commandPrefix: prefixFor(request.src) });
+      const archive = outcome.ok ? outcome.archivePath : outcome.failure.archivePath;
+      // With an archive the caller owns the directory (it uploads, then removes it).
+      if (archive === undefined) await rm(outputDir, { recursive: true, force: true });
       return { ...outcome, src: request.src.name, dst: request.dst.name };
     } finally {
       await Promise.all(servers.map((server) => server.stop()));
@@ -121,8 +103,14 @@ export class LocalRunner implements Runner {
   }
 }
 
+/**
+ * The argv prefix for commands on a node. setpriv --pdeathsig: a test tool or
+ * server dies with the process that started it, even when that process is
+ * killed outright (a probe killed mid-test must not leave netserver behind).
+ */
 export function prefixFor(node: RunnerNode): string[] {
-  return node.netns === undefined ? [] : ['ip', 'netns', 'exec', node.netns];
+  const dieWithParent = ['setpriv', '--pdeathsig', 'KILL'];
+  return node.netns === undefined ? dieWithParent : [...dieWithParent, 'ip', 'netns', 'exec', node.netns];
 }
 
 async function listening(

@@ -7,9 +7,10 @@ import type { Command } from 'commander';
 import { ValidationError } from '../../../layers/core/errors.ts';
 import { formatBitsPerSecond, formatSeconds, renderTable } from '../../../layers/core/format.ts';
 import { orderedPairs, spreadPairs } from '../../../layers/core/pairs.ts';
+import type { RunnerNode, TestOutcome } from '../../../layers/core/runner.ts';
 import { FLENT_TESTS, type FlentTestName, isFlentTest } from '../../../layers/flent/spec.ts';
 import type { FlentSummary } from '../../../layers/flent/summary.ts';
-import { LocalRunner, type RunnerNode, type TestOutcome } from '../../../layers/local-runner/runner.ts';
+import { LocalRunner } from '../../../layers/local-runner/runner.ts';
 import { type SimCluster, withSimCluster } from '../../../test/rig/sim-cluster.ts';
 import { positiveInteger } from './flent.ts';
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+import { runAsCommand } from '../../layers/core/handler.ts';
+import { probeDepsFrom } from '../../layers/pipeline/context.ts';
+import { type ProbeReport, probe } from '../../layers/pipeline/probe.ts';
+
+/** probe (CronJob, concurrencyPolicy Forbid / scheduled function): run queued tests until empty or out of time. */
+export async function handler(_event: unknown): Promise<ProbeReport> {
+  return probe(probeDepsFrom());
+}
+
+if (import.meta.main) await runAsCommand('probe', handler);

@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/**
+ * Every setting of k8s-netmon, read once from the environment (or a JSON
+ * config file named by NETMON_CONFIG_FILE, whose keys are the same variable
+ * names; the environment wins), validated, frozen. An error names the
+ * variable, its value and the expected form.
+ */
+
+const url = z.url({ protocol: /^https?$/ });
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
+
+const SETTINGS = {
+  NETMON_S3_BUCKET: {
+    schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/),
+    expected: 'an S3 bucket name (3-63 of a-z 0-9 . -)',
+  },
+  NETMON_S3_ENDPOINT: {
+    schema: url.optional(),
+    expected: 'an http(s) URL of an S3-compatible endpoint (empty for AWS)',
+  },
+  NETMON_S3_REGION: { schema: z.string().min(1).default('us-east-1'), expected: 'an AWS region name' },
+  NETMON_S3_FORCE_PATH_STYLE: { schema: bool.default(true), expected: 'true or false' },
+  // s3rver, MinIO and Ceph store the aws-chunked framing of streamed checksums as data (see NOTES.md).
+  NETMON_S3_CHECKSUMS: {
+    schema: z.enum(['WHEN_REQUIRED', 'WHEN_SUPPORTED']).default('WHEN_REQUIRED'),
+    expected: 'WHEN_REQUIRED or WHEN_SUPPORTED',
+  },
+  NETMON_SQS_ENDPOINT: {
+    schema: url.optional(),
+    expected: 'an http(s) URL of an SQS-compatible endpoint (empty for AWS)',
+  },
+  NETMON_SQS_REGION: { schema: z.string().min(1).default('us-east-1'), expected: 'an AWS region name' },
+  NETMON_SQS_QUEUE_URL: { schema: url, expected: 'the URL of the FIFO work queue (ends in .fifo)' },
+  NETMON_VISIBILITY_TIMEOUT_SECONDS: {
+    schema: seconds(10, 43_200).default(120),
+    expected: 'whole seconds from 10 to 43200',
+  },
+  NETMON_PUSHGATEWAY_URL: { schema: url, expected: 'the http(s) URL of the Prometheus Pushgateway' },
+  NETMON_PROMETHEUS_URL: { schema: url, expected: 'the http(s) URL of Prometheus (its query API)' },
+  NETMON_NODES_FILE: {
+    schema: z.string().min(1).optional(),
+    expected: 'a path to a JSON list of nodes (local runner)',
+  },
+  NETMON_SCHEDULES: {
+    schema: z.string().min(2).optional(),
+    expected: 'a JSON list of schedules [{"name","cron","test","length"}]',
+  },
+  NETMON_LOCK_FILE: {
+    schema: z.string().min(1).default('/tmp/netmon-test.lock'),
+    expected: 'a file path for the test lock',
+  },
+  NETMON_WORK_DIR: {
+    schema: z.string().min(1).default('/tmp/netmon-runs'),
+    expected: 'a directory for flent output',
+  },
+  NETMON_PROBE_BUDGET_SECONDS: {
+    schema: seconds(10, 86_400).default(840),
+    expected: 'whole seconds from 10 to 86400',
+  },
+  NETMON_GRAPH_MAX_AGE_SECONDS: {
+    schema: seconds(10, 31_536_000).default(3600),
+    expected: 'whole seconds from 10 up',
+  },
+  NETMON_GRAPH_KEEP: {
+    schema: seconds(1, 10_000).default(48),
+    expected: 'how many timestamped graph sets to keep, 1 to 10000',
+  },
+  // Optional static credentials; without them the SDK's default chain applies (IRSA, instance roles, ~/.aws).
+  AWS_ACCESS_KEY_ID: { schema: z.string().min(1).optional(), expected: 'an access key id' },
+  AWS_SECRET_ACCESS_KEY: { schema: z.string().min(1).optional(), expected: 'a secret access key' },
+  AWS_SESSION_TOKEN: { schema: z.string().min(1).optional(), expected: 'a session token' },
+  NETMON_CLUSTER_NAME: {
+    schema: name.default('cluster'),
+    expected: 'a DNS label naming the cluster (graph title)',
+  },
+} as const;
+
+type Settings = typeof SETTINGS;
+const SECRET_KEYS = new Set<string>(['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
+
+export const CREDENTIAL_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
+/** Optional: absent keys leave the SDK's default credential chain. */
+export type CredentialSettings = Partial<Pick<Config, (typeof CREDENTIAL_KEYS)[number]>>;
+
+/** Static credentials for an SDK client when configured; undefined leaves the SDK's default chain. */
+export function staticCredentials(
+  settings: CredentialSettings,
+): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
+  if (settings.AWS_ACCESS_KEY_ID === undefined || settings.AWS_SECRET_ACCESS_KEY === undefined)
+    return undefined;
+  return {
+    accessKeyId: settings.AWS_ACCESS_KEY_ID,
+    secretAccessKey: settings.AWS_SECRET_ACCESS_KEY,
+    ...(settings.AWS_SESSION_TOKEN === undefined ? {} : { sessionToken: settings.AWS_SESSION_TOKEN }),
+  };
+}
+export type Config = Readonly<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }>;
+export type ConfigKey = keyof Settings;
+
+/** The `credentials` option of an SDK client: present only when static credentials are configured. */
+export function credentialsOption(settings: CredentialSettings): {
+  credentials?: NonNullable<ReturnType<typeof staticCredentials>>;
+} {
+  const credentials = staticCredentials(settings);
+  return credentials === undefined ? {} : { credentials };
+}
+
+function fileSettings(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const path = env.NETMON_CONFIG_FILE;
+  if (!path) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError('NETMON_CONFIG_FILE', path, `a readable JSON file (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('NETMON_CONFIG_FILE', path, 'a JSON object whose keys are NETMON_* variable names');
+  }
+  const unknown = Object.keys(parsed).filter((key) => !(key in SETTINGS));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `NETMON_CONFIG_FILE ${path}`,
+      unknown[0],
+      `only known keys: ${Object.keys(SETTINGS).join(', ')}`,
+    );
+  }
+  return Object.fromEntries(
+    Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+  );
+}
+
+/**
+ * Reads the settings `keys` (a function needs only its own; the probe does
+ * not need Prometheus). Throws ConfigError for the first bad or missing one.
+ */
+export function loadConfig<K extends ConfigKey>(
+  keys: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<Config, K> {
+  const fromFile = fileSettings(env);
+  const config: Record<string, unknown> = {};
+  for (const key of keys) {
+    const setting = SETTINGS[key];
+    const raw = env[key] !== undefined && env[key] !== '' ? env[key] : fromFile[key];
+    const parsed = (setting.schema as z.ZodType).safeParse(raw === '' ? undefined : raw);
+    if (!parsed.success)
+      throw new ConfigError(key, SECRET_KEYS.has(key) ? '[redacted]' : raw, setting.expected);
+    config[key] = parsed.data;
+  }
+  return Object.freeze(config) as Pick<Config, K>;
+}
+
+/** Every known setting, for --help texts and docs. */
+export function describeSettings(): Array<{ name: string; expected: string }> {
+  return Object.entries(SETTINGS).map(([key, setting]) => ({ name: key, expected: setting.expected }));
+}

@@ -1,0 +1,93 @@
+import { CREDENTIAL_KEYS, loadConfig } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { LocalRunner } from '../local-runner/runner.ts';
+import { pushRecord } from '../metrics/push.ts';
+import { makeSqsClient, WorkQueue } from '../queue/work-queue.ts';
+import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
+import { FileNodeSource, type NodeSource } from './nodes.ts';
+import type { PlanDeps } from './plan.ts';
+import type { ProbeDeps } from './probe.ts';
+import { parseSchedules, type Schedule } from './schedules.ts';
+import { FileTestLock } from './test-lock.ts';
+
+/**
+ * The composition root: settings read once, SDK clients built once, the
+ * parts of each function wired together. Handlers call these and nothing
+ * else touches the environment.
+ */
+
+const S3_KEYS = [
+  'NETMON_S3_BUCKET',
+  'NETMON_S3_ENDPOINT',
+  'NETMON_S3_REGION',
+  'NETMON_S3_FORCE_PATH_STYLE',
+  'NETMON_S3_CHECKSUMS',
+  ...CREDENTIAL_KEYS,
+] as const;
+const SQS_KEYS = [
+  'NETMON_SQS_ENDPOINT',
+  'NETMON_SQS_REGION',
+  'NETMON_SQS_QUEUE_URL',
+  'NETMON_VISIBILITY_TIMEOUT_SECONDS',
+  ...CREDENTIAL_KEYS,
+] as const;
+
+export function storeFrom(env: NodeJS.ProcessEnv = process.env): ObjectStore {
+  const config = loadConfig(S3_KEYS, env);
+  return new ObjectStore(makeS3Client(config), config);
+}
+
+function queueFrom(env: NodeJS.ProcessEnv): WorkQueue {
+  const config = loadConfig(SQS_KEYS, env);
+  return new WorkQueue(
+    makeSqsClient(config),
+    config.NETMON_SQS_QUEUE_URL,
+    config.NETMON_VISIBILITY_TIMEOUT_SECONDS,
+  );
+}
+
+function nodesFrom(env: NodeJS.ProcessEnv): NodeSource {
+  const { NETMON_NODES_FILE } = loadConfig(['NETMON_NODES_FILE'], env);
+  if (NETMON_NODES_FILE === undefined) {
+    throw new ConfigError(
+      'NETMON_NODES_FILE',
+      undefined,
+      'a path to a JSON list of nodes (the local runner needs one)',
+    );
+  }
+  return new FileNodeSource(NETMON_NODES_FILE);
+}
+
+export function schedulesFrom(env: NodeJS.ProcessEnv = process.env): Schedule[] {
+  const { NETMON_SCHEDULES } = loadConfig(['NETMON_SCHEDULES'], env);
+  if (NETMON_SCHEDULES === undefined) {
+    throw new ConfigError(
+      'NETMON_SCHEDULES',
+      undefined,
+      'a JSON list of schedules [{"name","cron","test","lengthSeconds"}]',
+    );
+  }
+  return parseSchedules(NETMON_SCHEDULES);
+}
+
+export function planDepsFrom(env: NodeJS.ProcessEnv = process.env): PlanDeps {
+  return { store: storeFrom(env), queue: queueFrom(env), nodes: nodesFrom(env) };
+}
+
+export function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): ProbeDeps {
+  const config = loadConfig(
+    ['NETMON_PUSHGATEWAY_URL', 'NETMON_LOCK_FILE', 'NETMON_WORK_DIR', 'NETMON_PROBE_BUDGET_SECONDS'],
+    env,
+  );
+  return {
+    store: storeFrom(env),
+    queue: queueFrom(env),
+    nodes: nodesFrom(env),
+    runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR }),
+    lock: new FileTestLock(config.NETMON_LOCK_FILE),
+    publish: async (record) => {
+      await pushRecord(config.NETMON_PUSHGATEWAY_URL, record);
+    },
+    budgetSeconds: config.NETMON_PROBE_BUDGET_SECONDS,
+  };
+}

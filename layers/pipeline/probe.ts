@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { errorLine } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import type { TestRecord } from '../core/record.ts';
+import type { Runner, RunnerNode, TestOutcome } from '../core/runner.ts';
+import type { ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
+import { archiveKey, resultKey } from '../store/keys.ts';
+import type { ObjectStore } from '../store/s3-store.ts';
+import type { ClusterNode, NodeSource } from './nodes.ts';
+import { isFinished, loadManifest, type RoundManifest, type RoundPair, saveManifest } from './round.ts';
+import type { TestLock } from './test-lock.ts';
+
+export interface ProbeDeps {
+  store: ObjectStore;
+  queue: WorkQueue;
+  runner: Runner;
+  lock: TestLock;
+  nodes: NodeSource;
+  /** Pushes a record's figures as metrics. A failure here is logged, never a lost test. */
+  publish: (record: TestRecord) => Promise<void>;
+  budgetSeconds: number;
+  /** Long-poll wait when the queue looks empty. */
+  waitSeconds?: number;
+  onTest?: (event: ProbeEvent) => void;
+}
+
+export type ProbeEvent =
+  | { kind: 'started'; schedule: string; round: string; src: string; dst: string }
+  | { kind: 'finished'; record: TestRecord; manifest: RoundManifest }
+  | { kind: 'skipped'; schedule: string; round: string; src: string; dst: string; reason: string }
+  | { kind: 'duplicate'; schedule: string; round: string; src: string; dst: string };
+
+export interface ProbeReport {
+  tests: number;
+  failures: number;
+  skipped: number;
+  duplicates: number;
+  stoppedBecause: 'queue-empty' | 'budget-spent';
+}
+
+/** Seconds a test may take beyond its length: flent's delays, server start, upload. */
+const TEST_OVERHEAD_SECONDS = 40;
+
+/**
+ * probe: takes messages one at a time and runs each pair's test under the
+ * test lock, until the queue is empty or the time budget would be overrun.
+ * Every test ends as a stored result (success or failure) before its message
+ * is deleted; a probe that dies mid-test leaves the message to come back
+ * after its visibility timeout, and the round manifest makes sure a pair
+ * already done is not recorded twice.
+ */
+export async function probe(deps: ProbeDeps): Promise<ProbeReport> {
+  const deadline = Date.now() + deps.budgetSeconds * 1000;
+  const report: ProbeReport = {
+    tests: 0,
+    failures: 0,
+    skipped: 0,
+    duplicates: 0,
+    stoppedBecause: 'queue-empty',
+  };
+  for (;;) {
+    const message = await deps.queue.receive(deps.waitSeconds ?? 2);
+    if (message === undefined) break;
+    const needed =
+      (message.body.lengthSeconds + 2 * (message.body.delaySeconds ?? 2) + TEST_OVERHEAD_SECONDS) * 1000;
+    if (Date.now() + needed > deadline) {
+      // Give it back at once for the next probe rather than start a test the budget cannot hold.
+      await deps.queue.extendVisibility(message.receiptHandle, 0);
+      report.stoppedBecause = 'budget-spent';
+      break;
+    }
+    const result = await withHeartbeat(deps.queue, message, () => handle(deps, message, deadline));
+    if (result === 'tested') report.tests++;
+    if (result === 'failed') {
+      report.tests++;
+      report.failures++;
+    }
+    if (result === 'skipped') report.skipped++;
+    if (result === 'duplicate') report.duplicates++;
+  }
+  log.info(report, 'probe done');
+  return report;
+}
+
+/** Keeps the message invisible while its test waits for the lock and runs. */
+async function withHeartbeat<T>(
+  queue: WorkQueue,
+  message: ReceivedMessage,
+  body: () => Promise<T>,
+): Promise<T> {
+  const every = Math.max(1000, (queue.visibilityTimeoutSeconds * 1000) / 3);
+  const timer = setInterval(() => {
+    queue
+      .extendVisibility(message.receiptHandle)
+      .catch((err) => log.warn({ err: errorLine(err) }, 'visibility not extended'));
+  }, every);
+  try {
+    return await body();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+type HandleResult = 'tested' | 'failed' | 'skipped' | 'duplicate' | 'dropped';
+
+async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: number): Promise<HandleResult> {
+  const { body } = message;
+  const release = await deps.lock.acquire(Math.max(1000, deadline - Date.now()));
+  try {
+    const manifest = await loadManifest(deps.store, body.schedule, body.round);
+    const pair = manifest?.pairs.find((p) => p.src === body.src && p.dst === body.dst);
+    if (manifest === undefined || pair === undefined) {
+      log.error(body, 'a message for a pair that is not in its round manifest: dropped');
+      await deps.queue.delete(message.receiptHandle);
+      return 'dropped';
+    }
+    if (isFinished(pair)) {
+      // Delivered again after another probe finished it: the round already has its result.
+      await deps.queue.delete(message.receiptHandle);
+      deps.onTest?.({ kind: 'duplicate', ...body });
+      return 'duplicate';
+    }
+    const nodes = await deps.nodes.list();
+    const missing = unavailable(nodes, body.src, body.dst);
+    if (missing !== undefined) {
+      await finishPair(deps, manifest, pair, { state: 'skipped', reason: missing });
+      await deps.queue.delete(message.receiptHandle);
+      deps.onTest?.({ kind: 'skipped', ...body, reason: missing });
+      return 'skipped';
+    }
+    const record = await measure(deps, manifest, pair, nodes, message);
+    await deps.queue.delete(message.receiptHandle);
+    deps.onTest?.({ kind: 'finished', record, manifest });
+    return record.connectivity === 1 ? 'tested' : 'failed';
+  } finally {
+    await release();
+  }
+}
+
+function unavailable(nodes: readonly ClusterNode[], src: string, dst: string): string | undefined {
+  for (const name of [src, dst]) {
+    const node = nodes.find((n) => n.name === name);
+    if (node === undefined) return `node ${name} is gone`;
+    if (!node.ready) return `node ${name} is not Ready`;
+  }
+  return undefined;
+}
+
+async function measure(
+  deps: ProbeDeps,
+  manifest: RoundManifest,
+  pair: RoundPair,
+  nodes: readonly ClusterNode[],
+  message: ReceivedMessage,
+): Promise<TestRecord> {
+  const { body } = message;
+  const runId = randomUUID();
+  const started = new Date();
+  pair.startedAt = started.toISOString();
+  pair.attempts += 1;
+  pair.runId = runId;
+  await saveManifest(deps.store, manifest);
+  const outcome = await deps.runner.run({
+    src: asRunnerNode(nodes, body.src),
+    dst: asRunnerNode(nodes, body.dst),
+    test: body.test,
+    lengthSeconds: body.lengthSeconds,
+    ...(body.delaySeconds === undefined ? {} : { delaySeconds: body.delaySeconds }),
+  });
+  const ended = new Date();
+  const archivePath = outcome.ok ? outcome.archivePath : outcome.failure.archivePath;
+  let storedArchive: string | null = null;
+  if (archivePath !== undefined) {
+    storedArchive = archiveKey(body.schedule, body.src, body.dst, body.test, started);
+    await deps.store.putFile(storedArchive, archivePath, 'application/gzip');
+    await rm(dirname(archivePath), { recursive: true, force: true });
+  }
+  const record = toRecord(body, runId, started, ended, outcome, storedArchive);
+  await deps.store.putJson(resultKey(body.schedule, body.round, body.src, body.dst), record);
+  await deps
+    .publish(record)
+    .catch((err) =>
+      log.error(
+        { err: errorLine(err), src: body.src, dst: body.dst },
+        'metrics not pushed; the result is stored',
+      ),
+    );
+  await finishPair(deps, manifest, pair, {
+    state: record.connectivity === 1 ? 'done' : 'failed',
+    reason: record.reason,
+    connectivity: record.connectivity,
+  });
+  return record;
+}
+
+function asRunnerNode(nodes: readonly ClusterNode[], name: string): RunnerNode {
+  const node = nodes.find((n) => n.name === name) as ClusterNode;
+  return node.netns === undefined
+    ? { name, address: node.address }
+    : { name, address: node.address, netns: node.netns };
+}
+
+function toRecord(
+  body: ReceivedMessage['body'],
+  runId: string,
+  started: Date,
+  ended: Date,
+  outcome: TestOutcome,
+  archive: string | null,
+): TestRecord {
+  const common = {
+    version: 1 as const,
+    schedule: body.schedule,
+    round: body.round,
+    src: body.src,
+    dst: body.dst,
+    test: body.test,
+    runId,
+    startTime: started.toISOString(),
+    endTime: ended.toISOString(),
+    durationSeconds: (ended.getTime() - started.getTime()) / 1000,
+    archiveKey: archive,
+  };
+  if (outcome.ok) {
+    return {
+      ...common,
+      connectivity: 1,
+      reason: null,
+      message: null,
+      exitCode: 0,
+      stderrTail: null,
+      summary: outcome.summary,
+    };
+  }
+  const f = outcome.failure;
+  return {
+    ...common,
+    connectivity: 0,
+    reason: f.reason,
+    message: f.message,
+    exitCode: f.exitCode,
+    stderrTail: f.stderrTail,
+    summary: null,
+  };
+}
+
+async function finishPair(
+  deps: ProbeDeps,
+  manifest: RoundManifest,
+  pair: RoundPair,
+  result: { state: RoundPair['state']; reason: string | null; connectivity?: 0 | 1 },
+): Promise<void> {
+  pair.state = result.state;
+  pair.reason = result.reason;
+  pair.connectivity = result.connectivity ?? null;
+  pair.finishedAt = new Date().toISOString();
+  if (manifest.pairs.every(isFinished)) manifest.closedAt = pair.finishedAt;
+  await saveManifest(deps.store, manifest);
+}

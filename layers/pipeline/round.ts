@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { FLENT_TESTS } from '../flent/spec.ts';
+import { roundKey, roundPrefix } from '../store/keys.ts';
+import type { ObjectStore } from '../store/s3-store.ts';
+
+/**
+ * A round: one pass over every ordered pair of a schedule. Its manifest
+ * (rounds/<schedule>/<round>.json) is the round's own record of what was
+ * queued and what was tested: plan decides from it what to enqueue, probe
+ * from it whether a redelivered message was already done. The queue alone
+ * can do neither (local-aws-sqs forgets deduplication ids).
+ */
+export const PAIR_STATES = ['queued', 'done', 'failed', 'skipped'] as const;
+export type PairState = (typeof PAIR_STATES)[number];
+
+const pairSchema = z.object({
+  src: z.string(),
+  dst: z.string(),
+  state: z.enum(PAIR_STATES),
+  queuedAt: z.string(),
+  startedAt: z.string().nullable().default(null),
+  finishedAt: z.string().nullable().default(null),
+  attempts: z.number().int().default(0),
+  runId: z.string().nullable().default(null),
+  connectivity: z
+    .union([z.literal(0), z.literal(1)])
+    .nullable()
+    .default(null),
+  reason: z.string().nullable().default(null),
+});
+
+export const manifestSchema = z.object({
+  version: z.literal(1),
+  schedule: z.string(),
+  round: z.string(),
+  test: z.enum(FLENT_TESTS),
+  lengthSeconds: z.number(),
+  delaySeconds: z.number().nullable().default(null),
+  cron: z.string(),
+  /** The cron tick this round belongs to. */
+  scheduledAt: z.string(),
+  openedAt: z.string(),
+  closedAt: z.string().nullable(),
+  nodes: z.array(z.string()),
+  pairs: z.array(pairSchema),
+  counts: z.object({ total: z.number(), done: z.number(), failed: z.number(), skipped: z.number() }),
+});
+export type RoundManifest = z.infer<typeof manifestSchema>;
+export type RoundPair = RoundManifest['pairs'][number];
+
+export function countPairs(pairs: readonly RoundPair[]): RoundManifest['counts'] {
+  const count = (state: PairState): number => pairs.filter((p) => p.state === state).length;
+  return { total: pairs.length, done: count('done'), failed: count('failed'), skipped: count('skipped') };
+}
+
+export function isFinished(pair: RoundPair): boolean {
+  return pair.state !== 'queued';
+}
+
+export function saveManifest(store: ObjectStore, manifest: RoundManifest): Promise<void> {
+  manifest.counts = countPairs(manifest.pairs);
+  return store.putJson(roundKey(manifest.schedule, manifest.round), manifest);
+}
+
+export function loadManifest(
+  store: ObjectStore,
+  schedule: string,
+  round: string,
+): Promise<RoundManifest | undefined> {
+  return store.getJson(roundKey(schedule, round), manifestSchema);
+}
+
+/** The newest round of a schedule (round ids sort by time). */
+export async function latestManifest(
+  store: ObjectStore,
+  schedule: string,
+): Promise<RoundManifest | undefined> {
+  const keys = (await store.list(roundPrefix(schedule))).filter((k) => k.endsWith('.json')).sort();
+  const newest = keys[keys.length - 1];
+  return newest === undefined ? undefined : store.getJson(newest, manifestSchema);
+}

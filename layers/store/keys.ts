@@ -1,0 +1,83 @@
+/**
+ * The S3 key layout (DESIGN.md, Storage layout). Node and schedule names go
+ * into keys through a reversible encoding: letters, digits, '.', '_' and '-'
+ * stay as they are (Kubernetes node names read naturally), every other byte
+ * becomes %XX, and the segments '.', '..' and '' are encoded whole.
+ */
+
+const SAFE = /^[A-Za-z0-9._-]$/;
+
+export function encodeSegment(value: string): string {
+  if (value === '' || value === '.' || value === '..') {
+    return [...Buffer.from(value === '' ? '\u0000' : value, 'utf8')].map(hex).join('');
+  }
+  let out = '';
+  for (const char of value) {
+    out += SAFE.test(char) ? char : [...Buffer.from(char, 'utf8')].map(hex).join('');
+  }
+  return out;
+}
+
+export function decodeSegment(segment: string): string {
+  const decoded = decodeURIComponent(segment);
+  return decoded === '\u0000' ? '' : decoded;
+}
+
+function hex(byte: number): string {
+  return `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+/** ISO 8601 basic format, UTC, with milliseconds: 20261126T075012.123Z (no ':' in keys and URLs). */
+export function compactTime(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '');
+}
+
+export function archiveKey(schedule: string, src: string, dst: string, test: string, time: Date): string {
+  const iso = time.toISOString();
+  const [yyyy, mm, dd] = [iso.slice(0, 4), iso.slice(5, 7), iso.slice(8, 10)];
+  return [
+    'archives',
+    encodeSegment(schedule),
+    yyyy,
+    mm,
+    dd,
+    encodeSegment(src),
+    encodeSegment(dst),
+    `${test}-${compactTime(time)}.flent.gz`,
+  ].join('/');
+}
+
+export function resultKey(schedule: string, round: string, src: string, dst: string): string {
+  return [
+    'results',
+    encodeSegment(schedule),
+    encodeSegment(round),
+    encodeSegment(src),
+    `${encodeSegment(dst)}.json`,
+  ].join('/');
+}
+
+export function resultPrefix(schedule: string, round: string): string {
+  return `results/${encodeSegment(schedule)}/${encodeSegment(round)}/`;
+}
+
+export function roundKey(schedule: string, round: string): string {
+  return `rounds/${encodeSegment(schedule)}/${encodeSegment(round)}.json`;
+}
+
+export function roundPrefix(schedule: string): string {
+  return `rounds/${encodeSegment(schedule)}/`;
+}
+
+export const GRAPH_FORMATS = {
+  dot: 'text/vnd.graphviz; charset=utf-8',
+  svg: 'image/svg+xml',
+  graphml: 'application/graphml+xml',
+  json: 'application/json',
+} as const;
+export type GraphFormat = keyof typeof GRAPH_FORMATS;
+
+export function graphKey(set: 'latest' | Date, format: GraphFormat): string {
+  const folder = set === 'latest' ? 'latest' : compactTime(set);
+  return `graphs/${folder}/graph.${format}`;
+}

@@ -1,0 +1,189 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import type { z } from 'zod';
+import { type Config, type CredentialSettings, credentialsOption } from '../core/config.ts';
+import { NetmonError } from '../core/errors.ts';
+
+export class StoreError extends NetmonError {
+  override name = 'StoreError';
+}
+
+export type S3Settings = Pick<
+  Config,
+  | 'NETMON_S3_BUCKET'
+  | 'NETMON_S3_ENDPOINT'
+  | 'NETMON_S3_REGION'
+  | 'NETMON_S3_FORCE_PATH_STYLE'
+  | 'NETMON_S3_CHECKSUMS'
+> &
+  CredentialSettings;
+
+export function makeS3Client(settings: S3Settings): S3Client {
+  return new S3Client({
+    region: settings.NETMON_S3_REGION,
+    ...(settings.NETMON_S3_ENDPOINT === undefined ? {} : { endpoint: settings.NETMON_S3_ENDPOINT }),
+    forcePathStyle: settings.NETMON_S3_FORCE_PATH_STYLE,
+    ...credentialsOption(settings),
+    requestChecksumCalculation: settings.NETMON_S3_CHECKSUMS,
+    responseChecksumValidation: settings.NETMON_S3_CHECKSUMS,
+  });
+}
+
+/** Everything k8s-netmon keeps in S3, under the key layout of keys.ts. */
+export class ObjectStore {
+  readonly bucket: string;
+  private readonly client: S3Client;
+  private readonly endpoint: string | undefined;
+  private readonly region: string;
+
+  constructor(client: S3Client, settings: S3Settings) {
+    this.client = client;
+    this.bucket = settings.NETMON_S3_BUCKET;
+    this.endpoint = settings.NETMON_S3_ENDPOINT;
+    this.region = settings.NETMON_S3_REGION;
+  }
+
+  /** A URL for the object (path style on a custom endpoint, virtual-hosted on AWS). */
+  urlFor(key: string): string {
+    const path = key.split('/').map(encodeURIComponent).join('/');
+    if (this.endpoint !== undefined) return `${this.endpoint.replace(/\/$/, '')}/${this.bucket}/${path}`;
+    return `https://${this.bucket}.s3.${this.region}.amazonaws.com/${path}`;
+  }
+
+  async putFile(key: string, path: string, contentType: string): Promise<void> {
+    const { size } = await stat(path);
+    await this.call(`put ${key}`, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          ContentType: contentType,
+        }),
+      ),
+    );
+  }
+
+  async putText(key: string, body: string, contentType: string, cacheControl?: string): Promise<void> {
+    await this.call(`put ${key}`, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          ...(cacheControl === undefined ? {} : { CacheControl: cacheControl }),
+        }),
+      ),
+    );
+  }
+
+  putJson(key: string, value: unknown): Promise<void> {
+    return this.putText(key, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
+  }
+
+  /** The object's bytes, or undefined when there is no such key. */
+  async getBytes(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return response.Body === undefined ? new Uint8Array() : await response.Body.transformToByteArray();
+    } catch (err) {
+      if (
+        err instanceof NoSuchKey ||
+        (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404)
+      ) {
+        return undefined;
+      }
+      throw new StoreError(`get s3://${this.bucket}/${key}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Reads and validates a JSON object; undefined when absent; a StoreError when it is not what `schema` says. */
+  async getJson<T>(key: string, schema: z.ZodType<T>): Promise<T | undefined> {
+    const bytes = await this.getBytes(key);
+    if (bytes === undefined) return undefined;
+    let document: unknown;
+    try {
+      document = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    } catch (err) {
+      throw new StoreError(`s3://${this.bucket}/${key}: not valid JSON`, { cause: err });
+    }
+    const parsed = schema.safeParse(document);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new StoreError(
+        `s3://${this.bucket}/${key}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  /** Every key under `prefix` (all pages). */
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.call(`list ${prefix}`, () =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        ),
+      );
+      for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return keys;
+  }
+
+  /** The "folders" directly under `prefix`. */
+  async listPrefixes(prefix: string): Promise<string[]> {
+    const prefixes: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.call(`list ${prefix}`, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: '/',
+            ContinuationToken: token,
+          }),
+        ),
+      );
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) prefixes.push(p.Prefix);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return prefixes;
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      await this.call(`delete ${batch.length} objects`, () =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
+      );
+    }
+  }
+
+  private async call<T>(what: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      throw new StoreError(`${what} in bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
