@@ -62,7 +62,11 @@ export async function probe(deps: ProbeDeps): Promise<ProbeReport> {
   };
   for (;;) {
     const message = await deps.queue.receive(deps.waitSeconds ?? 2);
-    if (message === undefined) break;
+    if (message === undefined) {
+      // Messages still in flight belong to a probe that may die: stay for them while the budget lasts.
+      if ((await deps.queue.approximateCounts()).inFlight > 0 && Date.now() < deadline) continue;
+      break;
+    }
     const needed =
       (message.body.lengthSeconds + 2 * (message.body.delaySeconds ?? 2) + TEST_OVERHEAD_SECONDS) * 1000;
     if (Date.now() + needed > deadline) {

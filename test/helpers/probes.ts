@@ -1,0 +1,14 @@
+import { fileURLToPath } from 'node:url';
+import { type ManagedProcess, startProcess } from '../../layers/core/process.ts';
+
+const PROBE = fileURLToPath(new URL('../../dist/probe.js', import.meta.url));
+const PLAN = fileURLToPath(new URL('../../dist/plan.js', import.meta.url));
+
+/** A probe as its own process (the bundle the CronJob runs), so tests can run two or kill one. */
+export function startProbe(env: NodeJS.ProcessEnv): ManagedProcess {
+  return startProcess([process.execPath, PROBE], { env, timeoutMs: 300_000 });
+}
+
+export function startPlan(env: NodeJS.ProcessEnv): ManagedProcess {
+  return startProcess([process.execPath, PLAN], { env, timeoutMs: 60_000 });
+}

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../layers/core/process.ts';
+import type { TestRecord } from '../../layers/core/record.ts';
+import { parseArchive } from '../../layers/flent/archive.ts';
+import { summarizeArchive } from '../../layers/flent/summary.ts';
+import { storeFrom } from '../../layers/pipeline/context.ts';
+import { latestManifest } from '../../layers/pipeline/round.ts';
+import type { ObjectStore } from '../../layers/store/s3-store.ts';
+import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
+import { startPlan, startProbe } from '../helpers/probes.ts';
+import { SimCluster } from '../rig/sim-cluster.ts';
+
+/**
+ * The main job end to end, each function as the process a CronJob would
+ * start: real s3rver, local-aws-sqs, Pushgateway and Prometheus, Flent
+ * between network namespaces.
+ */
+const VISIBILITY_SECONDS = 10;
+let fixture: StackFixture;
+let cluster: SimCluster;
+let store: ObjectStore;
+
+function envFor(schedule: string): NodeJS.ProcessEnv {
+  return {
+    ...fixture.env,
+    NETMON_SCHEDULES: JSON.stringify([
+      { name: schedule, cron: '* * * * *', test: 'tcp_upload', lengthSeconds: 2, delaySeconds: 1 },
+    ]),
+  };
+}
+
+async function writeNodes(names: readonly string[]): Promise<void> {
+  await fixture.writeNodes(
+    cluster.nodes
+      .filter((n) => names.includes(n.name))
+      .map((n) => ({ name: n.name, address: n.address, netns: n.netns, ready: true, labels: n.labels })),
+  );
+}
+
+async function planRound(schedule: string): Promise<string> {
+  const result = await startPlan(envFor(schedule)).done;
+  expect(result.exitCode, result.stderr).toBe(0);
+  const [outcome] = JSON.parse(result.stdout) as Array<{ action: string; round: string }>;
+  expect(outcome?.action).toBe('opened');
+  return outcome?.round as string;
+}
+
+async function results(schedule: string, round: string): Promise<TestRecord[]> {
+  const keys = await store.list(`results/${schedule}/${round}/`);
+  return Promise.all(
+    keys.map(
+      async (key) => JSON.parse(Buffer.from((await store.getBytes(key)) ?? []).toString()) as TestRecord,
+    ),
+  );
+}
+
+beforeAll(async () => {
+  fixture = await startStackFixture({ visibilityTimeoutSeconds: VISIBILITY_SECONDS });
+  store = storeFrom(fixture.env);
+  cluster = await SimCluster.create({
+    nodes: [
+      { name: 'a', rateBitsPerSecond: 10e6, zone: 'z1' },
+      { name: 'b', rateBitsPerSecond: 20e6, zone: 'z1' },
+      { name: 'c', rateBitsPerSecond: 30e6, zone: 'z2' },
+    ],
+    cuts: [['a', 'c']],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await cluster?.destroy();
+  await fixture?.stop();
+});
+
+describe('pipeline', () => {
+  it('two probes at once on one queue never run two tests at the same time', async () => {
+    await writeNodes(['a', 'b', 'c']);
+    const round = await planRound('overlap');
+    const probes = [startProbe(envFor('overlap')), startProbe(envFor('overlap'))];
+    const done = await Promise.all(probes.map((p) => p.done));
+    for (const result of done) expect(result.exitCode, result.stderr).toBe(0);
+    const reports = done.map((r) => JSON.parse(r.stdout) as { tests: number });
+    expect(reports.reduce((sum, r) => sum + r.tests, 0)).toBe(6);
+    const records = await results('overlap', round);
+    expect(records.map((r) => `${r.src}>${r.dst}`).sort()).toEqual([
+      'a>b',
+      'a>c',
+      'b>a',
+      'b>c',
+      'c>a',
+      'c>b',
+    ]);
+    const spans = records
+      .map((r) => [Date.parse(r.startTime), Date.parse(r.endTime)] as const)
+      .sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) {
+      expect(spans[i]?.[0], 'a test started before the previous one ended').toBeGreaterThanOrEqual(
+        spans[i - 1]?.[1] ?? 0,
+      );
+    }
+    expect(records.find((r) => r.src === 'a' && r.dst === 'c')).toMatchObject({
+      connectivity: 0,
+      reason: 'unreachable',
+    });
+    const manifest = await latestManifest(store, 'overlap');
+    expect(manifest?.closedAt).not.toBeNull();
+    expect(manifest?.counts).toEqual({ total: 6, done: 5, failed: 1, skipped: 0 });
+  }, 240_000);
+
+  it('a probe killed mid-test: the message comes back, the pair is tested again, one result per pair', async () => {
+    await writeNodes(['a', 'b']);
+    const round = await planRound('crash');
+    const first = startProbe(envFor('crash'));
+    let killedRun: string | null = null;
+    await waitFor(
+      'the first test to be under way',
+      async () => {
+        const manifest = await latestManifest(store, 'crash');
+        const running = manifest?.pairs.find((p) => p.state === 'queued' && p.startedAt !== null);
+        killedRun = running?.runId ?? null;
+        return killedRun !== null;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // Into the test, then gone without any chance to clean up.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    process.kill(first.pid as number, 'SIGKILL');
+    await first.done;
+
+    const second = await startProbe(envFor('crash')).done;
+    expect(second.exitCode, second.stderr).toBe(0);
+    const records = await results('crash', round);
+    expect(records.map((r) => `${r.src}>${r.dst}`).sort()).toEqual(['a>b', 'b>a']);
+    const manifest = await latestManifest(store, 'crash');
+    const retried = manifest?.pairs.find((p) => p.attempts === 2);
+    expect(retried, JSON.stringify(manifest?.pairs)).toBeDefined();
+    expect(retried?.runId).not.toBe(killedRun);
+    expect(records.every((r) => r.connectivity === 1)).toBe(true);
+    expect(manifest?.closedAt).not.toBeNull();
+    // Each archive downloads and parses; the killed attempt left none.
+    const archives = await store.list('archives/crash/');
+    expect(archives).toHaveLength(2);
+    for (const key of archives) {
+      const summary = summarizeArchive(parseArchive((await store.getBytes(key)) ?? new Uint8Array(), key));
+      expect(summary.throughput.upload.total?.mean).toBeGreaterThan(1e6);
+    }
+  }, 240_000);
+});
