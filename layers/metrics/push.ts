@@ -1,0 +1,175 @@
+import { Gauge, Pushgateway, Registry } from 'prom-client';
+import { z } from 'zod';
+import { errorLine, ValidationError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import type { TestRecord } from '../core/record.ts';
+import { MetricsError, redactUrl } from './errors.ts';
+import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, parseBaseUrl } from './http.ts';
+import {
+  BITS_PER_BYTE,
+  encodeGroupings,
+  type GroupingKey,
+  groupingPath,
+  JOB,
+  LATENCY_METRICS,
+  LATENCY_STATS,
+  LOSS_METRIC,
+  latencyProbes,
+  type MetricDef,
+  PAIR_METRICS,
+  THROUGHPUT_METRICS,
+  THROUGHPUT_STATS,
+  throughputFlows,
+} from './names.ts';
+
+/**
+ * Pushing one TestRecord to the Pushgateway. Each pair is its own group
+ * (job/schedule/src/dst) and each push is a PUT: it replaces the whole group,
+ * so a failure removes the pair's old latency and throughput series.
+ */
+
+export interface Sample {
+  def: MetricDef;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export interface PushOptions {
+  /** Per request (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface PushResult {
+  key: GroupingKey;
+  /** The gateway path that was replaced. */
+  path: string;
+  samples: Sample[];
+}
+
+export function groupingKeyOf(record: Pick<TestRecord, 'schedule' | 'src' | 'dst'>): GroupingKey {
+  return { schedule: record.schedule, src: record.src, dst: record.dst };
+}
+
+export async function pushRecord(
+  gatewayUrl: string,
+  record: TestRecord,
+  options: PushOptions = {},
+): Promise<PushResult> {
+  parseBaseUrl(gatewayUrl);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const key = groupingKeyOf(record);
+  // A failure carries the last success forward; a success is its own last success.
+  const previous = record.connectivity === 1 ? null : await readLastSuccess(gatewayUrl, key, options);
+  const samples = recordSamples(record, previous);
+  const path = groupingPath(key);
+  const gateway = new Pushgateway(gatewayUrl, { timeout: timeoutMs }, buildRegistry(samples));
+  try {
+    await gateway.push({ jobName: JOB, groupings: encodeGroupings(key) });
+  } catch (err) {
+    // prom-client reports HTTP failures only as "push failed with status N, <body>".
+    const message = errorLine(err);
+    const status = /status (\d{3})/.exec(message)?.[1];
+    const url = joinUrl(gatewayUrl, path);
+    throw new MetricsError('push to', url, status ? Number(status) : null, bodyTail(message), { cause: err });
+  }
+  log.debug({ gateway: redactUrl(gatewayUrl), path, samples: samples.length }, 'pushed pair metrics');
+  return { key, path, samples };
+}
+
+/** The figures of one record as gauge samples, in base units (throughput in bytes/s). */
+export function recordSamples(record: TestRecord, previousLastSuccess: number | null): Sample[] {
+  const end = epochSeconds(record.endTime, 'endTime');
+  const test = { test: record.test };
+  const samples: Sample[] = [];
+  const add = (def: MetricDef, labels: Record<string, string>, value: number | null): void => {
+    if (value !== null && Number.isFinite(value)) samples.push({ def, labels, value });
+  };
+  add(PAIR_METRICS.connectivity, test, record.connectivity);
+  add(PAIR_METRICS.testTimestamp, test, end);
+  add(PAIR_METRICS.duration, test, record.durationSeconds);
+  add(PAIR_METRICS.lastSuccess, test, record.connectivity === 1 ? end : previousLastSuccess);
+  if (record.connectivity === 0) {
+    add(PAIR_METRICS.failureInfo, { ...test, reason: record.reason ?? 'unknown' }, 1);
+    return samples;
+  }
+  if (record.summary === null) return samples;
+  for (const { probe, stats } of latencyProbes(record.summary)) {
+    for (const stat of LATENCY_STATS) add(LATENCY_METRICS[stat], { ...test, probe }, stats[stat]);
+    add(LOSS_METRIC, { ...test, probe }, stats.lossRatio);
+  }
+  for (const { direction, stats } of throughputFlows(record.summary)) {
+    for (const stat of THROUGHPUT_STATS) {
+      const bits = stats[stat];
+      add(THROUGHPUT_METRICS[stat], { ...test, direction }, bits === null ? null : bits / BITS_PER_BYTE);
+    }
+  }
+  return samples;
+}
+
+/** A fresh registry per push: nothing of an earlier pair can leak into this one. */
+export function buildRegistry(samples: readonly Sample[]): Registry {
+  const registry = new Registry();
+  const gauges = new Map<string, Gauge>();
+  for (const { def, labels, value } of samples) {
+    let gauge = gauges.get(def.name);
+    if (gauge === undefined) {
+      gauge = new Gauge({
+        name: def.name,
+        help: def.help,
+        labelNames: [...def.labelNames],
+        registers: [registry],
+      });
+      gauges.set(def.name, gauge);
+    }
+    gauge.set(labels, value);
+  }
+  return registry;
+}
+
+const familySchema = z.object({
+  metrics: z.array(z.object({ labels: z.record(z.string(), z.string()), value: z.string() })),
+});
+const groupsSchema = z.object({
+  status: z.literal('success'),
+  data: z.array(z.looseObject({ labels: z.record(z.string(), z.string()) })),
+});
+
+/** The pair's current netmon_last_success_timestamp_seconds on the gateway, or null if it has none. */
+export async function readLastSuccess(
+  gatewayUrl: string,
+  key: GroupingKey,
+  options: PushOptions = {},
+): Promise<number | null> {
+  const what = 'read the groups of';
+  const { status, body } = await getJson(
+    gatewayUrl,
+    'api/v1/metrics',
+    what,
+    options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  );
+  const parsed = groupsSchema.safeParse(body);
+  const url = joinUrl(gatewayUrl, '/api/v1/metrics');
+  if (status !== 200 || !parsed.success)
+    throw new MetricsError(what, url, status, `unexpected answer: ${bodyTail(JSON.stringify(body))}`);
+  const group = parsed.data.data.find(
+    (g) =>
+      g.labels.job === JOB &&
+      g.labels.schedule === key.schedule &&
+      (g.labels.src ?? '') === key.src &&
+      (g.labels.dst ?? '') === key.dst,
+  );
+  const family = familySchema.safeParse(group?.[PAIR_METRICS.lastSuccess.name]);
+  if (!family.success) return null;
+  const values = family.data.metrics.map((m) => Number(m.value)).filter(Number.isFinite);
+  return values.length > 0 ? Math.max(...values) : null;
+}
+
+function epochSeconds(iso: string, field: string): number {
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) throw new ValidationError(field, iso, 'an ISO 8601 time');
+  return ms / 1000;
+}
+
+function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}

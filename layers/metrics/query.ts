@@ -1,0 +1,271 @@
+import { z } from 'zod';
+import { errorLine } from '../core/errors.ts';
+import { runProcess } from '../core/process.ts';
+import { MetricsError, PromtoolError } from './errors.ts';
+import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, getText } from './http.ts';
+import {
+  BITS_PER_BYTE,
+  type FlowDirection,
+  JOB,
+  type MetricTarget,
+  metricByName,
+  PUSH_TIME_METRIC,
+  type ThroughputStat,
+} from './names.ts';
+
+/**
+ * Reading the latest figures of every pair back from Prometheus (instant
+ * query). Pushed values never go stale in Prometheus: pushTimeSeconds (the
+ * gateway's push_time_seconds of the pair's group) is how a reader tells a
+ * fresh pair from one that has not been tested for a while.
+ */
+
+export interface LatencyFigures {
+  min: number | null;
+  mean: number | null;
+  median: number | null;
+  p99: number | null;
+  max: number | null;
+  lossRatio: number | null;
+}
+
+/** Bits per second (the gauges carry bytes per second). */
+export interface ThroughputFigures {
+  mean: number | null;
+  median: number | null;
+  p99: number | null;
+}
+
+export interface PairMetrics {
+  schedule: string;
+  src: string;
+  dst: string;
+  test: string | null;
+  connectivity: 0 | 1 | null;
+  failureReason: string | null;
+  pushTimeSeconds: number | null;
+  testTimestampSeconds: number | null;
+  lastSuccessTimestampSeconds: number | null;
+  durationSeconds: number | null;
+  /** By probe label ("icmp", "udp_be"...); seconds and a 0..1 ratio. */
+  latency: Record<string, LatencyFigures>;
+  /** By direction of data flow; bit/s. */
+  throughput: Partial<Record<FlowDirection, ThroughputFigures>>;
+}
+
+export interface QueryOptions {
+  /** Only this schedule's pairs (default: all). */
+  schedule?: string;
+  /** Evaluation time (default: now). */
+  at?: Date;
+  timeoutMs?: number;
+}
+
+export interface VectorSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+const successSchema = z.object({
+  status: z.literal('success'),
+  data: z.object({
+    resultType: z.literal('vector'),
+    result: z.array(
+      z.object({ metric: z.record(z.string(), z.string()), value: z.tuple([z.number(), z.string()]) }),
+    ),
+  }),
+});
+const errorSchema = z.object({ status: z.literal('error'), errorType: z.string(), error: z.string() });
+
+export async function queryLatestPairs(
+  prometheusUrl: string,
+  options: QueryOptions = {},
+): Promise<PairMetrics[]> {
+  return assemblePairs(await instantQuery(prometheusUrl, pairsSelector(options.schedule), options));
+}
+
+/** Every netmon series and the gateway's push times of the netmon groups. */
+export function pairsSelector(schedule?: string): string {
+  const matchers = [`job=${promqlString(JOB)}`, `__name__=~"netmon_.+|${PUSH_TIME_METRIC}"`];
+  if (schedule !== undefined) matchers.push(`schedule=${promqlString(schedule)}`);
+  return `{${matchers.join(',')}}`;
+}
+
+/** A PromQL string literal (JSON's escapes are a subset of PromQL's). */
+function promqlString(value: string): string {
+  return JSON.stringify(value);
+}
+
+export async function instantQuery(
+  prometheusUrl: string,
+  query: string,
+  options: Pick<QueryOptions, 'at' | 'timeoutMs'> = {},
+): Promise<VectorSample[]> {
+  const params = new URLSearchParams({ query });
+  if (options.at !== undefined) params.set('time', String(options.at.getTime() / 1000));
+  const what = 'query Prometheus at';
+  const path = `api/v1/query?${params}`;
+  const { status, body } = await getJson(prometheusUrl, path, what, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const ok = successSchema.safeParse(body);
+  if (status === 200 && ok.success) return ok.data.data.result;
+  const failed = errorSchema.safeParse(body);
+  const detail = failed.success
+    ? `${failed.data.errorType}: ${failed.data.error}`
+    : `unexpected answer: ${bodyTail(JSON.stringify(body))}`;
+  throw new MetricsError(what, `${prometheusUrl.replace(/\/+$/, '')}/api/v1/query`, status, detail);
+}
+
+/** Groups query results by pair (schedule/src/dst), sorted by schedule, src, dst. */
+export function assemblePairs(samples: readonly VectorSample[]): PairMetrics[] {
+  const pairs = new Map<string, PairMetrics>();
+  for (const sample of samples) {
+    const labels = sample.metric;
+    const schedule = labels.schedule ?? '';
+    const src = labels.src ?? '';
+    const dst = labels.dst ?? '';
+    const id = JSON.stringify([schedule, src, dst]);
+    let pair = pairs.get(id);
+    if (pair === undefined) {
+      pair = emptyPair(schedule, src, dst);
+      pairs.set(id, pair);
+    }
+    applySample(pair, labels, sampleValue(sample.value[1]));
+  }
+  return [...pairs.values()].sort(
+    (a, b) =>
+      a.schedule.localeCompare(b.schedule) || a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst),
+  );
+}
+
+function emptyPair(schedule: string, src: string, dst: string): PairMetrics {
+  return {
+    schedule,
+    src,
+    dst,
+    test: null,
+    connectivity: null,
+    failureReason: null,
+    pushTimeSeconds: null,
+    testTimestampSeconds: null,
+    lastSuccessTimestampSeconds: null,
+    durationSeconds: null,
+    latency: {},
+    throughput: {},
+  };
+}
+
+/** Prometheus writes NaN and infinities as "NaN", "+Inf", "-Inf": none is a figure. */
+function sampleValue(text: string): number | null {
+  const value = Number(text);
+  return Number.isFinite(value) ? value : null;
+}
+
+function applySample(pair: PairMetrics, labels: Record<string, string>, value: number | null): void {
+  const name = labels.__name__ ?? '';
+  if (name === PUSH_TIME_METRIC) {
+    pair.pushTimeSeconds = value;
+    return;
+  }
+  const def = metricByName(name);
+  if (def === undefined) return;
+  if (labels.test !== undefined) pair.test ??= labels.test;
+  applyTarget(pair, def.target, labels, value);
+}
+
+function applyTarget(
+  pair: PairMetrics,
+  target: MetricTarget,
+  labels: Record<string, string>,
+  value: number | null,
+): void {
+  switch (target.kind) {
+    case 'pair':
+      applyPairField(pair, target.field, labels, value);
+      return;
+    case 'latency':
+      if (labels.probe !== undefined) latencyOf(pair, labels.probe)[target.stat] = value;
+      return;
+    case 'throughput': {
+      const direction = labels.direction;
+      if (direction === 'src_to_dst' || direction === 'dst_to_src')
+        setThroughput(pair, direction, target.stat, value === null ? null : value * BITS_PER_BYTE);
+      return;
+    }
+  }
+}
+
+function applyPairField(
+  pair: PairMetrics,
+  field: Extract<MetricTarget, { kind: 'pair' }>['field'],
+  labels: Record<string, string>,
+  value: number | null,
+): void {
+  switch (field) {
+    case 'connectivity':
+      pair.connectivity = value === 1 ? 1 : value === 0 ? 0 : null;
+      return;
+    case 'failureInfo':
+      if (value === 1) pair.failureReason = labels.reason ?? null;
+      return;
+    default:
+      pair[field] = value;
+  }
+}
+
+function latencyOf(pair: PairMetrics, probe: string): LatencyFigures {
+  let figures = pair.latency[probe];
+  if (figures === undefined) {
+    figures = { min: null, mean: null, median: null, p99: null, max: null, lossRatio: null };
+    pair.latency[probe] = figures;
+  }
+  return figures;
+}
+
+function setThroughput(
+  pair: PairMetrics,
+  direction: FlowDirection,
+  stat: ThroughputStat,
+  value: number | null,
+): void {
+  const figures = pair.throughput[direction] ?? { mean: null, median: null, p99: null };
+  figures[stat] = value;
+  pair.throughput[direction] = figures;
+}
+
+/**
+ * Problems `promtool check metrics` finds in the gateway's exposition (its
+ * own metrics and every pushed group); empty when it is clean.
+ */
+export async function checkGatewayMetrics(
+  gatewayUrl: string,
+  options: { timeoutMs?: number } = {},
+): Promise<string[]> {
+  const text = await getText(
+    gatewayUrl,
+    'metrics',
+    'read the exposition of',
+    options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  );
+  return checkExposition(text);
+}
+
+/** Problems `promtool check metrics` finds in an exposition text; empty when it is clean. */
+export async function checkExposition(text: string, promtool = 'promtool'): Promise<string[]> {
+  let result: Awaited<ReturnType<typeof runProcess>>;
+  try {
+    result = await runProcess([promtool, 'check', 'metrics'], { input: text, timeoutMs: 30_000 });
+  } catch (err) {
+    throw new PromtoolError(
+      `cannot run ${promtool} (${errorLine(err)}); install prometheus: bash infra/system/install.sh`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const lines = `${result.stdout}\n${result.stderr}`
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  if (result.exitCode === 0) return lines;
+  return lines.length > 0 ? lines : [`promtool exited ${result.exitCode ?? result.signal} without a message`];
+}
