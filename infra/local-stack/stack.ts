@@ -56,7 +56,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         ...LOCAL_CREDENTIALS,
       }),
       'netmon-work',
-      { visibilityTimeoutSeconds: visibility, maxReceives: options.maxReceives ?? 3 },
+      // local-aws-sqs counts each visibility extension (the probe's heartbeat) as a receive; real SQS does not.
+      { visibilityTimeoutSeconds: visibility, maxReceives: options.maxReceives ?? 10 },
     );
     const env: Partial<Record<keyof Config, string>> & Record<string, string> = {
       ...LOCAL_CREDENTIALS,

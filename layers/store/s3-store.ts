@@ -3,7 +3,8 @@ import { stat } from 'node:fs/promises';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
+  type ListObjectsCommandOutput,
   NoSuchKey,
   PutObjectCommand,
   S3Client,
@@ -131,38 +132,56 @@ export class ObjectStore {
   /** Every key under `prefix` (all pages). */
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.call(`list ${prefix}`, () =>
-        this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-        ),
-      );
+    await this.eachPage(prefix, undefined, (page) => {
       for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+    });
     return keys;
   }
 
   /** The "folders" directly under `prefix`. */
   async listPrefixes(prefix: string): Promise<string[]> {
     const prefixes: string[] = [];
-    let token: string | undefined;
-    do {
+    await this.eachPage(prefix, '/', (page) => {
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) prefixes.push(p.Prefix);
+    });
+    return prefixes;
+  }
+
+  /**
+   * ListObjects (v1) with markers rather than v2's continuation tokens:
+   * s3rver encrypts its tokens with DES, which Node 24's OpenSSL 3 no longer
+   * offers, so v2 fails there after the first 1000 keys. S3, MinIO and Ceph
+   * all serve v1.
+   */
+  private async eachPage(
+    prefix: string,
+    delimiter: string | undefined,
+    visit: (page: ListObjectsCommandOutput) => void,
+  ): Promise<void> {
+    let marker: string | undefined;
+    for (;;) {
       const page = await this.call(`list ${prefix}`, () =>
         this.client.send(
-          new ListObjectsV2Command({
+          new ListObjectsCommand({
             Bucket: this.bucket,
             Prefix: prefix,
-            Delimiter: '/',
-            ContinuationToken: token,
+            Delimiter: delimiter,
+            Marker: marker,
           }),
         ),
       );
-      for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) prefixes.push(p.Prefix);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    return prefixes;
+      visit(page);
+      if (!page.IsTruncated) return;
+      const last = [
+        ...(page.Contents ?? []).map((o) => o.Key ?? ''),
+        ...(page.CommonPrefixes ?? []).map((p) => p.Prefix ?? ''),
+      ]
+        .sort()
+        .pop();
+      const next = page.NextMarker ?? last;
+      if (next === undefined || next === marker) return;
+      marker = next;
+    }
   }
 
   async delete(keys: readonly string[]): Promise<void> {

@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { netmon } from '../helpers/cli.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
@@ -21,31 +20,34 @@ interface DemoPair {
 const out = await mkdtemp(join(tmpdir(), 'netmon-demo-test-'));
 afterAll(() => rm(out, { recursive: true, force: true }));
 
-describe('netmon demo', () => {
-  it('measures every ordered pair of a 3-node simulated cluster, the cut pair failing', async () => {
-    const result = await netmon(
-      ['demo', '--nodes', '3', '--length', '3', '--delay', '1', '--out', out],
-      180_000,
-    );
+describe('npm run demo', () => {
+  it('measures all 12 ordered pairs of a 4-node simulated cluster: shaped rates within 10%, the cut pair failing', async () => {
+    const result = await netmon(['demo', '--out', out], 300_000);
     expect(result.exitCode, result.stderr).toBe(0);
     const { pairs } = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as { pairs: DemoPair[] };
-    expect(pairs).toHaveLength(6);
-    expect(new Set(pairs.map((p) => `${p.src}>${p.dst}`)).size).toBe(6);
+    expect(pairs).toHaveLength(12);
+    expect(new Set(pairs.map((p) => `${p.src}>${p.dst}`)).size).toBe(12);
     const cut = pairs.filter((p) => p.cut);
     expect(cut).toEqual([
-      expect.objectContaining({ src: 'node-1', dst: 'node-3', connectivity: 0, reason: 'unreachable' }),
+      expect.objectContaining({ src: 'node-1', dst: 'node-4', connectivity: 0, reason: 'unreachable' }),
     ]);
     for (const pair of pairs.filter((p) => !p.cut)) {
-      expect(pair.connectivity, `${pair.src}->${pair.dst}`).toBe(1);
+      const label = `${pair.src}->${pair.dst}: ${pair.measuredBitsPerSecond} vs ${pair.shapedBitsPerSecond}`;
+      expect(pair.connectivity, label).toBe(1);
       expect(
         relativeDifference(pair.measuredBitsPerSecond ?? 0, pair.shapedBitsPerSecond ?? 1),
-        `${pair.src}->${pair.dst}: ${pair.measuredBitsPerSecond} vs ${pair.shapedBitsPerSecond}`,
+        label,
       ).toBeLessThan(0.1);
       expect(pair.latencySeconds).toBeGreaterThan(0);
-      expect((await stat(fileURLToPath(pair.archiveUrl ?? ''))).size).toBeGreaterThan(0);
+      expect(pair.archiveUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/netmon\/archives\/demo\//);
     }
-    // The table and the locations are printed for the user.
-    expect(result.stdout).toContain('node-1  node-3');
-    expect(result.stdout).toContain(`summary:  ${join(out, 'summary.json')}`);
-  }, 180_000);
+    // The printed table and locations.
+    expect(result.stdout).toMatch(/node-1\s+node-4 .*0 \(unreachable, cut on purpose\)/);
+    expect(result.stdout).toContain(`summary:         ${join(out, 'summary.json')}`);
+    for (const format of ['dot', 'svg', 'graphml', 'json']) {
+      expect((await stat(join(out, 'graphs', `graph.${format}`))).size).toBeGreaterThan(100);
+    }
+    // The archives are in the s3rver folder under out/, the same objects the URLs name.
+    expect((await stat(join(out, 's3', 'netmon'))).isDirectory()).toBe(true);
+  }, 300_000);
 });
