@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../layers/core/config.ts';
 import { ConfigError } from '../../layers/core/errors.ts';
@@ -78,6 +81,28 @@ describe('configuration', () => {
     const run = () => loadConfig([key as 'NETMON_S3_BUCKET'], { ...base, [key]: value });
     expect(run).toThrow(ConfigError);
     expect(run).toThrow(`${key}: ${JSON.stringify(value)} is not valid; expected ${expected}`);
+  });
+
+  it('reads a config file named by NETMON_CONFIG_FILE; the environment wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ NETMON_S3_BUCKET: 'from-file', NETMON_GRAPH_KEEP: 7 }));
+    expect(loadConfig(['NETMON_S3_BUCKET', 'NETMON_GRAPH_KEEP'], { NETMON_CONFIG_FILE: file })).toEqual({
+      NETMON_S3_BUCKET: 'from-file',
+      NETMON_GRAPH_KEEP: 7,
+    });
+    expect(
+      loadConfig(['NETMON_S3_BUCKET'], { NETMON_CONFIG_FILE: file, NETMON_S3_BUCKET: 'from-env' })
+        .NETMON_S3_BUCKET,
+    ).toBe('from-env');
+    writeFileSync(file, JSON.stringify({ NETMON_S3_BUCKT: 'typo' }));
+    expect(() => loadConfig(['NETMON_S3_BUCKET'], { NETMON_CONFIG_FILE: file })).toThrow(
+      /NETMON_S3_BUCKT.*only known keys/,
+    );
+    writeFileSync(file, '{ not json');
+    expect(() => loadConfig(['NETMON_S3_BUCKET'], { NETMON_CONFIG_FILE: file })).toThrow(
+      /NETMON_CONFIG_FILE.*a readable JSON file/,
+    );
   });
 
   it('says which variable is missing', () => {
