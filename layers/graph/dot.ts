@@ -1,0 +1,350 @@
+import { formatBitsPerSecond, formatRatio, formatSeconds } from '../core/format.ts';
+import { chooseEngine, type LayoutEngine } from './engine.ts';
+import {
+  compareText,
+  type GraphEdge,
+  type GraphModel,
+  type GraphNode,
+  regionOf,
+  sortEdges,
+  sortNodes,
+  zoneOf,
+} from './model.ts';
+import { formatAge, xmlSafe } from './text.ts';
+
+/**
+ * The model as Graphviz DOT. Colour says median latency on a fixed scale (so
+ * two graphs compare at a glance), width says throughput, dashed red says
+ * the pair failed, grey dotted says the figures are old. Each ordered pair is
+ * its own edge, so A->B and B->A show their own figures.
+ */
+
+export interface LatencyBand {
+  /** Upper bound (exclusive) of the band in seconds; null: no upper bound. */
+  belowSeconds: number | null;
+  color: string;
+  label: string;
+}
+
+/** Median round-trip latency -> edge colour. Exported so that other views draw the same legend. */
+export const LATENCY_SCALE: readonly LatencyBand[] = [
+  { belowSeconds: 0.001, color: '#1a9850', label: '< 1 ms' },
+  { belowSeconds: 0.005, color: '#91cf60', label: '1-5 ms' },
+  { belowSeconds: 0.02, color: '#fc8d59', label: '5-20 ms' },
+  { belowSeconds: null, color: '#d73027', label: '>= 20 ms' },
+];
+
+export const EDGE_COLORS = {
+  /** connectivity 0, drawn dashed. */
+  failed: '#e41a1c',
+  /** stale or never measured, drawn dotted. */
+  stale: '#9e9e9e',
+  /** reached, but no latency figure (a TCP-only test). */
+  noLatency: '#525252',
+} as const;
+
+/**
+ * Above this many edges only failed edges keep a label (their reason): a
+ * labelled full mesh of 17+ nodes is unreadable and slow to lay out, and the
+ * tooltips still carry every figure.
+ */
+export const EDGE_LABEL_LIMIT = 240;
+
+export interface DotOptions {
+  /** The engine the DOT is tuned for (edge routing, lengths). Default: chooseEngine(node count). */
+  engine?: LayoutEngine;
+  /** Label every edge with its figures. Default: at most EDGE_LABEL_LIMIT edges. */
+  edgeLabels?: boolean;
+}
+
+/** Throughput -> pen width: one step per decade, 1 Mbit/s and below -> 1, 100 Gbit/s and above -> 6. */
+export const THROUGHPUT_PEN_SCALE = {
+  minBitsPerSecond: 1e6,
+  maxBitsPerSecond: 1e11,
+  minWidth: 1,
+  maxWidth: 6,
+} as const;
+
+export function latencyColor(medianSeconds: number | null): string {
+  if (medianSeconds === null) return EDGE_COLORS.noLatency;
+  const band = LATENCY_SCALE.find((b) => b.belowSeconds === null || medianSeconds < b.belowSeconds);
+  return band?.color ?? EDGE_COLORS.noLatency;
+}
+
+export function penWidth(bitsPerSecond: number | null): number {
+  const { minBitsPerSecond, maxBitsPerSecond, minWidth, maxWidth } = THROUGHPUT_PEN_SCALE;
+  if (bitsPerSecond === null || bitsPerSecond <= minBitsPerSecond) return minWidth;
+  const fraction =
+    Math.log10(bitsPerSecond / minBitsPerSecond) / Math.log10(maxBitsPerSecond / minBitsPerSecond);
+  const width = minWidth + Math.min(1, fraction) * (maxWidth - minWidth);
+  return Math.round(width * 100) / 100;
+}
+
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r' };
+const TEXT_ESCAPES: Record<string, string> = { ...ESCAPES, '&': '&amp;' };
+
+/**
+ * A DOT double-quoted ID. Quoting every ID keeps keywords (`graph`, `node`),
+ * `a->b` and `-1` from meaning anything; the escaping is one-to-one, so
+ * distinct names stay distinct nodes. (Graphviz keeps `\\` doubled inside
+ * IDs, so an SVG <title> shows a backslash twice; the labels show the name.)
+ */
+export function quote(text: string): string {
+  return `"${xmlSafe(text).replace(/[\\"\n\r]/g, (char) => ESCAPES[char] ?? char)}"`;
+}
+
+/**
+ * A quoted attribute value shown as text (label, tooltip): Graphviz reads
+ * `\\` as a backslash, `\n` as a line break and `&amp;` as `&`, and would
+ * otherwise turn `&lt;` or `&amp;` in a name into characters.
+ */
+export function quoteText(text: string): string {
+  return `"${xmlSafe(text).replace(/[\\"\n\r&]/g, (char) => TEXT_ESCAPES[char] ?? char)}"`;
+}
+
+/** Text for an HTML-like label (the graph legend). */
+function html(text: string): string {
+  return xmlSafe(text)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/\r?\n|\r/g, '<BR ALIGN="LEFT"/>');
+}
+
+/** An HTML-like label, already escaped; every other value is quoted. */
+interface HtmlLabel {
+  html: string;
+}
+
+type Attrs = Record<string, string | number | HtmlLabel>;
+
+function attrValue(value: string | number | HtmlLabel): string {
+  if (typeof value === 'object') return `<${value.html}>`;
+  return quoteText(String(value));
+}
+
+/** `[a="x", b="2"]`. */
+function attrList(attrs: Attrs): string {
+  const parts = Object.entries(attrs).map(([key, value]) => `${key}=${attrValue(value)}`);
+  return parts.length === 0 ? '' : ` [${parts.join(', ')}]`;
+}
+
+function nodeTooltip(node: GraphNode): string {
+  const lines = [node.name, `address: ${node.address ?? '-'}`];
+  const zone = zoneOf(node);
+  const region = regionOf(node);
+  if (zone !== null) lines.push(`zone: ${zone}`);
+  if (region !== null) lines.push(`region: ${region}`);
+  for (const key of Object.keys(node.labels).sort(compareText)) lines.push(`${key}=${node.labels[key]}`);
+  return lines.join('\n');
+}
+
+function nodeLine(node: GraphNode, indent: string): string {
+  const label = node.address === null ? node.name : `${node.name}\n${node.address}`;
+  return `${indent}${quote(node.name)}${attrList({ label, tooltip: nodeTooltip(node) })};`;
+}
+
+function zoneGroups(nodes: readonly GraphNode[]): { zoned: Map<string, GraphNode[]>; loose: GraphNode[] } {
+  const zoned = new Map<string, GraphNode[]>();
+  const loose: GraphNode[] = [];
+  for (const node of nodes) {
+    const zone = zoneOf(node);
+    if (zone === null) loose.push(node);
+    else zoned.set(zone, [...(zoned.get(zone) ?? []), node]);
+  }
+  return { zoned: new Map([...zoned].sort(([a], [b]) => compareText(a, b))), loose };
+}
+
+function clusterLines(zone: string, members: readonly GraphNode[]): string[] {
+  const regions = [...new Set(members.map(regionOf).filter((r): r is string => r !== null))].sort(
+    compareText,
+  );
+  const tooltip = `zone: ${zone}${regions.length > 0 ? `\nregion: ${regions.join(', ')}` : ''}`;
+  return [
+    `  subgraph ${quote(`cluster_${zone}`)} {`,
+    `    graph${attrList({ label: zone, tooltip, style: 'rounded,dashed', color: '#7f7f7f', fontcolor: '#404040' })};`,
+    ...members.map((node) => nodeLine(node, '    ')),
+    '  }',
+  ];
+}
+
+function throughputMedian(edge: GraphEdge): number | null {
+  return edge.throughput?.median ?? null;
+}
+
+function latencyMedian(edge: GraphEdge): number | null {
+  return edge.latency?.median ?? null;
+}
+
+function figuresLabel(edge: GraphEdge): string {
+  const lines: string[] = [];
+  if (latencyMedian(edge) !== null) lines.push(formatSeconds(latencyMedian(edge)));
+  if (throughputMedian(edge) !== null) lines.push(formatBitsPerSecond(throughputMedian(edge)));
+  return lines.join('\n');
+}
+
+function edgeLabel(edge: GraphEdge, all: boolean): string {
+  if (edge.connectivity === 0 && !edge.stale) return edge.reason ?? 'failed';
+  if (!all) return '';
+  if (edge.connectivity === null) return 'not measured';
+  const figures = edge.connectivity === 0 ? (edge.reason ?? 'failed') : figuresLabel(edge);
+  if (!edge.stale) return figures;
+  return `${figures}${figures === '' ? '' : '\n'}stale ${formatAge(edge.ageSeconds)}`;
+}
+
+function figureList(values: ReadonlyArray<number | null>, format: (v: number | null) => string): string {
+  return values.map(format).join(' / ');
+}
+
+function edgeTooltip(edge: GraphEdge): string {
+  const l = edge.latency;
+  const t = edge.throughput;
+  const connectivity =
+    edge.connectivity === null
+      ? 'not measured'
+      : `${edge.connectivity}${edge.connectivity === 0 ? ` (${edge.reason ?? 'no reason recorded'})` : ''}`;
+  return [
+    `${edge.src} -> ${edge.dst}`,
+    `connectivity: ${connectivity}`,
+    `latency min/mean/median/p99/max: ${l === null ? '-' : figureList([l.min, l.mean, l.median, l.p99, l.max], formatSeconds)}`,
+    `loss: ${formatRatio(edge.lossRatio)}`,
+    `throughput mean/median/p99: ${t === null ? '-' : figureList([t.mean, t.median, t.p99], formatBitsPerSecond)}`,
+    `tests: ${edge.tests.length === 0 ? '-' : edge.tests.join(', ')}`,
+    `measured: ${edge.measuredAt ?? 'never'}${edge.ageSeconds === null ? '' : ` (${formatAge(edge.ageSeconds)} ago)`}`,
+    `stale: ${edge.stale ? 'yes' : 'no'}`,
+  ].join('\n');
+}
+
+export type EdgeState = 'ok' | 'failed' | 'stale' | 'unmeasured';
+
+export function edgeState(edge: GraphEdge): EdgeState {
+  if (edge.connectivity === null) return 'unmeasured';
+  // Old figures say nothing about now, whatever they were.
+  if (edge.stale) return 'stale';
+  return edge.connectivity === 0 ? 'failed' : 'ok';
+}
+
+function edgeStyle(edge: GraphEdge, state: EdgeState): Attrs {
+  switch (state) {
+    case 'unmeasured':
+    case 'stale':
+      return { color: EDGE_COLORS.stale, fontcolor: EDGE_COLORS.stale, style: 'dotted', penwidth: 1 };
+    case 'failed':
+      return { color: EDGE_COLORS.failed, fontcolor: EDGE_COLORS.failed, style: 'dashed', penwidth: 1.5 };
+    case 'ok':
+      return {
+        color: latencyColor(latencyMedian(edge)),
+        fontcolor: '#303030',
+        style: 'solid',
+        penwidth: penWidth(throughputMedian(edge)),
+      };
+  }
+}
+
+interface EdgeContext {
+  labels: boolean;
+  /** neato/sfdp: preferred length, so that nodes of one zone settle together. */
+  lengthOf: ((edge: GraphEdge) => number) | null;
+}
+
+function edgeLine(edge: GraphEdge, context: EdgeContext): string {
+  const state = edgeState(edge);
+  const tooltip = edgeTooltip(edge);
+  const label = edgeLabel(edge, context.labels);
+  const attrs: Attrs = {
+    ...edgeStyle(edge, state),
+    ...(label === '' ? {} : { label, labeltooltip: tooltip }),
+    tooltip,
+    class: `netmon-edge netmon-${state}`,
+    ...(context.lengthOf === null ? {} : { len: context.lengthOf(edge) }),
+  };
+  return `  ${quote(edge.src)} -> ${quote(edge.dst)}${attrList(attrs)};`;
+}
+
+function zoneLength(nodes: readonly GraphNode[]): (edge: GraphEdge) => number {
+  const zones = new Map(nodes.map((node) => [node.name, zoneOf(node)]));
+  return (edge) => {
+    const zone = zones.get(edge.src);
+    return zone != null && zone === zones.get(edge.dst) ? 1.5 : 3;
+  };
+}
+
+function legendRows(): string[] {
+  const bands = LATENCY_SCALE.map(
+    (b) => `<TD BGCOLOR="${b.color}" WIDTH="16" HEIGHT="10"></TD><TD ALIGN="LEFT">${html(b.label)}</TD>`,
+  ).join('');
+  // One line each: viewers without Helvetica use wider fonts than Graphviz measured, so side by side they collide.
+  const styles = [
+    `<FONT COLOR="${EDGE_COLORS.failed}">dashed red: failed (label: reason)</FONT>`,
+    `<FONT COLOR="${EDGE_COLORS.stale}">dotted grey: stale or never measured</FONT>`,
+    'line width: median throughput, log scale 1 Mbit/s .. 100 Gbit/s',
+  ].map((text) => `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${text}</FONT></TD></TR>`);
+  return [
+    `<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="5" CELLPADDING="0"><TR><TD ALIGN="LEFT">median latency</TD>${bands}</TR></TABLE></TD></TR>`,
+    ...styles,
+  ];
+}
+
+/** Title, schedule, time and the legend in one HTML-like graph label: every engine draws it. */
+function graphLabel(model: GraphModel): HtmlLabel {
+  const subtitle = [
+    model.schedule === null ? null : `schedule ${model.schedule}`,
+    `generated ${model.generatedAt}`,
+    `stale after ${formatAge(model.maxAgeSeconds)}`,
+  ]
+    .filter((part): part is string => part !== null)
+    .join(' · ');
+  const rows = [
+    '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">',
+    `<TR><TD ALIGN="LEFT"><B>${html(model.title)}</B></TD></TR>`,
+    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${html(subtitle)}</FONT></TD></TR>`,
+    ...legendRows(),
+    '</TABLE>',
+  ];
+  return { html: rows.join('') };
+}
+
+function layoutAttrs(engine: LayoutEngine): Attrs {
+  // dot routes A->B and B->A apart by itself; curved arcs keep them apart in the other engines.
+  if (engine === 'dot') return { nodesep: 0.5, ranksep: 0.9 };
+  return { splines: 'curved', overlap: 'false', sep: '+12' };
+}
+
+function headerLines(model: GraphModel, engine: LayoutEngine): string[] {
+  const graph: Attrs = {
+    label: graphLabel(model),
+    labelloc: 't',
+    labeljust: 'l',
+    fontname: 'Helvetica',
+    fontsize: 12,
+    bgcolor: 'white',
+    pad: 0.3,
+    outputorder: 'edgesfirst',
+    ...layoutAttrs(engine),
+  };
+  return [
+    `digraph ${quote('netmon')} {`,
+    `  graph${attrList(graph)};`,
+    `  node${attrList({ shape: 'box', style: 'rounded,filled', fillcolor: '#f7f7f7', color: '#404040', fontname: 'Helvetica', fontsize: 11 })};`,
+    `  edge${attrList({ fontname: 'Helvetica', fontsize: 9, arrowsize: 0.6 })};`,
+  ];
+}
+
+/** Deterministic: the same model and options give the same text, byte for byte. */
+export function toDot(model: GraphModel, options: DotOptions = {}): string {
+  const engine = options.engine ?? chooseEngine(model.nodes.length);
+  const context: EdgeContext = {
+    labels: options.edgeLabels ?? model.edges.length <= EDGE_LABEL_LIMIT,
+    lengthOf: engine === 'dot' ? null : zoneLength(model.nodes),
+  };
+  const { zoned, loose } = zoneGroups(sortNodes(model.nodes));
+  const lines = [
+    ...headerLines(model, engine),
+    ...[...zoned].flatMap(([zone, members]) => clusterLines(zone, members)),
+    ...loose.map((node) => nodeLine(node, '  ')),
+    ...sortEdges(model.edges).map((edge) => edgeLine(edge, context)),
+    '}',
+  ];
+  return `${lines.join('\n')}\n`;
+}

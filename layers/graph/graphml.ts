@@ -1,0 +1,261 @@
+import { XMLBuilder } from 'fast-xml-parser';
+import { compareText, type GraphEdge, type GraphModel, type GraphNode, regionOf, zoneOf } from './model.ts';
+import { xmlSafe } from './text.ts';
+
+/**
+ * The model as GraphML for networkx, yEd and Gephi: one typed <key> per
+ * attribute, edgedefault="directed", node ids are the node names. A null
+ * figure has no <data> element (GraphML's "unknown"). Units are in the key
+ * names and descriptions.
+ */
+
+export type GraphMLType = 'boolean' | 'int' | 'double' | 'string';
+type Scalar = string | number | boolean | null;
+
+/** A GraphML <key>: attr.name carries the unit, desc says what it means. */
+export interface GraphMLKeySpec {
+  id: string;
+  for: 'graph' | 'node' | 'edge';
+  name: string;
+  type: GraphMLType;
+  desc: string;
+}
+
+interface GraphMLKey<T> extends GraphMLKeySpec {
+  value: (item: T) => Scalar;
+}
+
+const GRAPH_KEYS: ReadonlyArray<GraphMLKey<GraphModel>> = [
+  {
+    id: 'g_version',
+    for: 'graph',
+    name: 'version',
+    type: 'int',
+    desc: 'graph model version',
+    value: (m) => m.version,
+  },
+  { id: 'g_title', for: 'graph', name: 'title', type: 'string', desc: 'title', value: (m) => m.title },
+  {
+    id: 'g_schedule',
+    for: 'graph',
+    name: 'schedule',
+    type: 'string',
+    desc: 'TestSchedule name',
+    value: (m) => m.schedule,
+  },
+  {
+    id: 'g_generated_at',
+    for: 'graph',
+    name: 'generated_at',
+    type: 'string',
+    desc: 'ISO 8601 UTC time the graph was made',
+    value: (m) => m.generatedAt,
+  },
+  {
+    id: 'g_max_age_seconds',
+    for: 'graph',
+    name: 'max_age_seconds',
+    type: 'double',
+    desc: 'edges older than this are stale, seconds',
+    value: (m) => m.maxAgeSeconds,
+  },
+];
+
+const NODE_KEYS: ReadonlyArray<GraphMLKey<GraphNode>> = [
+  { id: 'n_label', for: 'node', name: 'label', type: 'string', desc: 'node name', value: (n) => n.name },
+  {
+    id: 'n_address',
+    for: 'node',
+    name: 'address',
+    type: 'string',
+    desc: 'node address',
+    value: (n) => n.address,
+  },
+  {
+    id: 'n_zone',
+    for: 'node',
+    name: 'zone',
+    type: 'string',
+    desc: 'topology.kubernetes.io/zone',
+    value: zoneOf,
+  },
+  {
+    id: 'n_region',
+    for: 'node',
+    name: 'region',
+    type: 'string',
+    desc: 'topology.kubernetes.io/region',
+    value: regionOf,
+  },
+  {
+    id: 'n_labels',
+    for: 'node',
+    name: 'labels',
+    type: 'string',
+    desc: 'all Kubernetes node labels as a JSON object',
+    value: (n) =>
+      JSON.stringify(Object.fromEntries(Object.entries(n.labels).sort(([a], [b]) => compareText(a, b)))),
+  },
+];
+
+function edgeDouble(
+  name: string,
+  desc: string,
+  value: (e: GraphEdge) => number | null,
+): GraphMLKey<GraphEdge> {
+  return { id: `e_${name}`, for: 'edge', name, type: 'double', desc, value };
+}
+
+const LATENCY_FIGURES = ['min', 'mean', 'median', 'p99', 'max'] as const;
+const THROUGHPUT_FIGURES = ['mean', 'median', 'p99'] as const;
+
+const EDGE_KEYS: ReadonlyArray<GraphMLKey<GraphEdge>> = [
+  {
+    id: 'e_connectivity',
+    for: 'edge',
+    name: 'connectivity',
+    type: 'int',
+    desc: '1 reached, 0 failed; absent: never measured',
+    value: (e) => e.connectivity,
+  },
+  {
+    id: 'e_reason',
+    for: 'edge',
+    name: 'reason',
+    type: 'string',
+    desc: 'why connectivity is 0',
+    value: (e) => e.reason,
+  },
+  ...LATENCY_FIGURES.map((figure) =>
+    edgeDouble(
+      `latency_${figure}_seconds`,
+      `${figure} round-trip latency src -> dst -> src, seconds`,
+      (e) => e.latency?.[figure] ?? null,
+    ),
+  ),
+  edgeDouble('loss_ratio', 'lost probes / sent probes, 0..1', (e) => e.lossRatio),
+  ...THROUGHPUT_FIGURES.map((figure) =>
+    edgeDouble(
+      `throughput_${figure}_bits_per_second`,
+      `${figure} throughput of data src -> dst, bit/s`,
+      (e) => e.throughput?.[figure] ?? null,
+    ),
+  ),
+  {
+    id: 'e_tests',
+    for: 'edge',
+    name: 'tests',
+    type: 'string',
+    desc: 'flent tests that contributed, comma-separated',
+    value: (e) => (e.tests.length === 0 ? null : e.tests.join(',')),
+  },
+  {
+    id: 'e_measured_at',
+    for: 'edge',
+    name: 'measured_at',
+    type: 'string',
+    desc: 'ISO 8601 UTC time of the newest measurement',
+    value: (e) => e.measuredAt,
+  },
+  edgeDouble('age_seconds', 'generated_at - measured_at, seconds', (e) => e.ageSeconds),
+  {
+    id: 'e_stale',
+    for: 'edge',
+    name: 'stale',
+    type: 'boolean',
+    desc: 'never measured or older than max_age_seconds',
+    value: (e) => e.stale,
+  },
+];
+
+/** Every key toGraphML declares, in document order. */
+export const GRAPHML_KEYS: readonly GraphMLKeySpec[] = [...GRAPH_KEYS, ...NODE_KEYS, ...EDGE_KEYS].map(
+  ({ id, for: domain, name, type, desc }) => ({ id, for: domain, name, type, desc }),
+);
+
+const ATTRIBUTE_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+  // Parsers turn raw newlines and tabs in attribute values into spaces: keep them as references.
+  '\n': '&#10;',
+  '\r': '&#13;',
+  '\t': '&#9;',
+};
+
+const TEXT_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '\r': '&#13;' };
+
+function escapeWith(
+  table: Record<string, string>,
+  pattern: RegExp,
+): (name: string, value: unknown) => string {
+  return (_name, value) => xmlSafe(String(value)).replace(pattern, (char) => table[char] ?? char);
+}
+
+/**
+ * The builder's own entity handling misses newlines in attribute values (node
+ * ids), so it is switched off and these processors escape every value.
+ */
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  format: true,
+  indentBy: '  ',
+  suppressBooleanAttributes: false,
+  processEntities: false,
+  attributeValueProcessor: escapeWith(ATTRIBUTE_ESCAPES, /[&<>"'\n\r\t]/g),
+  tagValueProcessor: escapeWith(TEXT_ESCAPES, /[&<>\r]/g),
+});
+
+interface XmlData {
+  '@_key': string;
+  '#text': string | number | boolean;
+}
+
+function dataOf<T>(keys: ReadonlyArray<GraphMLKey<T>>, item: T): XmlData[] {
+  const data: XmlData[] = [];
+  for (const key of keys) {
+    const value = key.value(item);
+    if (value !== null) data.push({ '@_key': key.id, '#text': value });
+  }
+  return data;
+}
+
+function keyElement(key: GraphMLKeySpec): Record<string, string> {
+  return {
+    '@_id': key.id,
+    '@_for': key.for,
+    '@_attr.name': key.name,
+    '@_attr.type': key.type,
+    desc: key.desc,
+  };
+}
+
+/** Deterministic: the same model gives the same document. */
+export function toGraphML(model: GraphModel): string {
+  const document = {
+    '?xml': { '@_version': '1.0', '@_encoding': 'UTF-8' },
+    graphml: {
+      '@_xmlns': 'http://graphml.graphdrawing.org/xmlns',
+      '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
+      '@_xsi:schemaLocation':
+        'http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd',
+      key: GRAPHML_KEYS.map(keyElement),
+      graph: {
+        '@_id': 'netmon',
+        '@_edgedefault': 'directed',
+        data: dataOf(GRAPH_KEYS, model),
+        node: model.nodes.map((node) => ({ '@_id': node.name, data: dataOf(NODE_KEYS, node) })),
+        edge: model.edges.map((edge, i) => ({
+          '@_id': `e${i}`,
+          '@_source': edge.src,
+          '@_target': edge.dst,
+          data: dataOf(EDGE_KEYS, edge),
+        })),
+      },
+    },
+  };
+  return builder.build(document);
+}

@@ -1,0 +1,34 @@
+/**
+ * Text that ends up in XML (SVG, GraphML): XML 1.0 forbids most C0 control
+ * characters, U+FFFE, U+FFFF and lone surrogates, even as character
+ * references, so no escaping can carry them.
+ */
+
+function isXmlChar(codePoint: number): boolean {
+  if (codePoint < 0x20) return codePoint === 0x09 || codePoint === 0x0a || codePoint === 0x0d;
+  if (codePoint >= 0xd800 && codePoint <= 0xdfff) return false; // a lone surrogate
+  return codePoint !== 0xfffe && codePoint !== 0xffff;
+}
+
+export function isXmlSafe(text: string): boolean {
+  for (const char of text) if (!isXmlChar(char.codePointAt(0) ?? 0)) return false;
+  return true;
+}
+
+/** Replaces what XML cannot carry with U+FFFD, for display text where identity does not matter. */
+export function xmlSafe(text: string): string {
+  if (isXmlSafe(text)) return text;
+  let out = '';
+  for (const char of text) out += isXmlChar(char.codePointAt(0) ?? 0) ? char : '\uFFFD';
+  return out;
+}
+
+/** A duration in a few characters: "45 s", "12 min", "3.5 h", "2.0 d". */
+export function formatAge(seconds: number | null): string {
+  if (seconds === null) return 'never';
+  const abs = Math.abs(seconds);
+  if (abs < 120) return `${seconds.toFixed(0)} s`;
+  if (abs < 7200) return `${(seconds / 60).toFixed(0)} min`;
+  if (abs < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} d`;
+}
