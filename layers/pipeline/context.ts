@@ -7,6 +7,7 @@ import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
 import { FileNodeSource, type NodeSource } from './nodes.ts';
 import type { PlanDeps } from './plan.ts';
 import type { ProbeDeps } from './probe.ts';
+import type { RenderDeps } from './render.ts';
 import { parseSchedules, type Schedule } from './schedules.ts';
 import { FileTestLock } from './test-lock.ts';
 
@@ -89,5 +90,28 @@ export function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): ProbeDeps {
       await pushRecord(config.NETMON_PUSHGATEWAY_URL, record);
     },
     budgetSeconds: config.NETMON_PROBE_BUDGET_SECONDS,
+  };
+}
+
+export function renderDepsFrom(env: NodeJS.ProcessEnv = process.env): RenderDeps {
+  const config = loadConfig(
+    [
+      'NETMON_PROMETHEUS_URL',
+      'NETMON_GRAPH_MAX_AGE_SECONDS',
+      'NETMON_GRAPH_KEEP',
+      'NETMON_CLUSTER_NAME',
+      'NETMON_NODES_FILE',
+    ],
+    env,
+  );
+  return {
+    store: storeFrom(env),
+    prometheusUrl: config.NETMON_PROMETHEUS_URL,
+    ...(config.NETMON_NODES_FILE === undefined
+      ? {}
+      : { nodes: new FileNodeSource(config.NETMON_NODES_FILE) }),
+    clusterName: config.NETMON_CLUSTER_NAME,
+    maxAgeSeconds: config.NETMON_GRAPH_MAX_AGE_SECONDS,
+    keep: config.NETMON_GRAPH_KEEP,
   };
 }

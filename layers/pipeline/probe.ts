@@ -166,7 +166,13 @@ async function measure(
   pair.attempts += 1;
   pair.runId = runId;
   await saveManifest(deps.store, manifest);
-  deps.onTest?.({ kind: 'started', schedule: body.schedule, round: body.round, src: body.src, dst: body.dst });
+  deps.onTest?.({
+    kind: 'started',
+    schedule: body.schedule,
+    round: body.round,
+    src: body.src,
+    dst: body.dst,
+  });
   const outcome = await deps.runner.run({
     src: asRunnerNode(nodes, body.src),
     dst: asRunnerNode(nodes, body.dst),

@@ -1,13 +1,16 @@
+import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../layers/core/process.ts';
 import type { TestRecord } from '../../layers/core/record.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { summarizeArchive } from '../../layers/flent/summary.ts';
+import { renderSvg } from '../../layers/graph/svg.ts';
+import { checkGatewayMetrics, type PairMetrics, queryLatestPairs } from '../../layers/metrics/query.ts';
 import { storeFrom } from '../../layers/pipeline/context.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
-import { startPlan, startProbe } from '../helpers/probes.ts';
+import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
 import { SimCluster } from '../rig/sim-cluster.ts';
 
 /**
@@ -73,6 +76,80 @@ afterAll(async () => {
 });
 
 describe('pipeline', () => {
+  it('plan -> probe -> render: one result per pair, archives in S3, metrics in Prometheus, graphs that parse', async () => {
+    await writeNodes(['a', 'b', 'c']);
+    const round = await planRound('round');
+    const probed = await startProbe(envFor('round')).done;
+    expect(probed.exitCode, probed.stderr).toBe(0);
+
+    const records = await results('round', round);
+    expect(records.map((r) => `${r.src}>${r.dst}`).sort()).toEqual([
+      'a>b',
+      'a>c',
+      'b>a',
+      'b>c',
+      'c>a',
+      'c>b',
+    ]);
+    for (const record of records.filter((r) => r.connectivity === 1)) {
+      const bytes = await store.getBytes(record.archiveKey ?? '');
+      const summary = summarizeArchive(parseArchive(bytes ?? new Uint8Array(), record.archiveKey ?? ''));
+      expect(summary.throughput.upload.total?.mean).toBeCloseTo(
+        record.summary?.throughput.upload.total?.mean ?? 0,
+        0,
+      );
+    }
+
+    // Prometheus scrapes the gateway: every pair's figures come back through the query API.
+    let pairs: PairMetrics[] = [];
+    await waitFor(
+      'every pair in Prometheus',
+      async () => {
+        pairs = await queryLatestPairs(fixture.stack.prometheusUrl, { schedule: 'round' });
+        return pairs.length === 6;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    for (const record of records) {
+      const pair = pairs.find((p) => p.src === record.src && p.dst === record.dst);
+      expect(pair?.connectivity).toBe(record.connectivity);
+      if (record.connectivity === 1) {
+        const sent = record.summary?.throughput.upload.total?.mean ?? 0;
+        expect(pair?.throughput.src_to_dst?.mean).toBeCloseTo(sent, -3);
+        expect(pair?.latency.icmp?.median).toBeCloseTo(
+          record.summary?.series['Ping (ms) ICMP']?.median ?? -1,
+          9,
+        );
+      } else {
+        expect(pair?.failureReason).toBe('unreachable');
+      }
+    }
+    expect(await checkGatewayMetrics(fixture.stack.pushgatewayUrl)).toEqual([]);
+
+    const rendered = await startRender({ ...envFor('round') }).done;
+    expect(rendered.exitCode, rendered.stderr).toBe(0);
+    const report = JSON.parse(rendered.stdout) as {
+      edges: number;
+      stored: { latest: Record<string, string> };
+    };
+    expect(report.edges).toBe(6);
+    const read = async (format: string): Promise<string> =>
+      Buffer.from((await store.getBytes(report.stored.latest[format] ?? '')) ?? []).toString();
+    const parser = new XMLParser({ ignoreAttributes: false });
+    const svg = parser.parse(await read('svg'));
+    expect(svg.svg).toBeDefined();
+    const graphml = parser.parse(await read('graphml'));
+    expect(graphml.graphml.graph.edge).toHaveLength(6);
+    const json = JSON.parse(await read('json')) as {
+      version: number;
+      edges: Array<{ src: string; dst: string; connectivity: number }>;
+    };
+    expect(json.version).toBe(1);
+    expect(json.edges.find((e) => e.src === 'a' && e.dst === 'c')?.connectivity).toBe(0);
+    // The DOT source renders again through Graphviz.
+    expect(await renderSvg(await read('dot'))).toContain('<svg');
+  }, 240_000);
+
   it('two probes at once on one queue never run two tests at the same time', async () => {
     await writeNodes(['a', 'b', 'c']);
     const round = await planRound('overlap');

@@ -8,7 +8,15 @@ import { cleanupStaleRigs, listRigObjects } from '../rig/sim-cluster.ts';
  * no leftovers of a crashed earlier run. After it: the suite checks itself:
  * no namespace, link or test process that it started may remain.
  */
-const TEST_PROGRAMS = new Set(['netserver', 'netperf', 'irtt', 'fping', 'flent', 'prometheus', 'prometheus-pushgateway']);
+const TEST_PROGRAMS = new Set([
+  'netserver',
+  'netperf',
+  'irtt',
+  'fping',
+  'flent',
+  'prometheus',
+  'prometheus-pushgateway',
+]);
 let suiteStartTicks = 0;
 
 async function bootTicksOf(pid: string): Promise<number | undefined> {

@@ -1,16 +1,21 @@
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { ValidationError } from '../../../layers/core/errors.ts';
+import { type LocalStack, startLocalStack } from '../../../infra/local-stack/stack.ts';
+import { RigError, ValidationError } from '../../../layers/core/errors.ts';
 import { formatBitsPerSecond, formatSeconds, renderTable } from '../../../layers/core/format.ts';
-import { orderedPairs, spreadPairs } from '../../../layers/core/pairs.ts';
-import type { RunnerNode, TestOutcome } from '../../../layers/core/runner.ts';
+import { isRoot } from '../../../layers/core/host.ts';
+import { waitFor } from '../../../layers/core/process.ts';
+import type { TestRecord } from '../../../layers/core/record.ts';
 import { FLENT_TESTS, type FlentTestName, isFlentTest } from '../../../layers/flent/spec.ts';
-import type { FlentSummary } from '../../../layers/flent/summary.ts';
-import { LocalRunner } from '../../../layers/local-runner/runner.ts';
+import { queryLatestPairs } from '../../../layers/metrics/query.ts';
+import { planDepsFrom, probeDepsFrom, renderDepsFrom, storeFrom } from '../../../layers/pipeline/context.ts';
+import { plan } from '../../../layers/pipeline/plan.ts';
+import { type ProbeEvent, probe } from '../../../layers/pipeline/probe.ts';
+import { type RenderReport, render } from '../../../layers/pipeline/render.ts';
+import { GRAPH_FORMATS, type GraphFormat } from '../../../layers/store/keys.ts';
 import { type SimCluster, withSimCluster } from '../../../test/rig/sim-cluster.ts';
 import { positiveInteger } from './flent.ts';
 
@@ -20,6 +25,7 @@ interface DemoOptions {
   delay: number;
   test: string;
   out?: string;
+  keep?: boolean;
 }
 
 /** One row of summary.json: what a user checks after the demo. */
@@ -37,12 +43,13 @@ export interface DemoPair {
 }
 
 const MBIT = 1e6;
+const SCHEDULE = 'demo';
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'run one full measurement round on a local simulated cluster (network namespaces with shaped links and one cut pair) and print the results',
+      'run one full measurement round on a local simulated cluster with the embedded stack (S3, SQS, Pushgateway, Prometheus): plan -> probe -> render',
     )
     .option(
       '--nodes <n>',
@@ -51,64 +58,108 @@ export function registerDemo(program: Command): void {
       4,
     )
     .option('--length <seconds>', 'seconds of measurement per pair', positiveInteger('--length'), 3)
-    .option('--delay <seconds>', 'flent -d: idle seconds before and after the load', Number, 2)
+    .option('--delay <seconds>', 'flent -d: idle seconds before and after the load', Number, 1)
     .option('--test <name>', `${FLENT_TESTS.join(', ')}`, 'tcp_upload')
-    .option('--out <dir>', 'keep archives under DIR/archives and write DIR/summary.json')
+    .option('--out <dir>', 'keep the stack data and graphs in DIR and write DIR/summary.json')
+    .option('--keep', 'leave the stack running (browse S3 and Prometheus) until Ctrl-C')
     .addHelpText(
       'after',
-      '\nNeeds root (namespaces, tc, nftables) and the system packages of infra/system/install.sh.\nThe cut pair is the first node to the last: its test must fail with connectivity 0.',
+      '\nNeeds root (namespaces, tc, nftables) and the system packages of infra/system/install.sh.\nThe first node to the last is cut on purpose: its test must fail with connectivity 0.',
     )
     .action(async (options: DemoOptions) => {
       await runDemo(options);
     });
 }
 
-async function runDemo(options: DemoOptions): Promise<void> {
+function checkOptions(options: DemoOptions): FlentTestName {
   if (options.nodes < 2 || options.nodes > 16)
     throw new ValidationError('--nodes', options.nodes, 'an integer from 2 to 16');
   if (!isFlentTest(options.test))
     throw new ValidationError('--test', options.test, `one of ${FLENT_TESTS.join(', ')}`);
-  const test: FlentTestName = options.test;
+  if (!Number.isInteger(options.delay) || options.delay < 0 || options.delay > 60) {
+    throw new ValidationError('--delay', options.delay, 'an integer from 0 to 60');
+  }
+  if (!isRoot()) {
+    throw new RigError(
+      'the demo builds a simulated cluster of network namespaces, veth pairs, tc qdiscs and nftables rules, which needs root: run it as root (sudo npm run demo)',
+    );
+  }
+  return options.test;
+}
+
+async function runDemo(options: DemoOptions): Promise<void> {
+  const test = checkOptions(options);
   const out = resolve(options.out ?? (await mkdtemp(join(tmpdir(), 'netmon-demo-'))));
-  const workDir = await mkdtemp(join(tmpdir(), 'netmon-demo-runs-'));
+  await mkdir(out, { recursive: true });
   const names = Array.from({ length: options.nodes }, (_, i) => `node-${i + 1}`);
   const cut = [names[0], names[names.length - 1]] as [string, string];
-  const zones = ['zone-a', 'zone-b'];
-
+  const stack = await startLocalStack({ directory: out });
   try {
-    const rows = await withSimCluster(
+    await withSimCluster(
       {
         nodes: names.map((name, i) => ({
           name,
           rateBitsPerSecond: 10 * (i + 1) * MBIT,
-          zone: zones[i % zones.length] as string,
+          zone: `zone-${i % 2 === 0 ? 'a' : 'b'}`,
           region: 'sim',
         })),
         cuts: [cut],
       },
-      (cluster) => runRound(cluster, test, options, join(out, 'archives'), workDir),
+      async (cluster) => {
+        const env = await demoEnv(stack, cluster, out, test, options);
+        const records = await runRound(env, cluster.nodes.length);
+        const graphs = await renderWhenVisible(env, stack, records.length);
+        const store = storeFrom(env);
+        const rows = records.map((record) => toRow(cluster, record, (key) => store.urlFor(key)));
+        await report(rows, graphs, stack, out, options.out !== undefined);
+        if (options.keep) await holdUntilInterrupted(stack);
+      },
     );
-    printReport(rows, out, options.out !== undefined);
-    if (options.out !== undefined) {
-      await writeFile(
-        join(out, 'summary.json'),
-        `${JSON.stringify({ test, lengthSeconds: options.length, pairs: rows }, null, 2)}\n`,
-      );
-    }
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 
-async function runRound(
+async function demoEnv(
+  stack: LocalStack,
   cluster: SimCluster,
+  out: string,
   test: FlentTestName,
   options: DemoOptions,
-  archiveDir: string,
-  workDir: string,
-): Promise<DemoPair[]> {
-  const runner = new LocalRunner({ workDir });
-  const pairs = spreadPairs(orderedPairs(cluster.nodes.map((n) => n.name)));
+): Promise<NodeJS.ProcessEnv> {
+  const nodesFile = join(out, 'nodes.json');
+  await writeFile(
+    nodesFile,
+    JSON.stringify(
+      cluster.nodes.map((n) => ({
+        name: n.name,
+        address: n.address,
+        netns: n.netns,
+        ready: true,
+        labels: n.labels,
+      })),
+      null,
+      2,
+    ),
+  );
+  return {
+    ...process.env,
+    ...stack.env,
+    NETMON_NODES_FILE: nodesFile,
+    NETMON_SCHEDULES: JSON.stringify([
+      { name: SCHEDULE, cron: '* * * * *', test, lengthSeconds: options.length, delaySeconds: options.delay },
+    ]),
+    NETMON_LOCK_FILE: join(out, 'test.lock'),
+    NETMON_WORK_DIR: join(out, 'runs'),
+    NETMON_CLUSTER_NAME: 'demo',
+  };
+}
+
+/** plan, then probe until the round is done, with a progress bar on stderr. */
+async function runRound(env: NodeJS.ProcessEnv, nodeCount: number): Promise<TestRecord[]> {
+  const { parseSchedules } = await import('../../../layers/pipeline/schedules.ts');
+  await plan(planDepsFrom(env), parseSchedules(env.NETMON_SCHEDULES ?? ''));
+  const total = nodeCount * (nodeCount - 1);
   const bar = new SingleBar({
     format:
       'round |{bar}| {value}/{total} pairs | {duration_formatted} elapsed, ~{eta_formatted} left | {pair}',
@@ -118,81 +169,62 @@ async function runRound(
     etaBuffer: 4,
     hideCursor: true,
   });
-  bar.start(pairs.length, 0, { pair: '' });
-  const rows: DemoPair[] = [];
-  try {
-    for (const pair of pairs) {
-      bar.update({ pair: `${pair.src} -> ${pair.dst}` });
-      const outcome = await runner.run({
-        src: asRunnerNode(cluster, pair.src),
-        dst: asRunnerNode(cluster, pair.dst),
-        test,
-        lengthSeconds: options.length,
-        delaySeconds: options.delay,
-      });
-      rows.push(await toRow(cluster, test, outcome, archiveDir));
+  const records: TestRecord[] = [];
+  bar.start(total, 0, { pair: 'starting' });
+  const onTest = (event: ProbeEvent): void => {
+    if (event.kind === 'started') bar.update({ pair: `${event.src} -> ${event.dst}` });
+    if (event.kind === 'finished') {
+      records.push(event.record);
       bar.increment();
     }
+  };
+  try {
+    await probe({ ...probeDepsFrom(env), onTest });
   } finally {
     bar.stop();
   }
-  return rows;
+  return records;
 }
 
-function asRunnerNode(cluster: SimCluster, name: string): RunnerNode {
-  const node = cluster.node(name);
-  return { name: node.name, address: node.address, netns: node.netns };
+/** Prometheus scrapes the gateway every second; render once every pair is there. */
+async function renderWhenVisible(
+  env: NodeJS.ProcessEnv,
+  stack: LocalStack,
+  pairs: number,
+): Promise<RenderReport> {
+  await waitFor(
+    'Prometheus to scrape every pair',
+    async () => (await queryLatestPairs(stack.prometheusUrl, { schedule: SCHEDULE })).length >= pairs,
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  return render({ ...renderDepsFrom(env), schedule: SCHEDULE });
 }
 
-function shapedRate(cluster: SimCluster, test: FlentTestName, src: string, dst: string): number | null {
-  if (test === 'ping') return null;
-  const sender = test === 'tcp_download' ? dst : src;
-  return cluster.node(sender).rateBitsPerSecond ?? null;
-}
-
-function measuredRate(test: FlentTestName, summary: FlentSummary): number | null {
-  if (test === 'ping') return null;
-  const direction = test === 'tcp_download' ? 'download' : 'upload';
-  return summary.throughput[direction].total?.mean ?? null;
-}
-
-async function toRow(
-  cluster: SimCluster,
-  test: FlentTestName,
-  outcome: TestOutcome,
-  archiveDir: string,
-): Promise<DemoPair> {
-  const base = {
-    src: outcome.src,
-    dst: outcome.dst,
-    test,
-    cut: cluster.isCut(outcome.src, outcome.dst),
-    shapedBitsPerSecond: shapedRate(cluster, test, outcome.src, outcome.dst),
-  };
-  if (!outcome.ok) {
-    return {
-      ...base,
-      measuredBitsPerSecond: null,
-      latencySeconds: null,
-      connectivity: 0,
-      reason: outcome.failure.reason,
-      archiveUrl: null,
-    };
-  }
-  const target = join(archiveDir, outcome.src, outcome.dst, basename(outcome.archivePath));
-  await mkdir(join(archiveDir, outcome.src, outcome.dst), { recursive: true });
-  await copyFile(outcome.archivePath, target);
+function toRow(cluster: SimCluster, record: TestRecord, urlFor: (key: string) => string): DemoPair {
+  const sender = record.test === 'tcp_download' ? record.dst : record.src;
+  const direction = record.test === 'tcp_download' ? 'download' : 'upload';
   return {
-    ...base,
-    measuredBitsPerSecond: measuredRate(test, outcome.summary),
-    latencySeconds: outcome.summary.series['Ping (ms) ICMP']?.median ?? null,
-    connectivity: 1,
-    reason: null,
-    archiveUrl: pathToFileURL(target).href,
+    src: record.src,
+    dst: record.dst,
+    test: record.test,
+    cut: cluster.isCut(record.src, record.dst),
+    shapedBitsPerSecond: record.test === 'ping' ? null : (cluster.node(sender).rateBitsPerSecond ?? null),
+    measuredBitsPerSecond: record.summary?.throughput[direction].total?.mean ?? null,
+    latencySeconds: record.summary?.series['Ping (ms) ICMP']?.median ?? null,
+    connectivity: record.connectivity,
+    reason: record.reason,
+    archiveUrl: record.archiveKey === null ? null : urlFor(record.archiveKey),
   };
 }
 
-function printReport(rows: readonly DemoPair[], out: string, wroteSummary: boolean): void {
+async function report(
+  rows: DemoPair[],
+  graphs: RenderReport,
+  stack: LocalStack,
+  out: string,
+  writeSummary: boolean,
+): Promise<void> {
+  rows.sort((a, b) => a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst));
   const table = renderTable(
     ['src', 'dst', 'shaped', 'measured', 'latency (median)', 'connectivity'],
     rows.map((row) => [
@@ -204,7 +236,44 @@ function printReport(rows: readonly DemoPair[], out: string, wroteSummary: boole
       row.connectivity === 1 ? '1' : `0 (${row.reason}${row.cut ? ', cut on purpose' : ''})`,
     ]),
   );
-  const lines = [table, '', `archives: ${join(out, 'archives')}`];
-  if (wroteSummary) lines.push(`summary:  ${join(out, 'summary.json')}`);
+  const graphDir = join(out, 'graphs');
+  await mkdir(graphDir, { recursive: true });
+  const store = storeFrom(stack.env);
+  for (const format of Object.keys(GRAPH_FORMATS) as GraphFormat[]) {
+    const bytes = await store.getBytes(graphs.stored.latest[format]);
+    await writeFile(join(graphDir, `graph.${format}`), bytes ?? '');
+  }
+  const lines = [
+    table,
+    '',
+    `archives (S3):   ${store.urlFor(`archives/${SCHEDULE}/`)}  (s3rver folder ${stack.s3Directory})`,
+    ...Object.entries(graphs.urls).map(([format, url]) => `graph ${format.padEnd(8)} ${url}`),
+    `graphs (local):  ${graphDir}`,
+    `metrics:         ${stack.prometheusUrl}/graph?g0.expr=netmon_connectivity`,
+  ];
+  if (writeSummary) {
+    const summaryPath = join(out, 'summary.json');
+    await writeFile(
+      summaryPath,
+      `${JSON.stringify({ schedule: SCHEDULE, pairs: rows, graphs: graphs.urls }, null, 2)}\n`,
+    );
+    lines.push(`summary:         ${summaryPath}`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function holdUntilInterrupted(stack: LocalStack): Promise<void> {
+  process.stdout.write(
+    [
+      '',
+      'The stack keeps running (Ctrl-C stops it and removes the simulated cluster):',
+      `  S3          ${stack.env.NETMON_S3_ENDPOINT}  bucket ${stack.env.NETMON_S3_BUCKET}, access key S3RVER, secret S3RVER`,
+      `  Prometheus  ${stack.prometheusUrl}`,
+      `  Pushgateway ${stack.pushgatewayUrl}`,
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>(() => {
+    // Resolved never: the shutdown handler stops everything and exits on SIGINT/SIGTERM.
+  });
 }
