@@ -111,15 +111,9 @@ export class ObjectStore {
 
   /** Reads and validates a JSON object; undefined when absent; a StoreError when it is not what `schema` says. */
   async getJson<T>(key: string, schema: z.ZodType<T>): Promise<T | undefined> {
-    const bytes = await this.getBytes(key);
-    if (bytes === undefined) return undefined;
-    let document: unknown;
-    try {
-      document = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    } catch (err) {
-      throw new StoreError(`s3://${this.bucket}/${key}: not valid JSON`, { cause: err });
-    }
-    const parsed = schema.safeParse(document);
+    const document = await this.readJsonDocument(key);
+    if (document === undefined) return undefined;
+    const parsed = schema.safeParse(document.value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new StoreError(
@@ -127,6 +121,24 @@ export class ObjectStore {
       );
     }
     return parsed.data;
+  }
+
+  /**
+   * S3 replaces objects atomically; s3rver (and some gateways) rewrite the
+   * file in place, so a read racing a write can see half a document. Such a
+   * read is retried a few times before it counts as corrupt.
+   */
+  private async readJsonDocument(key: string): Promise<{ value: unknown } | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const bytes = await this.getBytes(key);
+      if (bytes === undefined) return undefined;
+      try {
+        return { value: JSON.parse(Buffer.from(bytes).toString('utf8')) };
+      } catch (err) {
+        if (attempt >= 5) throw new StoreError(`s3://${this.bucket}/${key}: not valid JSON`, { cause: err });
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      }
+    }
   }
 
   /** Every key under `prefix` (all pages). */
