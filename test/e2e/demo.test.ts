@@ -2,8 +2,11 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { netmon } from '../helpers/cli.ts';
+import { startProcess, waitFor } from '../../layers/core/process.ts';
+import { CLI, netmon } from '../helpers/cli.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
+import { listRigObjects } from '../rig/sim-cluster.ts';
+import { strayTestProcesses } from '../setup/global.ts';
 
 interface DemoPair {
   src: string;
@@ -50,4 +53,33 @@ describe('npm run demo', () => {
     // The archives are in the s3rver folder under out/, the same objects the URLs name.
     expect((await stat(join(out, 's3', 'netmon'))).isDirectory()).toBe(true);
   }, 300_000);
+});
+
+describe('npm run demo, interrupted', () => {
+  it('Ctrl-C mid-round stops every process and removes every namespace it started', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'netmon-demo-int-'));
+    const demo = startProcess([process.execPath, CLI, 'demo', '--out', dir], {
+      env: { ...process.env, LOG_LEVEL: 'info' },
+      timeoutMs: 120_000,
+    });
+    // Wait until a test is running: flent is among the processes.
+    await waitFor(
+      'the first test of the round',
+      async () => (await strayTestProcesses(0)).some((p) => p.includes('flent')),
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect((await listRigObjects()).netns.length).toBeGreaterThan(0);
+    process.kill(demo.pid as number, 'SIGINT');
+    const result = await demo.done;
+    expect(result.exitCode).toBe(130);
+    expect(await listRigObjects()).toEqual({ netns: [], links: [] });
+    await waitFor(
+      'test tools and the stack to be gone',
+      async () => (await strayTestProcesses(0)).length === 0,
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    await rm(dir, { recursive: true, force: true });
+  }, 180_000);
 });

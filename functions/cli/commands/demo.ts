@@ -111,7 +111,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
         const graphs = await renderWhenVisible(env, stack, records.length);
         const store = storeFrom(env);
         const rows = records.map((record) => toRow(cluster, record, (key) => store.urlFor(key)));
-        await report(rows, graphs, stack, out, options.out !== undefined);
+        await report(rows, graphs, stack, out, options);
         if (options.keep) await holdUntilInterrupted(stack);
       },
     );
@@ -222,8 +222,9 @@ async function report(
   graphs: RenderReport,
   stack: LocalStack,
   out: string,
-  writeSummary: boolean,
+  options: DemoOptions,
 ): Promise<void> {
+  const writeSummary = options.out !== undefined;
   rows.sort((a, b) => a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst));
   const table = renderTable(
     ['src', 'dst', 'shaped', 'measured', 'latency (median)', 'connectivity'],
@@ -251,6 +252,10 @@ async function report(
     `graphs (local):  ${graphDir}`,
     `metrics:         ${stack.prometheusUrl}/graph?g0.expr=netmon_connectivity`,
   ];
+  if (!options.keep)
+    lines.push(
+      '(the stack stops now: run with --keep to browse these URLs; the files stay in the folders above)',
+    );
   if (writeSummary) {
     const summaryPath = join(out, 'summary.json');
     await writeFile(
