@@ -67,6 +67,21 @@ export interface GraphModel {
 
 export type GraphEdgeInput = Omit<GraphEdge, 'ageSeconds' | 'stale'>;
 
+/** An edge with nothing measured yet: the start of every merge. */
+export function unmeasuredEdge(src: string, dst: string): GraphEdgeInput {
+  return {
+    src,
+    dst,
+    connectivity: null,
+    reason: null,
+    latency: null,
+    lossRatio: null,
+    throughput: null,
+    tests: [],
+    measuredAt: null,
+  };
+}
+
 export interface GraphModelInput {
   title: string;
   schedule: string | null;

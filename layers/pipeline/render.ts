@@ -1,7 +1,7 @@
 import { log } from '../core/log.ts';
 import { renderAll } from '../graph/index.ts';
 import type { GraphEdgeInput, GraphModel, GraphNode } from '../graph/model.ts';
-import { buildGraphModel } from '../graph/model.ts';
+import { buildGraphModel, unmeasuredEdge } from '../graph/model.ts';
 import { type PairMetrics, queryLatestPairs } from '../metrics/query.ts';
 import { GRAPH_FORMATS, type GraphFormat, graphKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
@@ -26,20 +26,6 @@ function newestFirst(a: PairMetrics, b: PairMetrics): number {
   return (a.testTimestampSeconds ?? 0) - (b.testTimestampSeconds ?? 0);
 }
 
-function emptyEdge(src: string, dst: string): GraphEdgeInput {
-  return {
-    src,
-    dst,
-    connectivity: null,
-    reason: null,
-    latency: null,
-    lossRatio: null,
-    throughput: null,
-    tests: [],
-    measuredAt: null,
-  };
-}
-
 function seenAt(pair: PairMetrics): string | null {
   const seconds = pair.pushTimeSeconds ?? pair.testTimestampSeconds;
   return seconds === null ? null : new Date(seconds * 1000).toISOString();
@@ -58,7 +44,7 @@ export function edgesFromMetrics(pairs: readonly PairMetrics[]): GraphEdgeInput[
     const key = `${src}\u0000${dst}`;
     let found = edges.get(key);
     if (found === undefined) {
-      found = emptyEdge(src, dst);
+      found = unmeasuredEdge(src, dst);
       edges.set(key, found);
     }
     return found;

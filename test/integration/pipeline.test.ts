@@ -19,6 +19,11 @@ import { SimCluster } from '../rig/sim-cluster.ts';
  * between network namespaces.
  */
 const VISIBILITY_SECONDS = 10;
+const ALL_PAIRS = ['a>b', 'a>c', 'b>a', 'b>c', 'c>a', 'c>b'];
+
+function pairsOf(records: readonly TestRecord[]): string[] {
+  return records.map((r) => `${r.src}>${r.dst}`).sort();
+}
 let fixture: StackFixture;
 let cluster: SimCluster;
 let store: ObjectStore;
@@ -83,14 +88,7 @@ describe('pipeline', () => {
     expect(probed.exitCode, probed.stderr).toBe(0);
 
     const records = await results('round', round);
-    expect(records.map((r) => `${r.src}>${r.dst}`).sort()).toEqual([
-      'a>b',
-      'a>c',
-      'b>a',
-      'b>c',
-      'c>a',
-      'c>b',
-    ]);
+    expect(pairsOf(records)).toEqual(ALL_PAIRS);
     for (const record of records.filter((r) => r.connectivity === 1)) {
       const bytes = await store.getBytes(record.archiveKey ?? '');
       const summary = summarizeArchive(parseArchive(bytes ?? new Uint8Array(), record.archiveKey ?? ''));
@@ -159,14 +157,7 @@ describe('pipeline', () => {
     const reports = done.map((r) => JSON.parse(r.stdout) as { tests: number });
     expect(reports.reduce((sum, r) => sum + r.tests, 0)).toBe(6);
     const records = await results('overlap', round);
-    expect(records.map((r) => `${r.src}>${r.dst}`).sort()).toEqual([
-      'a>b',
-      'a>c',
-      'b>a',
-      'b>c',
-      'c>a',
-      'c>b',
-    ]);
+    expect(pairsOf(records)).toEqual(ALL_PAIRS);
     const spans = records
       .map((r) => [Date.parse(r.startTime), Date.parse(r.endTime)] as const)
       .sort((x, y) => x[0] - y[0]);
@@ -207,7 +198,7 @@ describe('pipeline', () => {
     const second = await startProbe(envFor('crash')).done;
     expect(second.exitCode, second.stderr).toBe(0);
     const records = await results('crash', round);
-    expect(records.map((r) => `${r.src}>${r.dst}`).sort()).toEqual(['a>b', 'b>a']);
+    expect(pairsOf(records)).toEqual(['a>b', 'b>a']);
     const manifest = await latestManifest(store, 'crash');
     const retried = manifest?.pairs.find((p) => p.attempts === 2);
     expect(retried, JSON.stringify(manifest?.pairs)).toBeDefined();
