@@ -258,10 +258,24 @@ async function report(
     );
   if (writeSummary) {
     const summaryPath = join(out, 'summary.json');
-    await writeFile(
-      summaryPath,
-      `${JSON.stringify({ schedule: SCHEDULE, pairs: rows, graphs: graphs.urls }, null, 2)}\n`,
-    );
+    const summary = {
+      schedule: SCHEDULE,
+      pairs: rows,
+      graphs: graphs.urls,
+      // Where the embedded stack listens (it keeps running with --keep); local test credentials, not secrets.
+      stack: {
+        s3: {
+          endpoint: stack.env.NETMON_S3_ENDPOINT,
+          bucket: stack.env.NETMON_S3_BUCKET,
+          accessKeyId: stack.env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: stack.env.AWS_SECRET_ACCESS_KEY,
+        },
+        prometheus: stack.prometheusUrl,
+        pushgateway: stack.pushgatewayUrl,
+        running: options.keep === true,
+      },
+    };
+    await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
     lines.push(`summary:         ${summaryPath}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
