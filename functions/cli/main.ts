@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { errorLine, NetmonError } from '../../layers/core/errors.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerFlent } from './commands/flent.ts';
+import { registerResults } from './commands/results.ts';
 import { registerRig } from './commands/rig.ts';
 
 /** `netmon`: the operator's command line. Each command is a thin layer over layers/. */
@@ -16,6 +17,7 @@ const program = new Command()
 
 registerFlent(program);
 registerDemo(program);
+registerResults(program);
 registerRig(program);
 
 try {

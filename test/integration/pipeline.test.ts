@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../layers/core/process.ts';
@@ -9,6 +12,7 @@ import { checkGatewayMetrics, type PairMetrics, queryLatestPairs } from '../../l
 import { storeFrom } from '../../layers/pipeline/context.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
+import { netmon } from '../helpers/cli.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
 import { SimCluster } from '../rig/sim-cluster.ts';
@@ -147,6 +151,52 @@ describe('pipeline', () => {
     // The DOT source renders again through Graphviz.
     expect(await renderSvg(await read('dot'))).toContain('<svg');
   }, 240_000);
+
+  it('netmon results: lists rounds, prints the round as a table and CSV, downloads an archive', async () => {
+    const cli = (args: string[]) => netmon(args, 60_000, fixture.env);
+    const schedules = await cli(['results', 'list']);
+    expect(schedules.stdout.split('\n')).toContain('round');
+    const rounds = await cli(['results', 'list', '--schedule', 'round']);
+    expect(rounds.stdout).toMatch(/\d{8}T\d{6}\.\d{3}Z\s+tcp_upload .* 6\/6\s+1\s+0/);
+
+    const csv = await cli(['results', 'table', '--schedule', 'round', '--csv']);
+    expect(csv.exitCode, csv.stderr).toBe(0);
+    const [header, ...rows] = csv.stdout.trim().split('\n');
+    expect(header?.split(',')).toContain('upload_mean_bps');
+    expect(rows).toHaveLength(6);
+    const cut = rows.find((row) => row.includes(',a,c,'));
+    expect(cut).toMatch(/,0,unreachable,/);
+
+    const table = await cli(['results', 'table', '--schedule', 'round']);
+    expect(table.stdout).toMatch(/a\s+b\s+tcp_upload\s+1\s+[\d.]+ ms/);
+
+    const dir = await mkdtemp(join(tmpdir(), 'netmon-get-'));
+    const target = join(dir, 'a-b.flent.gz');
+    const got = await cli([
+      'results',
+      'get',
+      '--schedule',
+      'round',
+      '--src',
+      'a',
+      '--dst',
+      'b',
+      '-o',
+      target,
+    ]);
+    expect(got.exitCode, got.stderr).toBe(0);
+    expect(parseArchive(await readFile(target)).metadata.NAME).toBe('tcp_upload');
+    await rm(dir, { recursive: true, force: true });
+
+    const unknown = await cli(['results', 'table', '--schedule', 'nope']);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/--schedule: "nope" is not valid; expected one of .*round/);
+    const failed = await cli(['results', 'get', '--schedule', 'round', '--src', 'a', '--dst', 'c']);
+    expect(failed.exitCode).toBe(2);
+    expect(failed.stderr).toContain('this test failed (unreachable)');
+    const noPair = await cli(['results', 'get', '--schedule', 'round', '--src', 'a', '--dst', 'zz']);
+    expect(noPair.stderr).toContain('a tested pair of round');
+  }, 60_000);
 
   it('two probes at once on one queue never run two tests at the same time', async () => {
     await writeNodes(['a', 'b', 'c']);
