@@ -1,3 +1,4 @@
+import type { ReportedOutcome } from '../flent/compact.ts';
 import type { FlentOutcome } from '../flent/run.ts';
 import type { FlentTestName } from '../flent/spec.ts';
 
@@ -18,7 +19,27 @@ export interface TestRequest {
   title?: string;
 }
 
-export type TestOutcome = FlentOutcome & { src: string; dst: string };
+/**
+ * A runner's result. The local runner leaves the archive on this host
+ * (archivePath, the probe uploads it); the Kubernetes runner's agent has
+ * already stored it (storedArchiveKey).
+ */
+export type TestOutcome = (FlentOutcome | ReportedOutcome) & {
+  src: string;
+  dst: string;
+  storedArchiveKey?: string;
+};
+
+/** Where a finished test's archive is: a local file to upload, an S3 key already written, or none. */
+export function archiveOf(outcome: TestOutcome): { path: string } | { key: string } | undefined {
+  if (outcome.storedArchiveKey !== undefined) return { key: outcome.storedArchiveKey };
+  const path = outcome.ok
+    ? 'archivePath' in outcome
+      ? outcome.archivePath
+      : undefined
+    : outcome.failure.archivePath;
+  return path === undefined ? undefined : { path };
+}
 
 /** Runs one test for an ordered pair. The local runner and the Kubernetes runner both implement it. */
 export interface Runner {

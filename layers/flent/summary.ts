@@ -117,7 +117,6 @@ export function summarizeArchive(archive: FlentArchive): FlentSummary {
   const md = archive.metadata;
   const names = [...new Set([...Object.keys(archive.results), ...Object.keys(md.SERIES_META)])].sort();
   const series: Record<string, SeriesStats> = {};
-  const emptySeries: string[] = [];
   const unknownUnitSeries: string[] = [];
   for (const name of names) {
     const meta = md.SERIES_META[name];
@@ -128,7 +127,6 @@ export function summarizeArchive(archive: FlentArchive): FlentSummary {
       continue;
     }
     const stats = seriesStats(archive, name, unit.factor);
-    if (stats.count === 0) emptySeries.push(name);
     series[name] = {
       ...stats,
       kind: unit.kind,
@@ -140,23 +138,55 @@ export function summarizeArchive(archive: FlentArchive): FlentSummary {
       runner: meta?.RUNNER ?? null,
     };
   }
-  const latency = Object.fromEntries(Object.entries(series).filter(([, s]) => s.kind === 'latency'));
+  return assembleSummary(
+    {
+      test: md.NAME,
+      title: md.TITLE ?? null,
+      lengthSeconds: md.LENGTH,
+      totalLengthSeconds: md.TOTAL_LENGTH,
+      stepSeconds: md.STEP_SIZE,
+      startTime: toIsoUtc(md.T0 ?? md.TIME),
+      hosts: md.HOSTS.length > 0 ? md.HOSTS : md.HOST ? [md.HOST] : [],
+      flentVersion: md.FLENT_VERSION,
+      unknownUnitSeries,
+    },
+    series,
+  );
+}
+
+/** The parts of a summary that are not derived from its series. */
+export type SummaryHeader = Pick<
+  FlentSummary,
+  | 'test'
+  | 'title'
+  | 'lengthSeconds'
+  | 'totalLengthSeconds'
+  | 'stepSeconds'
+  | 'startTime'
+  | 'hosts'
+  | 'flentVersion'
+  | 'unknownUnitSeries'
+>;
+
+/** A summary from its header and series: the latency and throughput views are derived, never stored twice. */
+export function assembleSummary(header: SummaryHeader, series: Record<string, SeriesStats>): FlentSummary {
   return {
     connectivity: 1,
-    test: md.NAME,
-    title: md.TITLE ?? null,
-    lengthSeconds: md.LENGTH,
-    totalLengthSeconds: md.TOTAL_LENGTH,
-    stepSeconds: md.STEP_SIZE,
-    startTime: toIsoUtc(md.T0 ?? md.TIME),
-    hosts: md.HOSTS.length > 0 ? md.HOSTS : md.HOST ? [md.HOST] : [],
-    flentVersion: md.FLENT_VERSION,
+    ...header,
     series,
-    latency,
+    latency: Object.fromEntries(Object.entries(series).filter(([, s]) => s.kind === 'latency')),
     throughput: { upload: direction(series, 'upload'), download: direction(series, 'download') },
-    emptySeries,
-    unknownUnitSeries,
+    emptySeries: Object.entries(series)
+      .filter(([, s]) => s.count === 0)
+      .map(([name]) => name),
   };
+}
+
+/** Kind and unit of a series from its flent name (for summaries rebuilt from compact form). */
+export function seriesKindOf(name: string): { kind: SeriesKind; unit: SeriesUnit } | undefined {
+  const unitName = unitOf(name, undefined);
+  const unit = unitName === undefined ? undefined : UNITS[unitName];
+  return unit === undefined ? undefined : { kind: unit.kind, unit: unit.unit };
 }
 
 function direction(series: Record<string, SeriesStats>, dir: Direction): DirectionThroughput {

@@ -4,9 +4,13 @@ import { join } from 'node:path';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { type ManagedProcess, runProcess, startProcess, waitFor } from '../core/process.ts';
-import type { Runner, RunnerNode, TestOutcome, TestRequest } from '../core/runner.ts';
+import type { Runner, RunnerNode, TestRequest } from '../core/runner.ts';
+import type { FlentOutcome } from '../flent/run.ts';
 import { runFlent } from '../flent/run.ts';
 import { validateFlentSpec } from '../flent/spec.ts';
+
+/** The local runner leaves the archive on this host: its outcome always says where. */
+export type LocalTestOutcome = FlentOutcome & { src: string; dst: string };
 
 export interface LocalRunnerOptions {
   /** Where each run gets its own directory for flent's archive. */
@@ -37,7 +41,7 @@ export class LocalRunner implements Runner {
     };
   }
 
-  async run(request: TestRequest): Promise<TestOutcome> {
+  async run(request: TestRequest): Promise<LocalTestOutcome> {
     await mkdir(this.options.workDir, { recursive: true });
     const outputDir = await mkdtemp(join(this.options.workDir, `${request.src.name}-${request.dst.name}-`));
     const spec = validateFlentSpec({

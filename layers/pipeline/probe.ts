@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import type { TestRecord } from '../core/record.ts';
-import type { Runner, RunnerNode, TestOutcome } from '../core/runner.ts';
+import { archiveOf, type Runner, type RunnerNode, type TestOutcome } from '../core/runner.ts';
 import type { ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
 import { archiveKey, resultKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
@@ -181,12 +181,13 @@ async function measure(
     ...(body.delaySeconds === undefined ? {} : { delaySeconds: body.delaySeconds }),
   });
   const ended = new Date();
-  const archivePath = outcome.ok ? outcome.archivePath : outcome.failure.archivePath;
+  const archive = archiveOf(outcome);
   let storedArchive: string | null = null;
-  if (archivePath !== undefined) {
+  if (archive !== undefined && 'key' in archive) storedArchive = archive.key;
+  if (archive !== undefined && 'path' in archive) {
     storedArchive = archiveKey(body.schedule, body.src, body.dst, body.test, started);
-    await deps.store.putFile(storedArchive, archivePath, 'application/gzip');
-    await rm(dirname(archivePath), { recursive: true, force: true });
+    await deps.store.putFile(storedArchive, archive.path, 'application/gzip');
+    await rm(dirname(archive.path), { recursive: true, force: true });
   }
   const record = toRecord(body, runId, started, ended, outcome, storedArchive);
   await deps.store.putJson(resultKey(body.schedule, body.round, body.src, body.dst), record);
