@@ -9,18 +9,23 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
-export async function startLocalS3(directory: string, bucket = 'netmon'): Promise<LocalS3> {
+/** `address`: 127.0.0.1, or a simulated cluster's host address so that its nodes reach it. */
+export async function startLocalS3(
+  directory: string,
+  bucket = 'netmon',
+  address = '127.0.0.1',
+): Promise<LocalS3> {
   await mkdir(directory, { recursive: true });
   const server = new S3rver({
-    address: '127.0.0.1',
+    address,
     port: 0,
     directory,
     silent: true,
     configureBuckets: [{ name: bucket }],
   });
-  const address = await server.run();
+  const bound = await server.run();
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: `http://${address}:${bound.port}`,
     bucket,
     directory,
     stop: () => server.close(),

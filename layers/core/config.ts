@@ -74,6 +74,21 @@ const SETTINGS = {
   AWS_ACCESS_KEY_ID: { schema: z.string().min(1).optional(), expected: 'an access key id' },
   AWS_SECRET_ACCESS_KEY: { schema: z.string().min(1).optional(), expected: 'a secret access key' },
   AWS_SESSION_TOKEN: { schema: z.string().min(1).optional(), expected: 'a session token' },
+  // The agent (client pod of the Kubernetes runner): what to measure, set by the runner in the pod spec.
+  NETMON_AGENT_HOST: { schema: z.string().min(1), expected: 'the address of the server pod (dst node)' },
+  NETMON_AGENT_TEST: {
+    schema: z.enum(['ping', 'tcp_upload', 'tcp_download', 'rrul']),
+    expected: 'ping, tcp_upload, tcp_download or rrul',
+  },
+  NETMON_AGENT_LENGTH_SECONDS: { schema: seconds(1, 3600), expected: 'whole seconds from 1 to 3600' },
+  NETMON_AGENT_DELAY_SECONDS: { schema: seconds(0, 60).default(2), expected: 'whole seconds from 0 to 60' },
+  NETMON_AGENT_SCHEDULE: { schema: z.string().min(1), expected: 'the schedule name' },
+  NETMON_AGENT_SRC: { schema: z.string().min(1), expected: 'the source node name' },
+  NETMON_AGENT_DST: { schema: z.string().min(1), expected: 'the destination node name' },
+  NETMON_TERMINATION_LOG: {
+    schema: z.string().min(1).default('/dev/termination-log'),
+    expected: "a file path (the pod's terminationMessagePath)",
+  },
   NETMON_CLUSTER_NAME: {
     schema: name.default('cluster'),
     expected: 'a DNS label naming the cluster (graph title)',

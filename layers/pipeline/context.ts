@@ -4,6 +4,7 @@ import { LocalRunner } from '../local-runner/runner.ts';
 import { pushRecord } from '../metrics/push.ts';
 import { makeSqsClient, WorkQueue } from '../queue/work-queue.ts';
 import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
+import type { AgentDeps, AgentTask } from './agent.ts';
 import { FileNodeSource, type NodeSource } from './nodes.ts';
 import type { PlanDeps } from './plan.ts';
 import type { ProbeDeps } from './probe.ts';
@@ -113,5 +114,38 @@ export function renderDepsFrom(env: NodeJS.ProcessEnv = process.env): RenderDeps
     clusterName: config.NETMON_CLUSTER_NAME,
     maxAgeSeconds: config.NETMON_GRAPH_MAX_AGE_SECONDS,
     keep: config.NETMON_GRAPH_KEEP,
+  };
+}
+
+export function agentFrom(env: NodeJS.ProcessEnv = process.env): { deps: AgentDeps; task: AgentTask } {
+  const config = loadConfig(
+    [
+      'NETMON_AGENT_HOST',
+      'NETMON_AGENT_TEST',
+      'NETMON_AGENT_LENGTH_SECONDS',
+      'NETMON_AGENT_DELAY_SECONDS',
+      'NETMON_AGENT_SCHEDULE',
+      'NETMON_AGENT_SRC',
+      'NETMON_AGENT_DST',
+      'NETMON_TERMINATION_LOG',
+      'NETMON_WORK_DIR',
+    ],
+    env,
+  );
+  return {
+    deps: {
+      store: storeFrom(env),
+      terminationLog: config.NETMON_TERMINATION_LOG,
+      workDir: config.NETMON_WORK_DIR,
+    },
+    task: {
+      host: config.NETMON_AGENT_HOST,
+      test: config.NETMON_AGENT_TEST,
+      lengthSeconds: config.NETMON_AGENT_LENGTH_SECONDS,
+      delaySeconds: config.NETMON_AGENT_DELAY_SECONDS,
+      schedule: config.NETMON_AGENT_SCHEDULE,
+      src: config.NETMON_AGENT_SRC,
+      dst: config.NETMON_AGENT_DST,
+    },
   };
 }

@@ -36,6 +36,12 @@ export interface SimClusterOptions {
   cuts?: ReadonlyArray<readonly [string, string]>;
   /** Which /24 of 198.18.0.0/15 (0..511); default derived from the owner so parallel rigs differ. */
   subnetIndex?: number;
+  /**
+   * Give the host an address on the bridge (<subnet>.1), so that processes in
+   * the nodes reach services the host runs there (S3 for the agent, the API
+   * server for pods), as nodes of a real cluster reach them over the network.
+   */
+  hostAddress?: boolean;
 }
 
 export interface SimNode {
@@ -74,14 +80,17 @@ function subnetFor(index: number): string {
 export class SimCluster {
   readonly id: string;
   readonly nodes: readonly SimNode[];
+  /** The host's address on the bridge, when asked for (hostAddress). */
+  readonly hostAddress: string | undefined;
   private readonly bridge: string;
   private readonly hostLinks: string[];
   private readonly cuts = new Set<string>();
   private unregister: (() => void) | undefined;
   private destroyed = false;
 
-  private constructor(id: string, nodes: SimNode[], linkBase: string) {
+  private constructor(id: string, nodes: SimNode[], linkBase: string, hostAddress: string | undefined) {
     this.id = id;
+    this.hostAddress = hostAddress;
     this.nodes = nodes;
     this.bridge = `${linkBase}b`;
     this.hostLinks = nodes.map((_, i) => `${linkBase}v${i}`);
@@ -108,7 +117,7 @@ export class SimCluster {
         },
       }),
     );
-    const cluster = new SimCluster(owner, nodes, linkBase);
+    const cluster = new SimCluster(owner, nodes, linkBase, options.hostAddress ? `${subnet}.1` : undefined);
     cluster.unregister = onShutdown(`sim cluster ${owner}`, () => cluster.destroy());
     try {
       await cluster.build();
@@ -193,6 +202,8 @@ export class SimCluster {
   private async build(): Promise<void> {
     await ip(['link', 'add', this.bridge, 'type', 'bridge']);
     await ip(['link', 'set', this.bridge, 'up']);
+    if (this.hostAddress !== undefined)
+      await ip(['addr', 'add', `${this.hostAddress}/24`, 'dev', this.bridge]);
     for (const [i, node] of this.nodes.entries()) {
       const hostSide = this.hostLinks[i] as string;
       await ip(['netns', 'add', node.netns]);
@@ -314,14 +325,19 @@ function ownerPid(name: string): number | undefined {
   return fromLink === undefined ? undefined : Number.parseInt(fromLink, 36);
 }
 
-/** Removes what simulated clusters of dead processes left behind (a crash, a SIGKILL). */
-export async function cleanupStaleRigs(): Promise<RigLeftovers> {
+/** Objects whose owner process is gone: left behind by a crash or a SIGKILL. */
+export async function listStaleRigObjects(): Promise<RigLeftovers> {
   const all = await listRigObjects();
   const stale = (name: string): boolean => {
     const pid = ownerPid(name);
     return pid === undefined || !isAlive(pid);
   };
-  const removed = { netns: all.netns.filter(stale), links: all.links.filter(stale) };
+  return { netns: all.netns.filter(stale), links: all.links.filter(stale) };
+}
+
+/** Removes what simulated clusters of dead processes left behind (a crash, a SIGKILL). */
+export async function cleanupStaleRigs(): Promise<RigLeftovers> {
+  const removed = await listStaleRigObjects();
   for (const netns of removed.netns) await removeNetns(netns);
   for (const link of removed.links) await removeLink(link);
   if (removed.netns.length + removed.links.length > 0)

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { bundleAll } from '../../infra/build/bundle.ts';
 import { isRoot } from '../../layers/core/host.ts';
-import { cleanupStaleRigs, listRigObjects } from '../rig/sim-cluster.ts';
+import { cleanupStaleRigs, listStaleRigObjects } from '../rig/sim-cluster.ts';
 
 /**
  * Before the suite: fresh bundles (the CLI tests run dist/, as users do) and
@@ -58,7 +58,9 @@ export async function setup(): Promise<void> {
 
 export async function teardown(): Promise<void> {
   if (!isRoot()) return;
-  const left = await listRigObjects();
+  // Every test process has ended: a rig whose owner is gone was not cleaned up. (Rigs of live
+  // owners belong to programs running beside the suite, such as a demo.)
+  const left = await listStaleRigObjects();
   const stray = await strayTestProcesses(suiteStartTicks);
   const problems = [
     ...left.netns.map((n) => `namespace ${n}`),

@@ -4,7 +4,8 @@
 // answers ok, and stops both cleanly on SIGTERM or SIGINT.
 //
 //	control-plane [--data-dir DIR] [--port N] [--kubeconfig-out PATH]
-//	              [--ready-timeout D] [--exit-with-parent] [-- kube-apiserver flags...]
+//	              [--ready-file PATH] [--ready-timeout D] [--exit-with-parent]
+//	              [-- kube-apiserver flags...]
 //
 // There is no controller-manager and no scheduler: what controllers would
 // create (default service accounts, garbage collection, namespace deletion,
@@ -42,6 +43,7 @@ type options struct {
 	dataDir        string
 	port           int
 	kubeconfigOut  string
+	readyFile      string
 	readyTimeout   time.Duration
 	exitWithParent bool
 	apiserverArgs  []string
@@ -65,6 +67,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder for etcd data and certificates (default: a new temporary folder, removed on exit)")
 	fs.IntVar(&o.port, "port", 0, "kube-apiserver port on 127.0.0.1 (0: a free one)")
 	fs.StringVar(&o.kubeconfigOut, "kubeconfig-out", "", "where to write the admin kubeconfig (default: DATA_DIR/admin.kubeconfig)")
+	fs.StringVar(&o.readyFile, "ready-file", "", "also write the ready line to this file (atomically), for callers that cannot read stdout")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for /readyz")
 	fs.BoolVar(&o.exitWithParent, "exit-with-parent", false, "stop (as on SIGTERM) when the parent process dies")
 	fs.Usage = func() {
@@ -166,6 +169,11 @@ func serve(ctx context.Context, o *options, setArgs func([]string), execute func
 	if _, err := fmt.Fprintf(os.Stdout, "%s\n", line); err != nil {
 		return err
 	}
+	if o.readyFile != "" {
+		if err := writeFileAtomic(o.readyFile, append(line, '\n')); err != nil {
+			return err
+		}
+	}
 
 	select {
 	case err := <-apiserverDone:
@@ -260,4 +268,14 @@ func get(ctx context.Context, client *http.Client, url string) (int, string, err
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	return resp.StatusCode, string(body), err
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it,
+// so a reader polling for path never sees half of it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

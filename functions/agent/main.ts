@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { errorLine } from '../../layers/core/errors.ts';
+import { runAgent } from '../../layers/pipeline/agent.ts';
+import { agentFrom } from '../../layers/pipeline/context.ts';
+
+/** agent: the client pod's entry. Settings come from the pod's environment (NETMON_AGENT_*, NETMON_S3_*). */
+export async function handler(_event: unknown): Promise<number> {
+  const { deps, task } = agentFrom();
+  return runAgent(deps, task);
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = await handler({});
+  } catch (err) {
+    process.stderr.write(`agent: ${errorLine(err)}\n`);
+    process.exitCode = 2;
+  }
+}

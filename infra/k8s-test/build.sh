@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Builds the test Kubernetes control plane (embedded etcd + kube-apiserver in
+# one binary, test/k8s/control-plane) and helm (test/k8s/helm) from their Go
+# modules into a cache outside the repository:
+#
+#   ${NETMON_CACHE_DIR:-$HOME/.cache/k8s-netmon}/<name>-<hash>/<name>
+#
+# <hash> is the first 16 hex digits of a sha256 over the module's go.mod,
+# go.sum and *.go files, the Go version and this script's build recipe. A warm
+# call only hashes and prints; a cold one downloads the modules (into the
+# normal GOMODCACHE) and compiles (nice -n 10, -p 2), printing progress.
+#
+# Usage: infra/k8s-test/build.sh [control-plane|helm]...   (default: both)
+# stdout: one NAME=PATH line per binary; stderr: progress and timings.
+set -euo pipefail
+export LC_ALL=C
+
+# Bump when the build flags below change: it is part of the cache key.
+readonly RECIPE=1
+readonly HEARTBEAT_SECONDS=60
+readonly KEEP_PER_NAME=2
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cache=${NETMON_CACHE_DIR:-${HOME:?HOME or NETMON_CACHE_DIR must be set}/.cache/k8s-netmon}
+
+say() { printf 'build.sh: %s\n' "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+elapsed() {
+  local seconds=$(($(date +%s) - $1))
+  printf '%dm%02ds' $((seconds / 60)) $((seconds % 60))
+}
+
+module_dir() {
+  case $1 in
+    control-plane) printf '%s\n' "$repo/test/k8s/control-plane" ;;
+    helm) printf '%s\n' "$repo/test/k8s/helm" ;;
+    *) return 1 ;;
+  esac
+}
+
+# sha256 over the names and contents of the files that decide the binary.
+module_hash() {
+  local dir=$1 go_version=$2 file
+  local -a files
+  shopt -s nullglob
+  files=("$dir/go.mod" "$dir/go.sum" "$dir"/*.go)
+  shopt -u nullglob
+  {
+    printf 'recipe %s\n%s\n' "$RECIPE" "$go_version"
+    for file in "${files[@]}"; do
+      [ -f "$file" ] || die "missing $file"
+      printf '%s %s\n' "${file##*/}" "$(sha256sum <"$file" | cut -d' ' -f1)"
+    done
+  } | sha256sum | cut -c1-16
+}
+
+# Prints the -ldflags for a module (the versions its release builds stamp).
+ldflags_for() {
+  local name=$1 dir=$2 version minor
+  case $name in
+    control-plane)
+      version=$(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+      minor=${version#v1.}
+      minor=${minor%%.*}
+      printf '%s' "-s -w -X k8s.io/component-base/version.gitVersion=$version" \
+        " -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+        " -X k8s.io/component-base/version.gitTreeState=clean"
+      ;;
+    helm)
+      version=$(cd "$dir" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
+      # helm's defaults for .Capabilities.KubeVersion follow its client-go (v0.37 -> 1.37).
+      minor=$(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/client-go)
+      minor=${minor#v0.}
+      minor=${minor%%.*}
+      printf '%s' "-s -w -X helm.sh/helm/v3/internal/version.version=$version" \
+        " -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+        " -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor" \
+        " -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+      ;;
+  esac
+}
+
+package_for() {
+  case $1 in
+    control-plane) printf '.\n' ;;
+    helm) printf 'helm.sh/helm/v3/cmd/helm\n' ;;
+  esac
+}
+
+heartbeat_pid=
+stop_heartbeat() {
+  if [ -n "$heartbeat_pid" ]; then
+    kill "$heartbeat_pid" 2>/dev/null || true
+    wait "$heartbeat_pid" 2>/dev/null || true
+    heartbeat_pid=
+  fi
+}
+tmp_dir=
+cleanup() {
+  stop_heartbeat
+  if [ -n "$tmp_dir" ]; then rm -rf -- "$tmp_dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Removes older builds of a name, keeping the newest KEEP_PER_NAME.
+prune() {
+  local name=$1 old
+  local -a builds
+  mapfile -t builds < <(find "$cache" -mindepth 1 -maxdepth 1 -type d -name "$name-*" -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
+  for old in "${builds[@]:KEEP_PER_NAME}"; do
+    rm -rf -- "$old"
+  done
+}
+
+build_one() {
+  local name=$1 dir=$2 target=$3 started
+  started=$(date +%s)
+  say "$name: not cached, building into $target (a cold build of the control plane takes many minutes)"
+  tmp_dir=$(mktemp -d "$cache/.tmp-$name-XXXXXX")
+
+  say "$name: downloading modules (GOMODCACHE=$(go env GOMODCACHE))"
+  (cd "$dir" && go mod download) || die "$name: go mod download failed"
+  say "$name: modules ready after $(elapsed "$started")"
+
+  local ldflags package
+  ldflags=$(ldflags_for "$name" "$dir")
+  package=$(package_for "$name")
+  say "$name: compiling (nice -n 10, -p 2)"
+  (
+    while sleep "$HEARTBEAT_SECONDS"; do say "$name: compiling, $(elapsed "$started") elapsed"; done
+  ) &
+  heartbeat_pid=$!
+  (cd "$dir" && nice -n 10 go build -p 2 -trimpath -buildvcs=false -mod=readonly \
+    -ldflags="$ldflags" -o "$tmp_dir/$name" "$package") || die "$name: go build failed"
+  stop_heartbeat
+
+  # Another build of the same hash may have finished meanwhile: keep the first.
+  if [ -x "$target/$name" ]; then
+    rm -rf -- "$tmp_dir"
+  else
+    rm -rf -- "$target"
+    mv -T -- "$tmp_dir" "$target"
+  fi
+  tmp_dir=
+  prune "$name"
+  say "$name: built in $(elapsed "$started"), $(du -h "$target/$name" | cut -f1)"
+}
+
+main() {
+  local -a names=("$@")
+  [ ${#names[@]} -gt 0 ] || names=(control-plane helm)
+  command -v go >/dev/null || die "go not found: install Go >= 1.26 (the Debian or go.dev toolchain)"
+  local go_version name dir hash target started
+  go_version=$(go env GOVERSION)
+  mkdir -p -- "$cache"
+  for name in "${names[@]}"; do
+    dir=$(module_dir "$name") || die "unknown binary '$name' (want control-plane or helm)"
+    started=$(date +%s%N)
+    hash=$(module_hash "$dir" "$go_version")
+    target="$cache/$name-$hash"
+    if [ ! -x "$target/$name" ]; then
+      # One build at a time per cache; a second caller waits, then finds it.
+      exec 9>"$cache/.build.lock"
+      flock 9
+      if [ ! -x "$target/$name" ]; then build_one "$name" "$dir" "$target"; fi
+      flock -u 9
+      exec 9>&-
+    else
+      say "$name: cached ($(((($(date +%s%N) - started)) / 1000000)) ms)"
+    fi
+    printf '%s=%s\n' "$name" "$target/$name"
+  done
+}
+
+main "$@"

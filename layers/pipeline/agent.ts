@@ -1,0 +1,75 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { errorLine } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import { encodeReport } from '../flent/compact.ts';
+import { type FlentOutcome, runFlent } from '../flent/run.ts';
+import { type FlentTestName, validateFlentSpec } from '../flent/spec.ts';
+import { archiveKey } from '../store/keys.ts';
+import type { ObjectStore } from '../store/s3-store.ts';
+
+/**
+ * The agent runs inside the client pod on src: one flent test against the
+ * server pod on dst, the archive to S3, the compact report to the pod's
+ * termination message. Exit 0 when it measured something, a failure
+ * included; non-zero only for its own faults (S3 unreachable, bad input),
+ * which the runner records as tool-error.
+ */
+export interface AgentTask {
+  host: string;
+  test: FlentTestName;
+  lengthSeconds: number;
+  delaySeconds: number;
+  schedule: string;
+  src: string;
+  dst: string;
+}
+
+export interface AgentDeps {
+  store: ObjectStore;
+  terminationLog: string;
+  workDir?: string;
+}
+
+export async function runAgent(deps: AgentDeps, task: AgentTask): Promise<number> {
+  const outputDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'netmon-agent-'));
+  try {
+    const spec = validateFlentSpec({
+      test: task.test,
+      host: task.host,
+      length: task.lengthSeconds,
+      delay: task.delaySeconds,
+      title: `${task.src} to ${task.dst}`,
+      outputDir,
+    });
+    const started = new Date();
+    const outcome = await runFlent(spec);
+    const key = await storeArchive(deps.store, task, outcome, started);
+    const report = encodeReport(outcome, task.host, key);
+    await writeFile(deps.terminationLog, report);
+    process.stdout.write(`${report}\n`);
+    return 0;
+  } catch (err) {
+    const message = `agent fault: ${errorLine(err)}`;
+    log.error({ err: message }, 'agent failed');
+    // Still a report: the runner reads why from the termination message.
+    await writeFile(deps.terminationLog, message.slice(0, 4000)).catch(() => undefined);
+    return 1;
+  } finally {
+    await rm(outputDir, { recursive: true, force: true });
+  }
+}
+
+async function storeArchive(
+  store: ObjectStore,
+  task: AgentTask,
+  outcome: FlentOutcome,
+  started: Date,
+): Promise<string | null> {
+  const path = outcome.ok ? outcome.archivePath : outcome.failure.archivePath;
+  if (path === undefined) return null;
+  const key = archiveKey(task.schedule, task.src, task.dst, task.test, started);
+  await store.putFile(key, path, 'application/gzip');
+  return key;
+}

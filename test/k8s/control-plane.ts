@@ -1,0 +1,238 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+import { lastLines, startProcess, waitFor } from '../../layers/core/process.ts';
+import { onShutdown } from '../../layers/core/shutdown.ts';
+
+/**
+ * A real Kubernetes control plane for tests and the demo: one process that
+ * runs an embedded etcd and kube-apiserver (built from the upstream Go
+ * modules by infra/k8s-test/build.sh, cached outside the repository), on
+ * 127.0.0.1 only, with RBAC, client certificates and service-account tokens.
+ *
+ * There is no controller-manager and no scheduler: nothing creates default
+ * service accounts, deletes namespaces' contents, collects garbage by owner
+ * references, runs workloads or marks nodes NotReady. Tests create what they
+ * need and must not wait for any of that.
+ */
+
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const BUILD_SCRIPT = join(REPO, 'infra/k8s-test/build.sh');
+/** A cold build of the control plane takes many minutes on 2 cores (see build.sh). */
+const BUILD_TIMEOUT_MS = 45 * 60_000;
+const READY_TIMEOUT_MS = 4 * 60_000;
+/** Between SIGTERM and SIGKILL: the API server drains, then etcd closes. */
+const STOP_GRACE_MS = 20_000;
+
+type BinaryName = 'control-plane' | 'helm';
+
+export interface ControlPlaneOptions {
+  /**
+   * Data directory (etcd data, certificates, kubeconfig). It is the caller's
+   * and kept after stop(); by default a new temporary one is made and removed.
+   */
+  dir?: string;
+}
+
+export interface ControlPlane {
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** Admin kubeconfig (system:masters) with the certificates embedded. */
+  kubeconfigPath: string;
+  kubeconfig: KubeConfig;
+  dataDir: string;
+  /** Process id of the control plane (etcd and kube-apiserver run inside it). */
+  pid: number;
+  /** A kubeconfig for the same server that authenticates with a bearer token. */
+  withToken(token: string): KubeConfig;
+  /** Stops etcd and the API server (SIGTERM, SIGKILL after a grace time); idempotent. */
+  stop(): Promise<void>;
+}
+
+interface ReadyLine {
+  server: string;
+  kubeconfig: string;
+}
+
+const builds = new Map<BinaryName, Promise<string>>();
+
+/** Path of the cached binary, building it first when the cache has none. */
+export function cachedBinary(name: BinaryName): Promise<string> {
+  let build = builds.get(name);
+  if (build === undefined) {
+    build = runBuild(name);
+    builds.set(name, build);
+    build.catch(() => builds.delete(name));
+  }
+  return build;
+}
+
+/** The helm binary built from its Go module (helm.sh/helm/v3). */
+export function helmBinary(): Promise<string> {
+  return cachedBinary('helm');
+}
+
+/**
+ * Runs build.sh for one binary. Its progress (stderr) goes to our stderr as
+ * it comes, because a cold build is long and should not look stuck.
+ */
+function runBuild(name: BinaryName): Promise<string> {
+  return new Promise((resolvePath, reject) => {
+    const child = spawn('bash', [BUILD_SCRIPT, name], {
+      cwd: REPO,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const killGroup = (signal: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+      } catch {
+        // Already gone.
+      }
+    };
+    const unregister = onShutdown(`build ${name}`, async () => killGroup('SIGKILL'));
+    const timer = setTimeout(() => killGroup('SIGKILL'), BUILD_TIMEOUT_MS);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      process.stderr.write(chunk);
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      unregister();
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      unregister();
+      const path = stdout
+        .split('\n')
+        .find((line) => line.startsWith(`${name}=`))
+        ?.slice(name.length + 1);
+      if (code === 0 && path !== undefined && path !== '') {
+        resolvePath(path);
+      } else {
+        reject(new Error(`${BUILD_SCRIPT} ${name}: exit ${code ?? signal}: ${lastLines(stderr, 5)}`));
+      }
+    });
+  });
+}
+
+function parseReadyLine(text: string): ReadyLine {
+  const parsed: unknown = JSON.parse(text);
+  if (
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    'server' in parsed &&
+    typeof parsed.server === 'string' &&
+    'kubeconfig' in parsed &&
+    typeof parsed.kubeconfig === 'string'
+  ) {
+    return { server: parsed.server, kubeconfig: parsed.kubeconfig };
+  }
+  throw new Error(`control plane: unexpected ready line ${text}`);
+}
+
+/**
+ * Builds (or finds) the control-plane binary, starts it in its own process
+ * group and waits until /readyz answers ok. The process is stopped by stop(),
+ * on SIGINT/SIGTERM of this process (shutdown registry), and when this
+ * process dies (the binary's --exit-with-parent).
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const binary = await cachedBinary('control-plane');
+  const ownsDir = options.dir === undefined;
+  const dataDir = options.dir ?? (await mkdtemp(join(tmpdir(), 'netmon-k8s-')));
+  const removeDir = async (): Promise<void> => {
+    if (ownsDir) await rm(dataDir, { recursive: true, force: true, maxRetries: 5 });
+  };
+  // Registered before the process: cleanups run newest first, so the process is killed first.
+  const unregisterDir = onShutdown('control plane data dir', removeDir);
+  const kubeconfigPath = join(dataDir, 'admin.kubeconfig');
+  const readyFile = join(dataDir, 'ready.json');
+  await rm(readyFile, { force: true });
+  const proc = startProcess(
+    [
+      binary,
+      '--data-dir',
+      dataDir,
+      '--kubeconfig-out',
+      kubeconfigPath,
+      '--ready-file',
+      readyFile,
+      '--ready-timeout',
+      `${READY_TIMEOUT_MS / 1000}s`,
+      '--exit-with-parent',
+    ],
+    { killGraceMs: STOP_GRACE_MS, maxOutputBytes: 256 * 1024 },
+  );
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      await proc.stop();
+      await removeDir();
+      unregisterDir();
+    })();
+    return stopped;
+  };
+
+  let ready: ReadyLine | undefined;
+  try {
+    await waitFor(
+      'the control plane to be ready',
+      async () => {
+        if (!proc.running) {
+          const result = await proc.done;
+          throw new Error(
+            `control plane exited (${result.exitCode ?? result.signal}) before ready: ${lastLines(result.stderr, 10)}`,
+          );
+        }
+        const text = await readFile(readyFile, 'utf8').catch(() => undefined);
+        if (text === undefined) return false;
+        ready = parseReadyLine(text.trim());
+        return true;
+      },
+      { timeoutMs: READY_TIMEOUT_MS + 10_000, intervalMs: 100 },
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  if (ready === undefined || proc.pid === undefined) {
+    await stop();
+    throw new Error('control plane: no ready line');
+  }
+
+  const kubeconfig = new KubeConfig();
+  kubeconfig.loadFromFile(ready.kubeconfig);
+  const { server } = ready;
+  const caData = kubeconfig.getCurrentCluster()?.caData;
+  return {
+    server,
+    kubeconfigPath: ready.kubeconfig,
+    kubeconfig,
+    dataDir,
+    pid: proc.pid,
+    withToken: (token) => tokenKubeConfig(server, caData, token),
+    stop,
+  };
+}
+
+/** A kubeconfig for `server` that authenticates with a bearer token (e.g. a service account's). */
+export function tokenKubeConfig(server: string, caData: string | undefined, token: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'netmon-test', server, caData, skipTLSVerify: false }],
+    users: [{ name: 'token', token }],
+    contexts: [{ name: 'token', cluster: 'netmon-test', user: 'token' }],
+    currentContext: 'token',
+  });
+  return kc;
+}
