@@ -1,0 +1,198 @@
+import type { V1Container, V1EnvVar, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
+import type { TestRequest } from '../core/runner.ts';
+import { expectedRunSeconds, validateFlentSpec } from '../flent/spec.ts';
+
+/**
+ * The two pods of one test: a server pod on dst (netserver + irtt) and a
+ * client pod on src (the agent). Both pinned with nodeName (no scheduler
+ * decides where a measurement runs), host network by default, hardened,
+ * labelled for cleanup.
+ */
+
+export const LABELS = {
+  name: 'app.kubernetes.io/name',
+  component: 'app.kubernetes.io/component',
+  managedBy: 'app.kubernetes.io/managed-by',
+  schedule: 'netmon.erigrid.eu/schedule',
+  round: 'netmon.erigrid.eu/round',
+  src: 'netmon.erigrid.eu/src',
+  dst: 'netmon.erigrid.eu/dst',
+  runId: 'netmon.erigrid.eu/run-id',
+} as const;
+export const MANAGED_BY = 'netmon-probe';
+export const NETSERVER_PORT = 12865;
+export const IRTT_PORT = 2112;
+
+export interface PodSettings {
+  namespace: string;
+  /** The Flent image: flent, netperf, fping, irtt, Node and the agent bundle. */
+  image: string;
+  hostNetwork: boolean;
+  /** Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for the agent, when not using workload identity. */
+  s3CredentialsSecret?: string;
+  /** NETMON_S3_* settings passed to the agent as plain values. */
+  s3Env: Record<string, string>;
+  agentCommand: string[];
+  /** Seconds beyond the test's own run time a pod may live. */
+  slackSeconds: number;
+}
+
+export interface TestContext {
+  schedule: string;
+  round: string;
+  runId: string;
+}
+
+/** Label values: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends. */
+export function labelValue(value: string): string {
+  const cleaned = value.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 63);
+  return cleaned.replace(/^[^A-Za-z0-9]+/, '').replace(/[^A-Za-z0-9]+$/, '') || 'x';
+}
+
+function labels(
+  context: TestContext,
+  request: TestRequest,
+  component: 'server' | 'client',
+): Record<string, string> {
+  return {
+    [LABELS.name]: 'k8s-netmon',
+    [LABELS.component]: component,
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.schedule]: labelValue(context.schedule),
+    [LABELS.round]: labelValue(context.round),
+    [LABELS.src]: labelValue(request.src.name),
+    [LABELS.dst]: labelValue(request.dst.name),
+    [LABELS.runId]: labelValue(context.runId),
+  };
+}
+
+function hardened(addCapabilities: string[] = []): V1SecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    runAsGroup: 65532,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'], ...(addCapabilities.length > 0 ? { add: addCapabilities } : {}) },
+  };
+}
+
+const RESOURCES = { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } };
+
+function deadline(request: TestRequest, settings: PodSettings): number {
+  const spec = validateFlentSpec({
+    test: request.test,
+    host: request.dst.address,
+    length: request.lengthSeconds,
+    delay: request.delaySeconds,
+    outputDir: '/tmp',
+  });
+  return expectedRunSeconds(spec) + settings.slackSeconds;
+}
+
+function podName(component: 'srv' | 'cli', context: TestContext): string {
+  return `netmon-${component}-${labelValue(context.runId)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 40)}`;
+}
+
+export function serverPod(request: TestRequest, context: TestContext, settings: PodSettings): V1Pod {
+  const containers: V1Container[] = [
+    {
+      name: 'netserver',
+      image: settings.image,
+      command: ['netserver', '-D', '-4', '-p', String(NETSERVER_PORT)],
+      ports: [{ name: 'netperf', containerPort: NETSERVER_PORT, protocol: 'TCP' }],
+      readinessProbe: { tcpSocket: { port: NETSERVER_PORT }, periodSeconds: 1 },
+      securityContext: hardened(),
+      resources: RESOURCES,
+    },
+    {
+      name: 'irtt',
+      image: settings.image,
+      command: ['irtt', 'server', '-b', `:${IRTT_PORT}`],
+      ports: [{ name: 'irtt', containerPort: IRTT_PORT, protocol: 'UDP' }],
+      securityContext: hardened(),
+      resources: RESOURCES,
+    },
+  ];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: podName('srv', context),
+      namespace: settings.namespace,
+      labels: labels(context, request, 'server'),
+    },
+    spec: {
+      nodeName: request.dst.name,
+      hostNetwork: settings.hostNetwork,
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      activeDeadlineSeconds: deadline(request, settings),
+      terminationGracePeriodSeconds: 1,
+      tolerations: [{ operator: 'Exists' }],
+      containers,
+    },
+  };
+}
+
+export function clientPod(
+  request: TestRequest,
+  context: TestContext,
+  settings: PodSettings,
+  serverAddress: string,
+): V1Pod {
+  const env: V1EnvVar[] = [
+    { name: 'NETMON_AGENT_HOST', value: serverAddress },
+    { name: 'NETMON_AGENT_TEST', value: request.test },
+    { name: 'NETMON_AGENT_LENGTH_SECONDS', value: String(request.lengthSeconds) },
+    { name: 'NETMON_AGENT_DELAY_SECONDS', value: String(request.delaySeconds ?? 2) },
+    { name: 'NETMON_AGENT_SCHEDULE', value: context.schedule },
+    { name: 'NETMON_AGENT_SRC', value: request.src.name },
+    { name: 'NETMON_AGENT_DST', value: request.dst.name },
+    { name: 'NETMON_WORK_DIR', value: '/tmp' },
+    { name: 'NETMON_TERMINATION_LOG', value: '/dev/termination-log' },
+    ...Object.entries(settings.s3Env).map(([name, value]) => ({ name, value })),
+    ...(settings.s3CredentialsSecret === undefined
+      ? []
+      : ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'].map((key) => ({
+          name: key,
+          valueFrom: { secretKeyRef: { name: settings.s3CredentialsSecret as string, key } },
+        }))),
+  ];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: podName('cli', context),
+      namespace: settings.namespace,
+      labels: labels(context, request, 'client'),
+    },
+    spec: {
+      nodeName: request.src.name,
+      hostNetwork: settings.hostNetwork,
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      activeDeadlineSeconds: deadline(request, settings),
+      terminationGracePeriodSeconds: 1,
+      tolerations: [{ operator: 'Exists' }],
+      volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
+      containers: [
+        {
+          name: 'agent',
+          image: settings.image,
+          command: settings.agentCommand,
+          env,
+          // fping needs raw sockets; nothing else is granted.
+          securityContext: hardened(['NET_RAW']),
+          resources: RESOURCES,
+          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+          terminationMessagePath: '/dev/termination-log',
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import { ApiException, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { errorLine } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import type { Runner, TestOutcome, TestRequest } from '../core/runner.ts';
+import { decodeReport, ReportError } from '../flent/compact.ts';
+import type { FailureReason } from '../flent/run.ts';
+import { clientPod, LABELS, MANAGED_BY, type PodSettings, serverPod, type TestContext } from './pods.ts';
+
+export interface KubernetesRunnerOptions extends PodSettings {
+  /** How long the server pod may take to be ready (image pull included). */
+  serverReadyTimeoutSeconds: number;
+  pollMs?: number;
+  /** The schedule and round the next tests belong to (labels); set by the probe per message. */
+  context?: Omit<TestContext, 'runId'>;
+}
+
+type PodState =
+  | { kind: 'ready'; pod: V1Pod }
+  | { kind: 'done'; pod: V1Pod }
+  | { kind: 'stuck'; reason: string }
+  | { kind: 'gone' };
+
+/**
+ * The Kubernetes runner: a server pod on dst, then a client pod on src that
+ * runs the agent; the agent's report comes back in the client pod's
+ * termination message. Both pods are deleted in every case.
+ */
+export class KubernetesRunner implements Runner {
+  private readonly core: CoreV1Api;
+  private readonly options: KubernetesRunnerOptions;
+
+  constructor(core: CoreV1Api, options: KubernetesRunnerOptions) {
+    this.core = core;
+    this.options = options;
+  }
+
+  async run(request: TestRequest): Promise<TestOutcome> {
+    const context: TestContext = {
+      schedule: this.options.context?.schedule ?? 'adhoc',
+      round: this.options.context?.round ?? 'adhoc',
+      runId: randomUUID(),
+    };
+    const started = new Date();
+    const server = serverPod(request, context, this.options);
+    const names: string[] = [];
+    try {
+      names.push(server.metadata?.name as string);
+      await this.core.createNamespacedPod({ namespace: this.options.namespace, body: server });
+      const ready = await this.waitFor(server, 'ready', this.options.serverReadyTimeoutSeconds);
+      if (ready.kind !== 'ready')
+        return this.failure(
+          request,
+          started,
+          'server-missing',
+          `server pod on ${request.dst.name}: ${describe(ready)}`,
+        );
+      const address = this.options.hostNetwork
+        ? request.dst.address
+        : (ready.pod.status?.podIP ?? request.dst.address);
+      const client = clientPod(request, context, this.options, address);
+      names.push(client.metadata?.name as string);
+      await this.core.createNamespacedPod({ namespace: this.options.namespace, body: client });
+      const finished = await this.waitFor(client, 'done', client.spec?.activeDeadlineSeconds ?? 300);
+      if (finished.kind !== 'done')
+        return this.failure(
+          request,
+          started,
+          'timeout',
+          `client pod on ${request.src.name}: ${describe(finished)}`,
+        );
+      return this.fromClient(request, started, finished.pod);
+    } finally {
+      await this.deletePods(names);
+    }
+  }
+
+  /** Deletes pods of earlier runs that crashed before cleaning up. */
+  async cleanupStale(olderThanSeconds: number): Promise<number> {
+    const pods = await this.core.listNamespacedPod({
+      namespace: this.options.namespace,
+      labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
+    });
+    const cutoff = Date.now() - olderThanSeconds * 1000;
+    const stale = pods.items.filter(
+      (pod) => new Date(pod.metadata?.creationTimestamp ?? 0).getTime() < cutoff,
+    );
+    await this.deletePods(stale.map((pod) => pod.metadata?.name as string));
+    if (stale.length > 0)
+      log.warn({ pods: stale.map((p) => p.metadata?.name) }, 'deleted pods of crashed runs');
+    return stale.length;
+  }
+
+  private fromClient(request: TestRequest, started: Date, pod: V1Pod): TestOutcome {
+    const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+    const message = terminated?.message ?? '';
+    try {
+      const report = decodeReport(message);
+      return {
+        ...report.outcome,
+        src: request.src.name,
+        dst: request.dst.name,
+        ...(report.archiveKey === null ? {} : { storedArchiveKey: report.archiveKey }),
+      };
+    } catch (err) {
+      if (!(err instanceof ReportError)) throw err;
+      const why = terminated
+        ? `agent exited ${terminated.exitCode}: ${message.slice(-500) || terminated.reason}`
+        : errorLine(err);
+      return this.failure(request, started, 'tool-error', why);
+    }
+  }
+
+  private failure(request: TestRequest, started: Date, reason: FailureReason, message: string): TestOutcome {
+    log.warn({ src: request.src.name, dst: request.dst.name, reason, message }, 'test failed');
+    return {
+      ok: false,
+      failure: {
+        connectivity: 0,
+        reason,
+        message,
+        test: request.test,
+        host: request.dst.address,
+        exitCode: null,
+        signal: null,
+        stderrTail: '',
+        startTime: started.toISOString(),
+        durationSeconds: (Date.now() - started.getTime()) / 1000,
+      },
+      src: request.src.name,
+      dst: request.dst.name,
+    };
+  }
+
+  private async waitFor(pod: V1Pod, goal: 'ready' | 'done', timeoutSeconds: number): Promise<PodState> {
+    const name = pod.metadata?.name as string;
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    let last: PodState = { kind: 'stuck', reason: 'not yet seen' };
+    while (Date.now() < deadline) {
+      last = await this.state(name, goal);
+      if (last.kind === 'ready' || last.kind === 'done' || last.kind === 'gone') return last;
+      await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 250));
+    }
+    return last;
+  }
+
+  private async state(name: string, goal: 'ready' | 'done'): Promise<PodState> {
+    let pod: V1Pod;
+    try {
+      pod = await this.core.readNamespacedPod({ name, namespace: this.options.namespace });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return { kind: 'gone' };
+      throw err;
+    }
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed')
+      return goal === 'done' ? { kind: 'done', pod } : { kind: 'stuck', reason: `ended (${phase})` };
+    const statuses = pod.status?.containerStatuses ?? [];
+    if (goal === 'ready' && phase === 'Running' && statuses.length > 0 && statuses.every((s) => s.ready)) {
+      return { kind: 'ready', pod };
+    }
+    const waiting = statuses.find((s) => s.state?.waiting)?.state?.waiting;
+    return {
+      kind: 'stuck',
+      reason: waiting ? `${waiting.reason}: ${waiting.message ?? ''}`.trim() : `phase ${phase ?? 'Pending'}`,
+    };
+  }
+
+  private async deletePods(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      try {
+        await this.core.deleteNamespacedPod({
+          name,
+          namespace: this.options.namespace,
+          gracePeriodSeconds: 0,
+        });
+      } catch (err) {
+        if (!(err instanceof ApiException && err.code === 404))
+          log.warn({ pod: name, err: errorLine(err) }, 'pod not deleted');
+      }
+    }
+  }
+}
+
+function describe(state: PodState): string {
+  switch (state.kind) {
+    case 'stuck':
+      return `not ready in time (${state.reason})`;
+    case 'gone':
+      return 'deleted before it finished';
+    default:
+      return state.kind;
+  }
+}

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { toClusterNode } from '../../layers/k8s/nodes.ts';
+import { clientPod, LABELS, labelValue, type PodSettings, serverPod } from '../../layers/k8s/pods.ts';
+
+const settings: PodSettings = {
+  namespace: 'netmon',
+  image: 'ghcr.io/erigrid/netmon-flent:0.1.0',
+  hostNetwork: true,
+  s3CredentialsSecret: 'netmon-s3',
+  s3Env: { NETMON_S3_BUCKET: 'netmon', NETMON_S3_ENDPOINT: 'http://minio:9000' },
+  agentCommand: ['node', '/opt/netmon/agent.js'],
+  slackSeconds: 60,
+};
+const request = {
+  src: { name: 'ip-10-0-0-1.eu-west-1.compute.internal', address: '10.0.0.1' },
+  dst: { name: 'node-b', address: '10.0.0.2' },
+  test: 'rrul' as const,
+  lengthSeconds: 30,
+  delaySeconds: 2,
+};
+const context = {
+  schedule: 'hourly',
+  round: '20261126T080000.000Z',
+  runId: '0f9c2a1e-1111-2222-3333-444455556666',
+};
+
+describe('test pods', () => {
+  it('pins the server to dst and the client to src, on the host network, hardened', () => {
+    const server = serverPod(request, context, settings);
+    const client = clientPod(request, context, settings, '10.0.0.2');
+    expect(server.spec?.nodeName).toBe('node-b');
+    expect(client.spec?.nodeName).toBe('ip-10-0-0-1.eu-west-1.compute.internal');
+    for (const pod of [server, client]) {
+      expect(pod.spec?.hostNetwork).toBe(true);
+      expect(pod.spec?.automountServiceAccountToken).toBe(false);
+      expect(pod.spec?.restartPolicy).toBe('Never');
+      // 30 s of test, 2 x 2 s of delay, 60 s of slack.
+      expect(pod.spec?.activeDeadlineSeconds).toBe(94);
+      for (const container of pod.spec?.containers ?? []) {
+        expect(container.securityContext).toMatchObject({
+          runAsNonRoot: true,
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
+        expect(container.resources?.requests).toBeDefined();
+      }
+    }
+    expect(server.spec?.containers.map((c) => c.securityContext?.capabilities?.add)).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(client.spec?.containers[0]?.securityContext?.capabilities?.add).toEqual(['NET_RAW']);
+  });
+
+  it('labels both pods for cleanup and tells the agent what to measure', () => {
+    const client = clientPod(request, context, settings, '10.0.0.2');
+    expect(client.metadata?.labels).toMatchObject({
+      [LABELS.managedBy]: 'netmon-probe',
+      [LABELS.schedule]: 'hourly',
+      [LABELS.src]: 'ip-10-0-0-1.eu-west-1.compute.internal',
+      [LABELS.runId]: context.runId,
+    });
+    const env = Object.fromEntries(
+      (client.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]),
+    );
+    expect(env).toMatchObject({
+      NETMON_AGENT_HOST: '10.0.0.2',
+      NETMON_AGENT_TEST: 'rrul',
+      NETMON_AGENT_LENGTH_SECONDS: '30',
+      NETMON_S3_BUCKET: 'netmon',
+      AWS_SECRET_ACCESS_KEY: { secretKeyRef: { name: 'netmon-s3', key: 'AWS_SECRET_ACCESS_KEY' } },
+    });
+    expect(client.spec?.containers[0]?.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+    expect(client.metadata?.name).toMatch(/^[a-z0-9-]{1,63}$/);
+  });
+
+  it('makes valid label values of anything', () => {
+    expect(labelValue('a/b c')).toBe('a_b_c');
+    expect(labelValue('-x-')).toBe('x');
+    expect(labelValue('y'.repeat(80))).toHaveLength(63);
+  });
+});
+
+describe('nodes from the API', () => {
+  it('takes InternalIP, Ready and labels; cordoned nodes are not ready', () => {
+    const node = {
+      metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'a' } },
+      spec: {},
+      status: {
+        addresses: [
+          { type: 'Hostname', address: 'n1' },
+          { type: 'InternalIP', address: '10.0.0.1' },
+        ],
+        conditions: [{ type: 'Ready', status: 'True' }],
+      },
+    };
+    expect(toClusterNode(node)).toEqual({
+      name: 'n1',
+      address: '10.0.0.1',
+      ready: true,
+      labels: { 'topology.kubernetes.io/zone': 'a' },
+    });
+    expect(toClusterNode({ ...node, spec: { unschedulable: true } })?.ready).toBe(false);
+    expect(
+      toClusterNode({
+        ...node,
+        status: { ...node.status, conditions: [{ type: 'Ready', status: 'Unknown' }] },
+      })?.ready,
+    ).toBe(false);
+    expect(toClusterNode({ metadata: { name: 'x' } })).toBeUndefined();
+  });
+});
