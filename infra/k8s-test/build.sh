@@ -121,8 +121,11 @@ prune() {
 build_one() {
   local name=$1 dir=$2 target=$3 started
   started=$(date +%s)
-  say "$name: not cached, building into $target (a cold build of the control plane takes many minutes)"
+  say "$name: not cached, building into $target (a cold build takes minutes)"
+  # We hold the lock: a temporary folder still here is a killed build's.
+  find "$cache" -mindepth 1 -maxdepth 1 -type d -name '.tmp-*' -exec rm -rf -- {} +
   tmp_dir=$(mktemp -d "$cache/.tmp-$name-XXXXXX")
+  chmod 755 "$tmp_dir"
 
   say "$name: downloading modules (GOMODCACHE=$(go env GOMODCACHE))"
   (cd "$dir" && go mod download) || die "$name: go mod download failed"
@@ -133,7 +136,15 @@ build_one() {
   package=$(package_for "$name")
   say "$name: compiling (nice -n 10, -p 2)"
   (
-    while sleep "$HEARTBEAT_SECONDS"; do say "$name: compiling, $(elapsed "$started") elapsed"; done
+    # The sleep must not outlive the loop: it would hold our stderr open.
+    sleep_pid=
+    trap 'if [ -n "$sleep_pid" ]; then kill "$sleep_pid" 2>/dev/null; fi; exit 0' TERM
+    while :; do
+      sleep "$HEARTBEAT_SECONDS" >/dev/null 2>&1 &
+      sleep_pid=$!
+      wait "$sleep_pid"
+      say "$name: compiling, $(elapsed "$started") elapsed"
+    done
   ) &
   heartbeat_pid=$!
   (cd "$dir" && nice -n 10 go build -p 2 -trimpath -buildvcs=false -mod=readonly \
@@ -168,11 +179,15 @@ main() {
       # One build at a time per cache; a second caller waits, then finds it.
       exec 9>"$cache/.build.lock"
       flock 9
-      if [ ! -x "$target/$name" ]; then build_one "$name" "$dir" "$target"; fi
+      if [ -x "$target/$name" ]; then
+        say "$name: built meanwhile by another caller"
+      else
+        build_one "$name" "$dir" "$target"
+      fi
       flock -u 9
       exec 9>&-
     else
-      say "$name: cached ($(((($(date +%s%N) - started)) / 1000000)) ms)"
+      say "$name: cached ($((($(date +%s%N) - started) / 1000000)) ms)"
     fi
     printf '%s=%s\n' "$name" "$target/$name"
   done

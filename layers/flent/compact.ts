@@ -123,14 +123,14 @@ export function encodeReport(outcome: FlentOutcome, host: string, archiveKey: st
           stderrTail: outcome.failure.stderrTail,
         },
       };
-  return fit(report);
+  return fitWithinLimit(report);
 }
 
 function bytes(report: Report): number {
   return Buffer.byteLength(JSON.stringify(report));
 }
 
-function fit(report: Report): string {
+function fitWithinLimit(report: Report): string {
   const series = report.summary?.series;
   if (series !== undefined && bytes(report) > TERMINATION_MESSAGE_LIMIT) {
     // rrul's per-flow series are detail; the direction sums and latencies are the figures.

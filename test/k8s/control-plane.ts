@@ -43,6 +43,11 @@ export interface ControlPlane {
   /** Admin kubeconfig (system:masters) with the certificates embedded. */
   kubeconfigPath: string;
   kubeconfig: KubeConfig;
+  /**
+   * etcd data, the admin kubeconfig and pki/: ca.crt and ca.key (to issue more
+   * client certificates, e.g. system:node:NAME for a simulated kubelet),
+   * sa.key/sa.pub (service-account tokens), apiserver and admin certificates.
+   */
   dataDir: string;
   /** Process id of the control plane (etcd and kube-apiserver run inside it). */
   pid: number;
@@ -93,7 +98,14 @@ function runBuild(name: BinaryName): Promise<string> {
         // Already gone.
       }
     };
-    const unregister = onShutdown(`build ${name}`, async () => killGroup('SIGKILL'));
+    const exited = new Promise<void>((resolveExit) => child.on('close', () => resolveExit()));
+    // SIGTERM first, so that build.sh removes its temporary folder.
+    const unregister = onShutdown(`build ${name}`, async () => {
+      killGroup('SIGTERM');
+      const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, 5_000).unref());
+      await Promise.race([exited, grace]);
+      killGroup('SIGKILL');
+    });
     const timer = setTimeout(() => killGroup('SIGKILL'), BUILD_TIMEOUT_MS);
     let stdout = '';
     let stderr = '';
@@ -170,6 +182,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--ready-timeout',
       `${READY_TIMEOUT_MS / 1000}s`,
       '--exit-with-parent',
+      // The binary removes a directory of ours itself, even when this process is killed outright.
+      ...(ownsDir ? ['--remove-data-dir'] : []),
     ],
     { killGraceMs: STOP_GRACE_MS, maxOutputBytes: 256 * 1024 },
   );

@@ -9,6 +9,7 @@ import { cleanupStaleRigs, listStaleRigObjects } from '../rig/sim-cluster.ts';
  * no namespace, link or test process that it started may remain.
  */
 const TEST_PROGRAMS = new Set([
+  'control-plane',
   'netserver',
   'netperf',
   'irtt',

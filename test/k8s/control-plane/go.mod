@@ -3,7 +3,7 @@ module k8s-netmon.test/control-plane
 go 1.26.0
 
 require (
-	go.etcd.io/etcd/server/v3 v3.7.0
+	go.etcd.io/etcd/server/v3 v3.7.0 // what k8s.io/kubernetes v1.37.2 pins; keep them in step
 	golang.org/x/sys v0.47.0
 	k8s.io/client-go v0.37.2
 	k8s.io/kubernetes v1.37.2

@@ -5,6 +5,7 @@
 //
 //	control-plane [--data-dir DIR] [--port N] [--kubeconfig-out PATH]
 //	              [--ready-file PATH] [--ready-timeout D] [--exit-with-parent]
+//	              [--remove-data-dir]
 //	              [-- kube-apiserver flags...]
 //
 // There is no controller-manager and no scheduler: what controllers would
@@ -24,8 +25,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +49,7 @@ type options struct {
 	readyFile      string
 	readyTimeout   time.Duration
 	exitWithParent bool
+	removeDataDir  bool
 	apiserverArgs  []string
 }
 
@@ -69,6 +73,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.kubeconfigOut, "kubeconfig-out", "", "where to write the admin kubeconfig (default: DATA_DIR/admin.kubeconfig)")
 	fs.StringVar(&o.readyFile, "ready-file", "", "also write the ready line to this file (atomically), for callers that cannot read stdout")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for /readyz")
+	fs.BoolVar(&o.removeDataDir, "remove-data-dir", false, "remove --data-dir on exit (a temporary one is always removed)")
 	fs.BoolVar(&o.exitWithParent, "exit-with-parent", false, "stop (as on SIGTERM) when the parent process dies")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: control-plane [flags] [-- kube-apiserver flags]\n")
@@ -93,9 +98,21 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "control-plane:", err)
 		return 2
 	}
+	// The command installs the SIGINT/SIGTERM handler (a second signal exits
+	// at once); its context is the whole program's.
+	cmd := app.NewAPIServerCommand()
+	ctx := cmd.Context()
+	// Whoever reads our output may be gone (a killed parent): writes to a closed
+	// stdout or stderr must fail, not kill us before etcd closes and the data
+	// dir is removed.
+	signal.Ignore(syscall.SIGPIPE)
+	stopOnHangup()
 	if o.exitWithParent {
+		// SIGHUP, not SIGTERM: the kernel sends the parent-death signal again
+		// each time the child moves to another thread of the dying parent, and
+		// a second SIGTERM makes kube-apiserver exit at once, without cleanup.
 		parent := os.Getppid()
-		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGTERM), 0, 0, 0); err != nil {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGHUP), 0, 0, 0); err != nil {
 			fmt.Fprintln(os.Stderr, "control-plane: prctl:", err)
 			return 1
 		}
@@ -103,15 +120,24 @@ func run() int {
 			return 1
 		}
 	}
-	// The command installs the SIGINT/SIGTERM handler (a second signal exits
-	// at once); its context is the whole program's.
-	cmd := app.NewAPIServerCommand()
-	ctx := cmd.Context()
 	if err := serve(ctx, o, cmd.SetArgs, cmd.Execute); err != nil {
 		fmt.Fprintln(os.Stderr, "control-plane:", err)
 		return 1
 	}
 	return 0
+}
+
+// stopOnHangup turns the first SIGHUP (a closed terminal, or the death of the
+// parent with --exit-with-parent) into one SIGTERM, the signal kube-apiserver
+// shuts down on; later ones are dropped.
+func stopOnHangup() {
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+	go func() {
+		<-hangup
+		fmt.Fprintln(os.Stderr, "control-plane: hangup or parent gone: stopping")
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}()
 }
 
 func serve(ctx context.Context, o *options, setArgs func([]string), execute func() error) (err error) {
@@ -120,12 +146,15 @@ func serve(ctx context.Context, o *options, setArgs func([]string), execute func
 		if dataDir, err = os.MkdirTemp("", "netmon-control-plane-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dataDir)
 	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
 	if dataDir, err = filepath.Abs(dataDir); err != nil {
 		return err
+	}
+	if o.dataDir == "" || o.removeDataDir {
+		// Deferred first, so it runs last: after etcd has closed its files.
+		defer os.RemoveAll(dataDir)
 	}
 	kubeconfig := o.kubeconfigOut
 	if kubeconfig == "" {

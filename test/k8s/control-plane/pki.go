@@ -19,7 +19,7 @@ import (
 // pki holds the files the API server and its admin client need. Everything is
 // generated fresh at each start: a test control plane has no secrets to keep.
 type pki struct {
-	CACert, ServerCert, ServerKey        string
+	CACert, CAKey, ServerCert, ServerKey string
 	AdminCert, AdminKey                  string
 	ServiceAccountKey, ServiceAccountPub string
 	caPEM, adminCertPEM, adminKeyPEM     []byte
@@ -85,6 +85,8 @@ func issue(template *x509.Certificate, parent *keyPair) (*keyPair, error) {
 // writePKI creates a CA, a serving certificate for 127.0.0.1 and localhost
 // (plus the in-cluster names of the kubernetes service), an admin client
 // certificate in system:masters, and the service-account signing key pair.
+// The CA key stays in dir (ca.key) so that a test can issue more client
+// certificates, e.g. system:node:NAME in system:nodes for a simulated kubelet.
 func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -129,6 +131,7 @@ func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 	}
 	p := &pki{
 		CACert:            filepath.Join(dir, "ca.crt"),
+		CAKey:             filepath.Join(dir, "ca.key"),
 		ServerCert:        filepath.Join(dir, "apiserver.crt"),
 		ServerKey:         filepath.Join(dir, "apiserver.key"),
 		AdminCert:         filepath.Join(dir, "admin.crt"),
@@ -141,6 +144,7 @@ func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 	}
 	files := map[string][]byte{
 		p.CACert:            ca.certPEM,
+		p.CAKey:             ca.keyPEM,
 		p.ServerCert:        server.certPEM,
 		p.ServerKey:         server.keyPEM,
 		p.AdminCert:         admin.certPEM,

@@ -1,3 +1,6 @@
+// helm for tests and the demo, built from its Go module by
+// infra/k8s-test/build.sh (go build helm.sh/helm/v3/cmd/helm from this module,
+// with the version stamps of a release build). No code of our own.
 module k8s-netmon.test/helm
 
 go 1.26.0
