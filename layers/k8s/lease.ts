@@ -18,10 +18,32 @@ export interface LeaseLockOptions {
   pollMs?: number;
 }
 
+/**
+ * Lease times are MicroTime: the API server wants six fractional digits, but
+ * the client serializes a Date with three and then fails with 400. It passes
+ * strings through unchanged, so every time written goes out as such a string.
+ */
+function microTime(date: Date | string | undefined): Date | undefined {
+  if (date === undefined) return undefined;
+  const iso = new Date(date).toISOString();
+  return `${iso.slice(0, -1)}000Z` as unknown as Date;
+}
+
+function forWrite(spec: V1LeaseSpec): V1LeaseSpec {
+  const { acquireTime, renewTime, ...rest } = spec;
+  const acquired = microTime(acquireTime);
+  const renewed = microTime(renewTime);
+  return {
+    ...rest,
+    ...(acquired === undefined ? {} : { acquireTime: acquired }),
+    ...(renewed === undefined ? {} : { renewTime: renewed }),
+  };
+}
+
 /** The spec with no holder: free for the next probe at once. */
 function released(spec: V1LeaseSpec | undefined): V1LeaseSpec {
   const { holderIdentity: _holder, renewTime: _renewed, ...rest } = spec ?? {};
-  return rest;
+  return forWrite(rest);
 }
 
 /**
@@ -80,13 +102,13 @@ export class LeaseTestLock implements TestLock {
   }
 
   private spec(now: Date, transitions: number): V1LeaseSpec {
-    return {
+    return forWrite({
       holderIdentity: this.options.identity,
       leaseDurationSeconds: this.options.leaseDurationSeconds,
       acquireTime: now,
       renewTime: now,
       leaseTransitions: transitions,
-    };
+    });
   }
 
   /** One attempt: create the lease, or take it over when free; false when someone else holds it or won the race. */
@@ -152,7 +174,7 @@ export class LeaseTestLock implements TestLock {
     await this.api.replaceNamespacedLease({
       name: this.options.name,
       namespace: this.options.namespace,
-      body: { metadata: current.metadata ?? {}, spec: { ...current.spec, renewTime: new Date() } },
+      body: { metadata: current.metadata ?? {}, spec: forWrite({ ...current.spec, renewTime: new Date() }) },
     });
   }
 }
