@@ -1,4 +1,4 @@
-import type { V1Container, V1EnvVar, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Pod, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
 import type { TestRequest } from '../core/runner.ts';
 import { expectedRunSeconds, validateFlentSpec } from '../flent/spec.ts';
 
@@ -97,6 +97,23 @@ function podName(component: 'srv' | 'cli', context: TestContext): string {
     .slice(0, 40)}`;
 }
 
+/** What both pods share: pinned to a node, never restarted, no API token, a hard deadline, any taint tolerated. */
+function commonSpec(
+  nodeName: string,
+  request: TestRequest,
+  settings: PodSettings,
+): Omit<V1PodSpec, 'containers'> {
+  return {
+    nodeName,
+    hostNetwork: settings.hostNetwork,
+    restartPolicy: 'Never',
+    automountServiceAccountToken: false,
+    activeDeadlineSeconds: deadline(request, settings),
+    terminationGracePeriodSeconds: 1,
+    tolerations: [{ operator: 'Exists' }],
+  };
+}
+
 export function serverPod(request: TestRequest, context: TestContext, settings: PodSettings): V1Pod {
   const containers: V1Container[] = [
     {
@@ -125,16 +142,7 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       namespace: settings.namespace,
       labels: labels(context, request, 'server'),
     },
-    spec: {
-      nodeName: request.dst.name,
-      hostNetwork: settings.hostNetwork,
-      restartPolicy: 'Never',
-      automountServiceAccountToken: false,
-      activeDeadlineSeconds: deadline(request, settings),
-      terminationGracePeriodSeconds: 1,
-      tolerations: [{ operator: 'Exists' }],
-      containers,
-    },
+    spec: { ...commonSpec(request.dst.name, request, settings), containers },
   };
 }
 
@@ -171,13 +179,7 @@ export function clientPod(
       labels: labels(context, request, 'client'),
     },
     spec: {
-      nodeName: request.src.name,
-      hostNetwork: settings.hostNetwork,
-      restartPolicy: 'Never',
-      automountServiceAccountToken: false,
-      activeDeadlineSeconds: deadline(request, settings),
-      terminationGracePeriodSeconds: 1,
-      tolerations: [{ operator: 'Exists' }],
+      ...commonSpec(request.src.name, request, settings),
       volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
       containers: [
         {
