@@ -80,14 +80,21 @@ describe('simulated cluster rig', () => {
         id = cluster.id;
         netns = cluster.nodes.map((n) => n.netns);
         // A long-lived process inside a namespace, left running on purpose.
-        spawn('ip', ['netns', 'exec', cluster.node('x').netns, 'sleep', '300'], { stdio: 'ignore' });
+        spawn('ip', ['netns', 'exec', cluster.node('x').netns, 'sleep', '3017'], { stdio: 'ignore' });
         await waitFor('the sleeper to start', async () => (await netnsPids(cluster.node('x').netns)) !== '');
         throw new Error('a test failed here');
       }),
     ).rejects.toThrow('a test failed here');
     expect(await objectsOf(id)).toEqual([]);
     expect(netns).toHaveLength(2);
-    expect((await runProcess(['pgrep', '-f', '^sleep 300$'])).stdout.trim()).toBe('');
+    // SIGKILL is delivered at once but the process is reaped a moment later: wait for it, briefly.
+    await waitFor(
+      'the sleeper to be gone',
+      async () => (await runProcess(['pgrep', '-f', '^sleep 3017$'])).stdout.trim() === '',
+      {
+        timeoutMs: 5000,
+      },
+    );
   });
 
   it.each(['SIGINT', 'SIGTERM'] as const)('tears down on %s', async (signal) => {
