@@ -3,7 +3,7 @@
  * first node, prints one JSON line describing it, then waits to be signalled.
  * Tests kill it (SIGINT, SIGTERM, SIGKILL) and check what it leaves behind.
  */
-import { startProcess } from '../../layers/core/process.ts';
+import { runProcess, startProcess, waitFor } from '../../layers/core/process.ts';
 import { SimCluster } from './sim-cluster.ts';
 
 const cluster = await SimCluster.create({
@@ -12,5 +12,12 @@ const cluster = await SimCluster.create({
 });
 const first = cluster.node('a');
 startProcess([...cluster.prefix('a'), 'netserver', '-D', '-4', '-L', first.address, '-p', '12865']);
+// Ready means the netserver is inside the namespace: tests that SIGKILL this
+// helper count on finding it there afterwards.
+await waitFor(
+  'the netserver to enter its namespace',
+  async () => (await runProcess(['ip', 'netns', 'pids', first.netns])).stdout.trim() !== '',
+  { timeoutMs: 10_000 },
+);
 process.stdout.write(`${JSON.stringify({ id: cluster.id, netns: cluster.nodes.map((n) => n.netns) })}\n`);
 setInterval(() => undefined, 1 << 30);
