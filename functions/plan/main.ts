@@ -7,7 +7,7 @@ import { type PlanOutcome, plan } from '../../layers/pipeline/plan.ts';
 export async function handler(event: unknown): Promise<PlanOutcome[]> {
   const invocation = parseInvocation(event);
   const deps = planDepsFrom();
-  return plan({ ...deps, now: () => invocation.time }, schedulesFrom());
+  return plan({ ...deps, now: () => invocation.time }, await schedulesFrom().list());
 }
 
 if (import.meta.main) await runAsCommand('plan', handler);

@@ -27,6 +27,8 @@ export interface LocalStackOptions {
   directory: string;
   visibilityTimeoutSeconds?: number;
   maxReceives?: number;
+  /** Where s3rver listens (default 127.0.0.1); tests give it the rig's host address so pods in node namespaces reach it. */
+  s3Address?: string;
 }
 
 /** s3rver's fixed credentials; local-aws-sqs accepts any. Not secrets: local test servers only. */
@@ -41,7 +43,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const unregister = onShutdown('local stack', stop);
   try {
     const s3Directory = join(options.directory, 's3');
-    const s3 = await startLocalS3(s3Directory);
+    const s3 = await startLocalS3(s3Directory, 'netmon', options.s3Address);
     stops.push(s3.stop);
     const sqs = await startLocalSqs();
     stops.push(sqs.stop);

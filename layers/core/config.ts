@@ -13,6 +13,7 @@ const url = z.url({ protocol: /^https?$/ });
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
+const labelMap = z.record(z.string(), z.string());
 
 const SETTINGS = {
   NETMON_S3_BUCKET: {
@@ -88,6 +89,52 @@ const SETTINGS = {
   NETMON_TERMINATION_LOG: {
     schema: z.string().min(1).default('/dev/termination-log'),
     expected: "a file path (the pod's terminationMessagePath)",
+  },
+  // Where tests run and what they measure: the local runner (namespaces on this host) or Kubernetes pods.
+  NETMON_RUNNER: {
+    schema: z.enum(['local', 'kubernetes']).default('local'),
+    expected: 'local (tests in network namespaces of this host) or kubernetes (test pods)',
+  },
+  NETMON_NAMESPACE: {
+    schema: name.default('default'),
+    expected: 'the Kubernetes namespace of the test pods, the Lease and the TestSchedules',
+  },
+  NETMON_POD_NAME: {
+    schema: z.string().min(1).default(`pid-${process.pid}`),
+    expected: "this pod's name (holder identity of the test Lease)",
+  },
+  NETMON_IMAGE: {
+    schema: z
+      .string()
+      .regex(/^[^\s]+$/)
+      .default('ghcr.io/erigrid/k8s-netmon:0.1.0'),
+    expected: 'the Flent image for test pods (repository:tag)',
+  },
+  NETMON_HOST_NETWORK: {
+    schema: bool.default(true),
+    expected: "true (test the nodes' own network) or false (the pod network)",
+  },
+  NETMON_NODE_SELECTOR: {
+    schema: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return labelMap.parse(JSON.parse(text));
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'not a JSON object of strings' });
+          return z.NEVER;
+        }
+      })
+      .default({}),
+    expected: 'a JSON object of node labels, e.g. {"netmon":"true"} (empty: every node)',
+  },
+  NETMON_S3_CREDENTIALS_SECRET: {
+    schema: name.optional(),
+    expected: 'the name of a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for test pods',
+  },
+  NETMON_SERVER_READY_TIMEOUT_SECONDS: {
+    schema: seconds(5, 3600).default(60),
+    expected: 'whole seconds from 5 to 3600 (server pod start, image pull included)',
   },
   NETMON_CLUSTER_NAME: {
     schema: name.default('cluster'),

@@ -17,6 +17,12 @@ export interface TestRequest {
   lengthSeconds: number;
   delaySeconds?: number;
   title?: string;
+  /** Labels for what the test belongs to (Kubernetes runner). */
+  schedule?: string;
+  round?: string;
+  /** Kubernetes runner: per-schedule overrides of its defaults. */
+  hostNetwork?: boolean;
+  timeoutSeconds?: number;
 }
 
 /**
@@ -44,4 +50,9 @@ export function archiveOf(outcome: TestOutcome): { path: string } | { key: strin
 /** Runs one test for an ordered pair. The local runner and the Kubernetes runner both implement it. */
 export interface Runner {
   run(request: TestRequest): Promise<TestOutcome>;
+  /**
+   * Removes what crashed earlier tests left (the Kubernetes runner's pods).
+   * The probe calls it holding the test lock, when no test of anyone's runs.
+   */
+  cleanupStale?(olderThanSeconds: number): Promise<number>;
 }

@@ -29,7 +29,8 @@ function microTime(date: Date | string | undefined): Date | undefined {
   return `${iso.slice(0, -1)}000Z` as unknown as Date;
 }
 
-function forWrite(spec: V1LeaseSpec): V1LeaseSpec {
+/** A Lease spec ready to send: its times as MicroTime strings. */
+export function forWrite(spec: V1LeaseSpec): V1LeaseSpec {
   const { acquireTime, renewTime, ...rest } = spec;
   const acquired = microTime(acquireTime);
   const renewed = microTime(renewTime);

@@ -79,7 +79,9 @@ function hardened(addCapabilities: string[] = []): V1SecurityContext {
 
 const RESOURCES = { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } };
 
+/** The schedule's timeoutSeconds when it has one, else the test's expected run time plus slack. */
 function deadline(request: TestRequest, settings: PodSettings): number {
+  if (request.timeoutSeconds !== undefined) return request.timeoutSeconds;
   const spec = validateFlentSpec({
     test: request.test,
     host: request.dst.address,

@@ -11,9 +11,10 @@ export interface KubernetesRunnerOptions extends PodSettings {
   /** How long the server pod may take to be ready (image pull included). */
   serverReadyTimeoutSeconds: number;
   pollMs?: number;
-  /** The schedule and round the next tests belong to (labels); set by the probe per message. */
-  context?: Omit<TestContext, 'runId'>;
 }
+
+/** ready: running with every container ready; started: past Pending (images pulled); done: ended. */
+type Goal = 'ready' | 'started' | 'done';
 
 type PodState =
   | { kind: 'ready'; pod: V1Pod }
@@ -37,12 +38,16 @@ export class KubernetesRunner implements Runner {
 
   async run(request: TestRequest): Promise<TestOutcome> {
     const context: TestContext = {
-      schedule: this.options.context?.schedule ?? 'adhoc',
-      round: this.options.context?.round ?? 'adhoc',
+      schedule: request.schedule ?? 'adhoc',
+      round: request.round ?? 'adhoc',
       runId: randomUUID(),
     };
     const started = new Date();
-    const server = serverPod(request, context, this.options);
+    const settings: PodSettings = {
+      ...this.options,
+      ...(request.hostNetwork === undefined ? {} : { hostNetwork: request.hostNetwork }),
+    };
+    const server = serverPod(request, context, settings);
     const names: string[] = [];
     try {
       names.push(server.metadata?.name as string);
@@ -55,12 +60,21 @@ export class KubernetesRunner implements Runner {
           'server-missing',
           `server pod on ${request.dst.name}: ${describe(ready)}`,
         );
-      const address = this.options.hostNetwork
+      const address = settings.hostNetwork
         ? request.dst.address
         : (ready.pod.status?.podIP ?? request.dst.address);
-      const client = clientPod(request, context, this.options, address);
+      const client = clientPod(request, context, settings, address);
       names.push(client.metadata?.name as string);
       await this.core.createNamespacedPod({ namespace: this.options.namespace, body: client });
+      // An image that never pulls on src must not hold the test until the pod's deadline.
+      const running = await this.waitFor(client, 'started', this.options.serverReadyTimeoutSeconds);
+      if (running.kind === 'stuck' || running.kind === 'gone')
+        return this.failure(
+          request,
+          started,
+          'timeout',
+          `client pod on ${request.src.name}: ${describe(running)}`,
+        );
       const finished = await this.waitFor(client, 'done', client.spec?.activeDeadlineSeconds ?? 300);
       if (finished.kind !== 'done')
         return this.failure(
@@ -132,7 +146,7 @@ export class KubernetesRunner implements Runner {
     };
   }
 
-  private async waitFor(pod: V1Pod, goal: 'ready' | 'done', timeoutSeconds: number): Promise<PodState> {
+  private async waitFor(pod: V1Pod, goal: Goal, timeoutSeconds: number): Promise<PodState> {
     const name = pod.metadata?.name as string;
     const deadline = Date.now() + timeoutSeconds * 1000;
     let last: PodState = { kind: 'stuck', reason: 'not yet seen' };
@@ -144,7 +158,7 @@ export class KubernetesRunner implements Runner {
     return last;
   }
 
-  private async state(name: string, goal: 'ready' | 'done'): Promise<PodState> {
+  private async state(name: string, goal: Goal): Promise<PodState> {
     let pod: V1Pod;
     try {
       pod = await this.core.readNamespacedPod({ name, namespace: this.options.namespace });
@@ -153,6 +167,8 @@ export class KubernetesRunner implements Runner {
       throw err;
     }
     const phase = pod.status?.phase;
+    if (goal === 'started' && (phase === 'Running' || phase === 'Succeeded' || phase === 'Failed'))
+      return { kind: 'ready', pod };
     if (phase === 'Succeeded' || phase === 'Failed')
       return goal === 'done' ? { kind: 'done', pod } : { kind: 'stuck', reason: `ended (${phase})` };
     const statuses = pod.status?.containerStatuses ?? [];

@@ -1,5 +1,10 @@
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { CREDENTIAL_KEYS, loadConfig } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
+import { LeaseTestLock } from '../k8s/lease.ts';
+import { KubeNodeSource } from '../k8s/nodes.ts';
+import { KubernetesRunner } from '../k8s/runner.ts';
+import { TestScheduleSource } from '../k8s/testschedules.ts';
 import { LocalRunner } from '../local-runner/runner.ts';
 import { pushRecord } from '../metrics/push.ts';
 import { makeSqsClient, WorkQueue } from '../queue/work-queue.ts';
@@ -9,7 +14,7 @@ import { FileNodeSource, type NodeSource } from './nodes.ts';
 import type { PlanDeps } from './plan.ts';
 import type { ProbeDeps } from './probe.ts';
 import type { RenderDeps } from './render.ts';
-import { parseSchedules, type Schedule } from './schedules.ts';
+import { parseSchedules, type ScheduleSource } from './schedules.ts';
 import { FileTestLock } from './test-lock.ts';
 
 /**
@@ -48,7 +53,27 @@ function queueFrom(env: NodeJS.ProcessEnv): WorkQueue {
   );
 }
 
+/** The Kubernetes API clients, from KUBECONFIG when set, else the pod's service account. */
+function kubeFrom(env: NodeJS.ProcessEnv): KubeConfig {
+  const kubeconfig = new KubeConfig();
+  if (env.KUBECONFIG) kubeconfig.loadFromFile(env.KUBECONFIG);
+  else kubeconfig.loadFromDefault();
+  return kubeconfig;
+}
+
+function isKubernetes(env: NodeJS.ProcessEnv): boolean {
+  return loadConfig(['NETMON_RUNNER'], env).NETMON_RUNNER === 'kubernetes';
+}
+
 function nodesFrom(env: NodeJS.ProcessEnv): NodeSource {
+  if (isKubernetes(env)) {
+    const { NETMON_NODE_SELECTOR } = loadConfig(['NETMON_NODE_SELECTOR'], env);
+    const selector = Object.entries(NETMON_NODE_SELECTOR).map(([key, value]) => `${key}=${value}`);
+    return new KubeNodeSource(
+      kubeFrom(env).makeApiClient(CoreV1Api),
+      selector.length === 0 ? undefined : selector.join(','),
+    );
+  }
   const { NETMON_NODES_FILE } = loadConfig(['NETMON_NODES_FILE'], env);
   if (NETMON_NODES_FILE === undefined) {
     throw new ConfigError(
@@ -60,7 +85,16 @@ function nodesFrom(env: NodeJS.ProcessEnv): NodeSource {
   return new FileNodeSource(NETMON_NODES_FILE);
 }
 
-export function schedulesFrom(env: NodeJS.ProcessEnv = process.env): Schedule[] {
+function testSchedulesFrom(env: NodeJS.ProcessEnv): TestScheduleSource {
+  const { NETMON_NAMESPACE } = loadConfig(['NETMON_NAMESPACE'], env);
+  return new TestScheduleSource(kubeFrom(env).makeApiClient(CustomObjectsApi), {
+    namespace: NETMON_NAMESPACE,
+  });
+}
+
+/** Schedules: the TestSchedules of NETMON_NAMESPACE in a cluster, else the list in NETMON_SCHEDULES. */
+export function schedulesFrom(env: NodeJS.ProcessEnv = process.env): ScheduleSource {
+  if (isKubernetes(env)) return testSchedulesFrom(env);
   const { NETMON_SCHEDULES } = loadConfig(['NETMON_SCHEDULES'], env);
   if (NETMON_SCHEDULES === undefined) {
     throw new ConfigError(
@@ -69,28 +103,82 @@ export function schedulesFrom(env: NodeJS.ProcessEnv = process.env): Schedule[] 
       'a JSON list of schedules [{"name","cron","test","lengthSeconds"}]',
     );
   }
-  return parseSchedules(NETMON_SCHEDULES);
+  const schedules = parseSchedules(NETMON_SCHEDULES);
+  return { list: async () => schedules };
 }
 
 export function planDepsFrom(env: NodeJS.ProcessEnv = process.env): PlanDeps {
-  return { store: storeFrom(env), queue: queueFrom(env), nodes: nodesFrom(env) };
-}
-
-export function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): ProbeDeps {
-  const config = loadConfig(
-    ['NETMON_PUSHGATEWAY_URL', 'NETMON_LOCK_FILE', 'NETMON_WORK_DIR', 'NETMON_PROBE_BUDGET_SECONDS'],
-    env,
-  );
   return {
     store: storeFrom(env),
     queue: queueFrom(env),
     nodes: nodesFrom(env),
-    runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR }),
-    lock: new FileTestLock(config.NETMON_LOCK_FILE),
+    ...(isKubernetes(env) ? { observer: testSchedulesFrom(env) } : {}),
+  };
+}
+
+export function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): ProbeDeps {
+  const config = loadConfig(['NETMON_PUSHGATEWAY_URL', 'NETMON_PROBE_BUDGET_SECONDS'], env);
+  return {
+    store: storeFrom(env),
+    queue: queueFrom(env),
+    nodes: nodesFrom(env),
+    ...(isKubernetes(env) ? kubernetesProbeParts(env) : localProbeParts(env)),
     publish: async (record) => {
       await pushRecord(config.NETMON_PUSHGATEWAY_URL, record);
     },
     budgetSeconds: config.NETMON_PROBE_BUDGET_SECONDS,
+  };
+}
+
+function localProbeParts(env: NodeJS.ProcessEnv): Pick<ProbeDeps, 'runner' | 'lock'> {
+  const config = loadConfig(['NETMON_LOCK_FILE', 'NETMON_WORK_DIR'], env);
+  return {
+    runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR }),
+    lock: new FileTestLock(config.NETMON_LOCK_FILE),
+  };
+}
+
+/** Test pods in NETMON_NAMESPACE, one test at a time under a Lease, progress in the TestSchedule status. */
+function kubernetesProbeParts(env: NodeJS.ProcessEnv): Pick<ProbeDeps, 'runner' | 'lock' | 'observer'> {
+  const config = loadConfig(
+    [
+      'NETMON_NAMESPACE',
+      'NETMON_POD_NAME',
+      'NETMON_IMAGE',
+      'NETMON_HOST_NETWORK',
+      'NETMON_S3_CREDENTIALS_SECRET',
+      'NETMON_SERVER_READY_TIMEOUT_SECONDS',
+      ...S3_KEYS,
+    ],
+    env,
+  );
+  const kubeconfig = kubeFrom(env);
+  // The agent in the client pod writes the archive itself: it gets the same bucket and endpoint.
+  const s3Env: Record<string, string> = {
+    NETMON_S3_BUCKET: config.NETMON_S3_BUCKET,
+    NETMON_S3_REGION: config.NETMON_S3_REGION,
+    NETMON_S3_FORCE_PATH_STYLE: String(config.NETMON_S3_FORCE_PATH_STYLE),
+    NETMON_S3_CHECKSUMS: config.NETMON_S3_CHECKSUMS,
+    ...(config.NETMON_S3_ENDPOINT === undefined ? {} : { NETMON_S3_ENDPOINT: config.NETMON_S3_ENDPOINT }),
+  };
+  return {
+    runner: new KubernetesRunner(kubeconfig.makeApiClient(CoreV1Api), {
+      namespace: config.NETMON_NAMESPACE,
+      image: config.NETMON_IMAGE,
+      hostNetwork: config.NETMON_HOST_NETWORK,
+      ...(config.NETMON_S3_CREDENTIALS_SECRET === undefined
+        ? {}
+        : { s3CredentialsSecret: config.NETMON_S3_CREDENTIALS_SECRET }),
+      s3Env,
+      agentCommand: ['node', '/opt/netmon/agent.js'],
+      slackSeconds: 60,
+      serverReadyTimeoutSeconds: config.NETMON_SERVER_READY_TIMEOUT_SECONDS,
+    }),
+    lock: new LeaseTestLock(kubeconfig.makeApiClient(CoordinationV1Api), {
+      namespace: config.NETMON_NAMESPACE,
+      identity: config.NETMON_POD_NAME,
+    }),
+    observer: testSchedulesFrom(env),
   };
 }
 

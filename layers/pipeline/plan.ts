@@ -12,7 +12,8 @@ import {
   type RoundPair,
   saveManifest,
 } from './round.ts';
-import { latestTick, type Schedule } from './schedules.ts';
+import { latestTick, matchesSelector, type Schedule } from './schedules.ts';
+import type { RoundObserver } from './status.ts';
 
 export interface PlanDeps {
   store: ObjectStore;
@@ -21,13 +22,16 @@ export interface PlanDeps {
   now?: () => Date;
   /** A pair queued this long ago without a result is queued again (its message was lost or dead-lettered). */
   requeueAfterSeconds?: number;
+  /** Told what plan decided for each schedule (the TestSchedule status in a cluster). */
+  observer?: RoundObserver;
 }
 
 export type PlanOutcome =
   | { schedule: string; action: 'opened'; round: string; queued: number }
   | { schedule: string; action: 'requeued'; round: string; queued: number }
   | { schedule: string; action: 'waiting'; round: string; remaining: number }
-  | { schedule: string; action: 'not-due' | 'suspended' | 'too-few-nodes'; round: string | null };
+  | { schedule: string; action: 'not-due' | 'suspended'; round: string | null }
+  | { schedule: string; action: 'too-few-nodes'; round: string | null; message: string };
 
 /**
  * plan: for each schedule, open a round when it is due and none is open, and
@@ -37,30 +41,48 @@ export type PlanOutcome =
 export async function plan(deps: PlanDeps, schedules: readonly Schedule[]): Promise<PlanOutcome[]> {
   const outcomes: PlanOutcome[] = [];
   for (const schedule of schedules) {
-    const outcome = await planSchedule(deps, schedule);
+    const { outcome, manifest } = await planSchedule(deps, schedule);
     log.info(outcome, 'plan');
     outcomes.push(outcome);
+    await deps.observer?.planned(outcome, manifest);
   }
   return outcomes;
 }
 
-async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<PlanOutcome> {
+interface Planned {
+  outcome: PlanOutcome;
+  /** The schedule's newest round after planning, if it has one. */
+  manifest: RoundManifest | undefined;
+}
+
+async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned> {
   const now = (deps.now ?? (() => new Date()))();
   const latest = await latestManifest(deps.store, schedule.name);
   if (latest !== undefined && latest.closedAt === null) {
-    if (!latest.pairs.every(isFinished)) return continueRound(deps, latest, now);
+    if (!latest.pairs.every(isFinished))
+      return { outcome: await continueRound(deps, latest, now), manifest: latest };
     // Every pair has its result but the probe that finished the round died before closing it.
     latest.closedAt = now.toISOString();
     await saveManifest(deps.store, latest);
   }
-  if (schedule.suspend) return { schedule: schedule.name, action: 'suspended', round: latest?.round ?? null };
+  const unchanged = (outcome: PlanOutcome): Planned => ({ outcome, manifest: latest });
+  if (schedule.suspend)
+    return unchanged({ schedule: schedule.name, action: 'suspended', round: latest?.round ?? null });
   const tick = latestTick(schedule, now);
   if (latest !== undefined && new Date(latest.scheduledAt) >= tick) {
-    return { schedule: schedule.name, action: 'not-due', round: latest.round };
+    return unchanged({ schedule: schedule.name, action: 'not-due', round: latest.round });
   }
-  const nodes = (await deps.nodes.list()).filter((n) => n.ready).map((n) => n.name);
+  const all = await deps.nodes.list();
+  const nodes = all
+    .filter((n) => n.ready && matchesSelector(n.labels, schedule.nodeSelector))
+    .map((n) => n.name);
   if (nodes.length < 2)
-    return { schedule: schedule.name, action: 'too-few-nodes', round: latest?.round ?? null };
+    return unchanged({
+      schedule: schedule.name,
+      action: 'too-few-nodes',
+      round: latest?.round ?? null,
+      message: tooFewNodes(all.length, nodes.length, schedule.nodeSelector),
+    });
   const pairs = spreadPairs(stalestFirst(orderedPairs(nodes.sort()), latest));
   const manifest: RoundManifest = {
     version: 1,
@@ -69,6 +91,9 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<PlanOut
     test: schedule.test,
     lengthSeconds: schedule.lengthSeconds,
     delaySeconds: schedule.delaySeconds ?? null,
+    hostNetwork: schedule.hostNetwork ?? null,
+    timeoutSeconds: schedule.timeoutSeconds ?? null,
+    nodeSelector: schedule.nodeSelector ?? {},
     cron: schedule.cron,
     scheduledAt: tick.toISOString(),
     openedAt: now.toISOString(),
@@ -79,8 +104,17 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<PlanOut
   };
   // The manifest first: a probe that gets a message must find its round.
   await saveManifest(deps.store, manifest);
-  await enqueue(deps, schedule, manifest, pairs);
-  return { schedule: schedule.name, action: 'opened', round: manifest.round, queued: pairs.length };
+  await enqueue(deps, manifest, pairs);
+  return {
+    outcome: { schedule: schedule.name, action: 'opened', round: manifest.round, queued: pairs.length },
+    manifest,
+  };
+}
+
+function tooFewNodes(known: number, matching: number, selector: Record<string, string> = {}): string {
+  const labels = Object.entries(selector).map(([k, v]) => `${k}=${v}`);
+  const which = labels.length === 0 ? 'Ready' : `Ready and labelled ${labels.join(',')} (nodeSelector)`;
+  return `${matching} of ${known} nodes are ${which}; a round needs at least 2`;
 }
 
 /** Pairs never tested first, then by the time of their last test in the previous round. */
@@ -118,31 +152,23 @@ async function continueRound(deps: PlanDeps, manifest: RoundManifest, now: Date)
     return { schedule: manifest.schedule, action: 'waiting', round: manifest.round, remaining };
   for (const pair of lost) pair.queuedAt = now.toISOString();
   await saveManifest(deps.store, manifest);
-  const schedule = {
-    name: manifest.schedule,
-    test: manifest.test,
-    lengthSeconds: manifest.lengthSeconds,
-    ...(manifest.delaySeconds === null ? {} : { delaySeconds: manifest.delaySeconds }),
-  };
-  await enqueue(deps, schedule, manifest, lost);
+  await enqueue(deps, manifest, lost);
   return { schedule: manifest.schedule, action: 'requeued', round: manifest.round, queued: lost.length };
 }
 
-async function enqueue(
-  deps: PlanDeps,
-  schedule: Pick<Schedule, 'name' | 'test' | 'lengthSeconds' | 'delaySeconds'>,
-  manifest: RoundManifest,
-  pairs: readonly Pair[],
-): Promise<void> {
+/** One message per pair; what to run comes from the round's manifest, so a requeue runs the same test. */
+async function enqueue(deps: PlanDeps, manifest: RoundManifest, pairs: readonly Pair[]): Promise<void> {
   await deps.queue.send(
     pairs.map((pair) => ({
-      schedule: schedule.name,
+      schedule: manifest.schedule,
       round: manifest.round,
       src: pair.src,
       dst: pair.dst,
-      test: schedule.test,
-      lengthSeconds: schedule.lengthSeconds,
-      ...(schedule.delaySeconds === undefined ? {} : { delaySeconds: schedule.delaySeconds }),
+      test: manifest.test,
+      lengthSeconds: manifest.lengthSeconds,
+      ...(manifest.delaySeconds === null ? {} : { delaySeconds: manifest.delaySeconds }),
+      ...(manifest.hostNetwork === null ? {} : { hostNetwork: manifest.hostNetwork }),
+      ...(manifest.timeoutSeconds === null ? {} : { timeoutSeconds: manifest.timeoutSeconds }),
     })),
   );
 }

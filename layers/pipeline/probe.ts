@@ -10,6 +10,7 @@ import { archiveKey, resultKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 import type { ClusterNode, NodeSource } from './nodes.ts';
 import { isFinished, loadManifest, type RoundManifest, type RoundPair, saveManifest } from './round.ts';
+import type { RoundObserver } from './status.ts';
 import type { TestLock } from './test-lock.ts';
 
 export interface ProbeDeps {
@@ -24,6 +25,8 @@ export interface ProbeDeps {
   /** Long-poll wait when the queue looks empty. */
   waitSeconds?: number;
   onTest?: (event: ProbeEvent) => void;
+  /** Told of each finished pair (the TestSchedule status in a cluster). */
+  observer?: RoundObserver;
 }
 
 export type ProbeEvent =
@@ -126,6 +129,8 @@ async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: numbe
       deps.onTest?.({ kind: 'duplicate', ...body });
       return 'duplicate';
     }
+    // Holding the lock, nobody's test runs: whatever test leftovers exist belong to crashed runs.
+    await deps.runner.cleanupStale?.(0);
     const nodes = await deps.nodes.list();
     const missing = unavailable(nodes, body.src, body.dst);
     if (missing !== undefined) {
@@ -178,7 +183,11 @@ async function measure(
     dst: asRunnerNode(nodes, body.dst),
     test: body.test,
     lengthSeconds: body.lengthSeconds,
+    schedule: body.schedule,
+    round: body.round,
     ...(body.delaySeconds === undefined ? {} : { delaySeconds: body.delaySeconds }),
+    ...(body.hostNetwork === undefined ? {} : { hostNetwork: body.hostNetwork }),
+    ...(body.timeoutSeconds === undefined ? {} : { timeoutSeconds: body.timeoutSeconds }),
   });
   const ended = new Date();
   const archive = archiveOf(outcome);
@@ -270,4 +279,5 @@ async function finishPair(
   pair.finishedAt = new Date().toISOString();
   if (manifest.pairs.every(isFinished)) manifest.closedAt = pair.finishedAt;
   await saveManifest(deps.store, manifest);
+  await deps.observer?.progressed(manifest);
 }

@@ -36,6 +36,10 @@ export const manifestSchema = z.object({
   test: z.enum(FLENT_TESTS),
   lengthSeconds: z.number(),
   delaySeconds: z.number().nullable().default(null),
+  /** Kubernetes runner settings of the schedule when the round opened (null: the runner's default). */
+  hostNetwork: z.boolean().nullable().default(null),
+  timeoutSeconds: z.number().nullable().default(null),
+  nodeSelector: z.record(z.string(), z.string()).default({}),
   cron: z.string(),
   /** The cron tick this round belongs to. */
   scheduledAt: z.string(),

@@ -12,6 +12,17 @@ export interface Schedule {
   lengthSeconds: number;
   delaySeconds?: number;
   suspend?: boolean;
+  /** Only Ready nodes with all these labels are tested. */
+  nodeSelector?: Record<string, string>;
+  /** Kubernetes runner: test the nodes' own network (default) or the pod network. */
+  hostNetwork?: boolean;
+  /** Kubernetes runner: hard limit for one pair's test, pods included. */
+  timeoutSeconds?: number;
+}
+
+/** Where schedules come from: NETMON_SCHEDULES (local) or the TestSchedule resources of a namespace. */
+export interface ScheduleSource {
+  list(): Promise<Schedule[]>;
 }
 
 const scheduleSchema = z.object({
@@ -22,7 +33,19 @@ const scheduleSchema = z.object({
   lengthSeconds: z.number().int().min(LENGTH_RANGE.min).max(LENGTH_RANGE.max),
   delaySeconds: z.number().int().min(0).max(60).optional(),
   suspend: z.boolean().optional(),
+  nodeSelector: z.record(z.string(), z.string()).optional(),
+  hostNetwork: z.boolean().optional(),
+  timeoutSeconds: z.number().int().min(10).max(7200).optional(),
 });
+
+/** cron-parser quietly falls back to UTC on an unknown zone; Intl refuses it. */
+function validateTimeZone(field: string, timeZone: string): void {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    throw new ConfigError(field, timeZone, 'an IANA time zone such as "Europe/Vienna" or "UTC"');
+  }
+}
 
 /** Checks a cron expression (5 fields, or 6 with seconds) and time zone; throws naming the field. */
 export function validateCron(field: string, cron: string, timeZone?: string): void {
@@ -44,25 +67,48 @@ export function parseSchedules(json: string, field = 'NETMON_SCHEDULES'): Schedu
   } catch (err) {
     throw new ConfigError(field, json, `a JSON list of schedules (${(err as Error).message})`);
   }
-  const parsed = z.array(scheduleSchema).min(1).safeParse(document);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(`${field}[${issue?.path.join('.')}]`, undefined, issue?.message ?? 'a schedule');
-  }
+  if (!Array.isArray(document) || document.length === 0)
+    throw new ConfigError(field, json.slice(0, 200), 'a non-empty JSON list of schedules');
   const names = new Set<string>();
-  return parsed.data.map((schedule, i) => {
-    validateCron(`${field}[${i}].cron`, schedule.cron, schedule.timeZone);
+  return document.map((candidate, i) => {
+    const schedule = validateSchedule(candidate, `${field}[${i}]`);
     if (names.has(schedule.name))
       throw new ConfigError(`${field}[${i}].name`, schedule.name, 'a name used once');
     names.add(schedule.name);
-    const { timeZone, delaySeconds, suspend, ...required } = schedule;
-    return {
-      ...required,
-      ...(timeZone === undefined ? {} : { timeZone }),
-      ...(delaySeconds === undefined ? {} : { delaySeconds }),
-      ...(suspend === undefined ? {} : { suspend }),
-    };
+    return schedule;
   });
+}
+
+/** One schedule checked field by field (cron and time zone included); throws ConfigError naming the field. */
+export function validateSchedule(candidate: unknown, field: string): Schedule {
+  const parsed = scheduleSchema.safeParse(candidate);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const value = issue?.path.reduce<unknown>(
+      (at, key) =>
+        typeof at === 'object' && at !== null ? (at as Record<PropertyKey, unknown>)[key] : undefined,
+      candidate,
+    );
+    throw new ConfigError(`${field}.${issue?.path.join('.')}`, value, issue?.message ?? 'a schedule');
+  }
+  if (parsed.data.timeZone !== undefined) validateTimeZone(`${field}.timeZone`, parsed.data.timeZone);
+  validateCron(`${field}.cron`, parsed.data.cron, parsed.data.timeZone);
+  return withoutUndefined(parsed.data);
+}
+
+/** exactOptionalPropertyTypes: optional fields are left out rather than set to undefined. */
+export function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}
+
+/** True when a node's labels carry every label of the selector (an empty selector matches all). */
+export function matchesSelector(
+  labels: Record<string, string>,
+  selector: Record<string, string> = {},
+): boolean {
+  return Object.entries(selector).every(([key, value]) => labels[key] === value);
 }
 
 /** The latest cron tick at or before `now`: the time a round opened now belongs to. */

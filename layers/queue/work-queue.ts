@@ -27,6 +27,8 @@ export const pairMessageSchema = z.object({
   test: z.enum(FLENT_TESTS),
   lengthSeconds: z.number().int().min(1).max(3600),
   delaySeconds: z.number().int().min(0).max(60).optional(),
+  hostNetwork: z.boolean().optional(),
+  timeoutSeconds: z.number().int().min(10).max(7200).optional(),
 });
 export type PairMessage = z.infer<typeof pairMessageSchema>;
 

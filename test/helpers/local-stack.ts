@@ -14,7 +14,7 @@ export interface StackFixture {
 }
 
 export async function startStackFixture(
-  options: { visibilityTimeoutSeconds?: number; schedules?: unknown[] } = {},
+  options: { visibilityTimeoutSeconds?: number; schedules?: unknown[]; s3Address?: string } = {},
 ): Promise<StackFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'netmon-stack-'));
   const stack = await startLocalStack({
@@ -22,6 +22,7 @@ export async function startStackFixture(
     ...(options.visibilityTimeoutSeconds === undefined
       ? {}
       : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }),
+    ...(options.s3Address === undefined ? {} : { s3Address: options.s3Address }),
   });
   const nodesFile = join(dir, 'nodes.json');
   const env: NodeJS.ProcessEnv = {

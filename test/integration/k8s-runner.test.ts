@@ -49,7 +49,6 @@ function runnerOptions(overrides: Partial<KubernetesRunnerOptions> = {}): Kubern
     agentCommand: ['node', '/opt/netmon/agent.js'],
     slackSeconds: 60,
     serverReadyTimeoutSeconds: 30,
-    context: { schedule: 'k8s', round: 'r1' },
     ...overrides,
   };
 }

@@ -15,6 +15,7 @@ import {
 import { errorLine } from '../../layers/core/errors.ts';
 import { log } from '../../layers/core/log.ts';
 import { type ManagedProcess, runProcess, startProcess } from '../../layers/core/process.ts';
+import { forWrite } from '../../layers/k8s/lease.ts';
 import type { SimCluster, SimNode } from '../rig/sim-cluster.ts';
 
 /**
@@ -59,6 +60,7 @@ export class NodeSimulator {
   private readonly images: ImageTable;
   private readonly notReady = new Set<string>();
   private readonly vanished = new Set<string>();
+  private readonly pullsFail = new Set<string>();
   private readonly runs = new Map<string, PodRun>();
   private timers: NodeJS.Timeout[] = [];
   private polling = false;
@@ -87,6 +89,12 @@ export class NodeSimulator {
     if (ready) this.notReady.delete(name);
     else this.notReady.add(name);
     await this.updateNodeStatus(this.cluster.node(name));
+  }
+
+  /** Makes every image pull on a node fail (a registry it cannot reach), or work again. */
+  setImagePulls(name: string, work: boolean): void {
+    if (work) this.pullsFail.delete(name);
+    else this.pullsFail.add(name);
   }
 
   /** Deletes the Node object and stops serving it, as when a machine disappears. */
@@ -174,11 +182,14 @@ export class NodeSimulator {
       await this.coordination.replaceNamespacedLease({
         name,
         namespace,
-        body: { ...lease, spec: { ...lease.spec, ...spec } },
+        body: { ...lease, spec: forWrite({ ...lease.spec, ...spec }) },
       });
     } catch (err) {
       if (!(err instanceof ApiException && err.code === 404)) throw err;
-      await this.coordination.createNamespacedLease({ namespace, body: { metadata: { name }, spec } });
+      await this.coordination.createNamespacedLease({
+        namespace,
+        body: { metadata: { name }, spec: forWrite(spec) },
+      });
     }
   }
 
@@ -243,9 +254,13 @@ export class NodeSimulator {
   /** Starts every container; an unknown image leaves the pod Waiting with ErrImagePull. */
   private async startPod(pod: V1Pod, node: SimNode): Promise<PodRun | undefined> {
     const containers = pod.spec?.containers ?? [];
-    const argvs = containers.map((c) => this.translate(c));
+    const pullsFail = this.pullsFail.has(node.name);
+    const argvs = containers.map((c) => (pullsFail ? undefined : this.translate(c)));
     if (argvs.some((argv) => argv === undefined)) {
       const bad = containers.find((_, i) => argvs[i] === undefined);
+      const why = pullsFail
+        ? `pulling ${bad?.image} failed on node ${node.name} (registry unreachable, simulated)`
+        : `image ${bad?.image} is not in the simulator's table`;
       await this.writeStatus(pod, {
         phase: 'Pending',
         containerStatuses: containers.map((c) => ({
@@ -257,7 +272,7 @@ export class NodeSimulator {
           state: {
             waiting: {
               reason: 'ErrImagePull',
-              message: `image ${bad?.image} is not in the simulator's table`,
+              message: why,
             },
           },
         })),

@@ -121,12 +121,12 @@ describe('schedules', () => {
   });
 
   it.each([
-    ['[{"name":"Bad Name","cron":"* * * * *","test":"ping","lengthSeconds":5}]', 'NETMON_SCHEDULES[0.name]'],
+    ['[{"name":"Bad Name","cron":"* * * * *","test":"ping","lengthSeconds":5}]', 'NETMON_SCHEDULES[0].name'],
     ['[{"name":"a","cron":"61 * * * *","test":"ping","lengthSeconds":5}]', 'NETMON_SCHEDULES[0].cron'],
-    ['[{"name":"a","cron":"* * * * *","test":"iperf","lengthSeconds":5}]', 'NETMON_SCHEDULES[0.test]'],
+    ['[{"name":"a","cron":"* * * * *","test":"iperf","lengthSeconds":5}]', 'NETMON_SCHEDULES[0].test'],
     [
       '[{"name":"a","cron":"* * * * *","test":"ping","lengthSeconds":0}]',
-      'NETMON_SCHEDULES[0.lengthSeconds]',
+      'NETMON_SCHEDULES[0].lengthSeconds',
     ],
     ['not json', 'NETMON_SCHEDULES'],
   ])('refuses %s naming %s', (json, field) => {
