@@ -4,8 +4,13 @@ import {
   ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  loadAllYaml,
   loadYaml,
+  type V1CronJob,
   type V1CustomResourceDefinition,
+  type V1EnvVar,
+  type V1PolicyRule,
+  type V1Role,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess, waitFor } from '../../layers/core/process.ts';
@@ -15,13 +20,15 @@ import { type ControlPlane, helmBinary, startControlPlane } from '../k8s/control
 const CRD = new URL('../../k8s/netmon/crds/testschedule.yaml', import.meta.url);
 const CHART = new URL('../../k8s/netmon', import.meta.url).pathname;
 const NAMESPACE = 'netmon-crd';
+const RESOURCE = { group: 'netmon.erigrid.eu', version: 'v1alpha1', plural: 'testschedules' } as const;
 let controlPlane: ControlPlane;
 let objects: CustomObjectsApi;
+let extensions: ApiextensionsV1Api;
 
 beforeAll(async () => {
   controlPlane = await startControlPlane();
   const crd = loadYaml<V1CustomResourceDefinition>(await readFile(CRD, 'utf8'));
-  const extensions = controlPlane.kubeconfig.makeApiClient(ApiextensionsV1Api);
+  extensions = controlPlane.kubeconfig.makeApiClient(ApiextensionsV1Api);
   await extensions.createCustomResourceDefinition({ body: crd });
   await waitFor('the CRD to be established', async () => {
     const current = await extensions.readCustomResourceDefinition({ name: crd.metadata?.name ?? '' });
@@ -37,24 +44,88 @@ afterAll(() => controlPlane?.stop());
 
 function create(name: string, spec: Record<string, unknown>): Promise<unknown> {
   return objects.createNamespacedCustomObject({
-    group: 'netmon.erigrid.eu',
-    version: 'v1alpha1',
+    ...RESOURCE,
     namespace: NAMESPACE,
-    plural: 'testschedules',
     fieldValidation: 'Strict',
     body: { apiVersion: 'netmon.erigrid.eu/v1alpha1', kind: 'TestSchedule', metadata: { name }, spec },
   });
 }
 
-async function refusal(name: string, spec: Record<string, unknown>): Promise<string> {
+/** The API server's answer to a request that must be refused. */
+async function refused(what: string, request: () => Promise<unknown>): Promise<string> {
   try {
-    await create(name, spec);
+    await request();
   } catch (err) {
     if (err instanceof ApiException) return String(err.body);
     throw err;
   }
-  throw new Error(`${name} was accepted`);
+  throw new Error(`${what} was accepted`);
 }
+
+function refusal(name: string, spec: Record<string, unknown>): Promise<string> {
+  return refused(name, () => create(name, spec));
+}
+
+interface TestScheduleObject {
+  metadata: { name: string; resourceVersion?: string };
+  spec: Record<string, unknown>;
+  status?: Record<string, unknown>;
+}
+
+function read(name: string): Promise<TestScheduleObject> {
+  return objects.getNamespacedCustomObject({ ...RESOURCE, namespace: NAMESPACE, name });
+}
+
+/** PUT .../status with the object read back, its spec and status replaced as given. */
+async function replaceStatus(
+  name: string,
+  change: { spec?: Record<string, unknown>; status: Record<string, unknown> },
+): Promise<TestScheduleObject> {
+  const current = await read(name);
+  return objects.replaceNamespacedCustomObjectStatus({
+    ...RESOURCE,
+    namespace: NAMESPACE,
+    name,
+    body: { ...current, spec: change.spec ?? current.spec, status: change.status },
+  });
+}
+
+/** What plan writes while a round is open: 2 of 6 pairs finished. */
+const OPEN_ROUND_STATUS = {
+  observedGeneration: 1,
+  lastScheduleTime: '2026-11-26T08:00:00Z',
+  round: '20261126T080000Z',
+  progress: '2/6',
+  currentRound: {
+    id: '20261126T080000Z',
+    scheduledAt: '2026-11-26T08:00:00Z',
+    openedAt: '2026-11-26T08:00:03Z',
+    total: 6,
+    done: 1,
+    failed: 1,
+    skipped: 0,
+  },
+  lastCompletedRound: {
+    id: '20261126T070000Z',
+    scheduledAt: '2026-11-26T07:00:00Z',
+    openedAt: '2026-11-26T07:00:02Z',
+    closedAt: '2026-11-26T07:04:40Z',
+    total: 6,
+    done: 6,
+    failed: 0,
+    skipped: 0,
+  },
+  conditions: [
+    {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Scheduled',
+      message: 'plan: opened',
+      lastTransitionTime: '2026-11-26T07:00:02Z',
+      observedGeneration: 1,
+    },
+  ],
+};
 
 describe('TestSchedule CRD', () => {
   it('accepts a valid schedule and fills the defaults', async () => {
@@ -86,7 +157,74 @@ describe('TestSchedule CRD', () => {
   ])('refuses %s, naming the field', async (name, spec, field) => {
     expect(await refusal(name, spec)).toContain(field);
   });
+
+  it('takes the status through its subresource and reads it back', async () => {
+    await create('with-status', { schedule: '0 * * * *', test: 'ping' });
+    const written = await replaceStatus('with-status', { status: OPEN_ROUND_STATUS });
+    expect(written.status).toEqual(OPEN_ROUND_STATUS);
+    expect((await read('with-status')).status).toEqual(OPEN_ROUND_STATUS);
+  });
+
+  it('ignores a spec sent through the status subresource', async () => {
+    await create('spec-via-status', { schedule: '0 * * * *', test: 'ping', length: 5 });
+    const written = await replaceStatus('spec-via-status', {
+      spec: { schedule: '30 * * * *', test: 'rrul', length: 20 },
+      status: { round: '20261126T080000Z', progress: '0/6' },
+    });
+    const after = await read('spec-via-status');
+    for (const object of [written, after]) {
+      expect(object.spec).toMatchObject({ schedule: '0 * * * *', test: 'ping', length: 5 });
+      expect(object.status).toEqual({ round: '20261126T080000Z', progress: '0/6' });
+    }
+  });
+
+  it('refuses a condition status outside True/False/Unknown, naming the field', async () => {
+    await create('maybe-ready', { schedule: '0 * * * *', test: 'ping' });
+    const body = await refused('condition status Maybe', () =>
+      replaceStatus('maybe-ready', {
+        status: { conditions: [{ type: 'Ready', status: 'Maybe', reason: 'Guess' }] },
+      }),
+    );
+    expect(body).toContain('status.conditions[0].status');
+    expect(body).toContain('Maybe');
+    expect((await read('maybe-ready')).status).toBeUndefined();
+  });
+
+  it('shows Last Round, Progress and Ready in kubectl get', async () => {
+    const crd = await extensions.readCustomResourceDefinition({ name: 'testschedules.netmon.erigrid.eu' });
+    const columns = crd.spec.versions.find((v) => v.name === 'v1alpha1')?.additionalPrinterColumns ?? [];
+    expect(columns.map((c) => [c.name, c.jsonPath])).toEqual([
+      ['Schedule', '.spec.schedule'],
+      ['Test', '.spec.test'],
+      ['Last Round', '.status.round'],
+      ['Progress', '.status.progress'],
+      ['Ready', '.status.conditions[?(@.type=="Ready")].status'],
+      ['Age', '.metadata.creationTimestamp'],
+    ]);
+  });
 });
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+}
+
+/** `helm template` of the chart with these --set values, parsed into objects. */
+async function render(...sets: string[]): Promise<Manifest[]> {
+  const helm = await helmBinary();
+  const args = sets.flatMap((set) => ['--set', set]);
+  const rendered = await runProcess([helm, 'template', 'netmon', CHART, '--namespace', 'netmon', ...args]);
+  expect(rendered.exitCode, rendered.stderr).toBe(0);
+  return (loadAllYaml(rendered.stdout) as Array<Manifest | null>).filter((m): m is Manifest => m !== null);
+}
+
+function ofKind<T>(manifests: Manifest[], kind: string): T[] {
+  return manifests.filter((m) => m.kind === kind) as unknown as T[];
+}
+
+function secretRef(env: V1EnvVar[], name: string): unknown {
+  return env.find((e) => e.name === name)?.valueFrom?.secretKeyRef;
+}
 
 describe('Helm chart', () => {
   it('lints clean and renders the TestSchedules of its values', async () => {
@@ -116,5 +254,180 @@ describe('Helm chart', () => {
     ]);
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/schedules\/0\/test|schedules\.0\.test/);
+  });
+
+  it('takes endpoints and credentials from Secrets in every CronJob', async () => {
+    const cronJobs = ofKind<V1CronJob>(
+      await render('endpointsSecret=netmon-endpoints', 's3.credentialsSecret=netmon-s3'),
+      'CronJob',
+    );
+    expect(cronJobs.map((c) => c.metadata?.name).sort()).toEqual([
+      'netmon-plan',
+      'netmon-probe',
+      'netmon-render',
+    ]);
+    for (const cronJob of cronJobs) {
+      const env = cronJob.spec?.jobTemplate.spec?.template.spec?.containers[0]?.env ?? [];
+      expect(secretRef(env, 'NETMON_S3_ENDPOINT'), cronJob.metadata?.name).toEqual({
+        name: 'netmon-endpoints',
+        key: 'NETMON_S3_ENDPOINT',
+        optional: true,
+      });
+      for (const key of [
+        'NETMON_SQS_ENDPOINT',
+        'NETMON_SQS_QUEUE_URL',
+        'NETMON_PUSHGATEWAY_URL',
+        'NETMON_PROMETHEUS_URL',
+      ]) {
+        expect(secretRef(env, key), `${cronJob.metadata?.name} ${key}`).toEqual({
+          name: 'netmon-endpoints',
+          key,
+          optional: true,
+        });
+      }
+      expect(secretRef(env, 'AWS_ACCESS_KEY_ID'), cronJob.metadata?.name).toEqual({
+        name: 'netmon-s3',
+        key: 'AWS_ACCESS_KEY_ID',
+      });
+      expect(secretRef(env, 'AWS_SECRET_ACCESS_KEY'), cronJob.metadata?.name).toEqual({
+        name: 'netmon-s3',
+        key: 'AWS_SECRET_ACCESS_KEY',
+      });
+    }
+  });
+
+  it('runs the functions on the schedules of functions.*.schedule', async () => {
+    const cronJobs = ofKind<V1CronJob>(
+      await render(
+        'functions.plan.schedule=*/3 * * * *',
+        'functions.probe.schedule=*/7 * * * *',
+        'functions.render.schedule=@hourly',
+        'functions.timeZone=Europe/Vienna',
+      ),
+      'CronJob',
+    );
+    const schedules = Object.fromEntries(cronJobs.map((c) => [c.metadata?.name, c.spec?.schedule]));
+    expect(schedules).toEqual({
+      'netmon-plan': '*/3 * * * *',
+      'netmon-probe': '*/7 * * * *',
+      'netmon-render': '@hourly',
+    });
+    expect(cronJobs.map((c) => c.spec?.timeZone)).toEqual([
+      'Europe/Vienna',
+      'Europe/Vienna',
+      'Europe/Vienna',
+    ]);
+  });
+
+  it('refuses a probe schedule that is not cron, naming the value', async () => {
+    const helm = await helmBinary();
+    const bad = await runProcess([
+      helm,
+      'template',
+      'netmon',
+      CHART,
+      '--set',
+      'functions.probe.schedule=every minute',
+    ]);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/functions\/probe\/schedule|functions\.probe\.schedule/);
+  });
+
+  it('grants the Role exactly what the functions do', async () => {
+    const [role] = ofKind<V1Role>(await render(), 'Role');
+    const verbs = (rule: V1PolicyRule) => [rule.apiGroups?.join(','), rule.resources?.join(','), rule.verbs];
+    expect(role?.rules?.map(verbs)).toEqual([
+      ['', 'pods', ['get', 'list', 'watch', 'create', 'delete']],
+      ['coordination.k8s.io', 'leases', ['get', 'create', 'update']],
+      ['netmon.erigrid.eu', 'testschedules', ['get', 'list', 'watch']],
+      ['netmon.erigrid.eu', 'testschedules/status', ['get', 'update', 'patch']],
+    ]);
+  });
+
+  it('prints its NOTES on install: graphs, archives, metrics and how to change schedules', async () => {
+    // `helm install --dry-run=client` still checks that a cluster is reachable
+    // (helm v3.22, pkg/action/install.go), so it talks to the real API server here.
+    const helm = await helmBinary();
+    const install = await runProcess([
+      helm,
+      'install',
+      'netmon',
+      CHART,
+      '--dry-run=client',
+      '--namespace',
+      'netmon',
+      '--kubeconfig',
+      controlPlane.kubeconfigPath,
+      '--set',
+      's3.bucket=netmon-results',
+      '--set',
+      's3.endpoint=http://minio.storage:9000',
+    ]);
+    expect(install.exitCode, install.stderr).toBe(0);
+    const notes = install.stdout.slice(install.stdout.indexOf('NOTES:'));
+    expect(notes).toContain('NOTES:');
+    expect(notes).toContain('kubectl get testschedules -n netmon');
+    expect(notes).toContain('s3://netmon-results/graphs/latest/graph.svg');
+    expect(notes).toContain('http://minio.storage:9000/netmon-results/graphs/latest/graph.svg');
+    for (const format of ['graph.dot', 'graph.graphml', 'graph.json']) expect(notes).toContain(format);
+    expect(notes).toContain('s3://netmon-results/archives/<schedule>/');
+    expect(notes).toContain('s3://netmon-results/results/<schedule>/<round>/<src>/<dst>.json');
+    expect(notes).toContain('netmon_');
+    expect(notes).toContain('functions.probe.schedule');
+    expect(notes).toContain('"schedules"');
+  });
+
+  it('installs on the real API server: its TestSchedules pass the CRD, per-schedule settings win', async () => {
+    const helm = await helmBinary();
+    const namespace = 'netmon-chart';
+    const install = await runProcess(
+      [
+        helm,
+        'install',
+        'netmon',
+        CHART,
+        '--namespace',
+        namespace,
+        '--create-namespace',
+        '--kubeconfig',
+        controlPlane.kubeconfigPath,
+        '-f',
+        '-',
+      ],
+      {
+        input: [
+          'nodeSelector: { netmon: "true" }',
+          'schedules:',
+          '  - { name: quick, schedule: "*/5 * * * *", test: ping, length: 5, delay: 0, suspend: true, timeoutSeconds: 60 }',
+          '  - { name: pod-net, schedule: "@hourly", test: tcp_upload, length: 20, hostNetwork: false, nodeSelector: { zone: a } }',
+        ].join('\n'),
+      },
+    );
+    expect(install.exitCode, install.stderr).toBe(0);
+    const list = (await objects.listNamespacedCustomObject({ ...RESOURCE, namespace })) as {
+      items: TestScheduleObject[];
+    };
+    const specs = Object.fromEntries(list.items.map((item) => [item.metadata.name, item.spec]));
+    expect(specs).toEqual({
+      quick: {
+        schedule: '*/5 * * * *',
+        test: 'ping',
+        length: 5,
+        delay: 0,
+        suspend: true,
+        timeoutSeconds: 60,
+        hostNetwork: true,
+        nodeSelector: { netmon: 'true' },
+      },
+      'pod-net': {
+        schedule: '@hourly',
+        test: 'tcp_upload',
+        length: 20,
+        delay: 2,
+        suspend: false,
+        hostNetwork: false,
+        nodeSelector: { zone: 'a' },
+      },
+    });
   });
 });
