@@ -28,8 +28,11 @@ import {
  * so a failure removes the pair's old latency and throughput series.
  */
 
+/** What a gauge needs to be declared: the pair readers' MetricDef has more (where the value goes). */
+export type GaugeDef = Pick<MetricDef, 'name' | 'help' | 'labelNames'>;
+
 export interface Sample {
-  def: MetricDef;
+  def: GaugeDef;
   labels: Record<string, string>;
   value: number;
 }
