@@ -31,8 +31,8 @@ import {
 /** What a gauge needs to be declared: the pair readers' MetricDef has more (where the value goes). */
 export type GaugeDef = Pick<MetricDef, 'name' | 'help' | 'labelNames'>;
 
-export interface Sample {
-  def: GaugeDef;
+export interface Sample<D extends GaugeDef = MetricDef> {
+  def: D;
   labels: Record<string, string>;
   value: number;
 }
@@ -110,7 +110,7 @@ export function recordSamples(record: TestRecord, previousLastSuccess: number | 
 }
 
 /** A fresh registry per push: nothing of an earlier pair can leak into this one. */
-export function buildRegistry(samples: readonly Sample[]): Registry {
+export function buildRegistry(samples: ReadonlyArray<Sample<GaugeDef>>): Registry {
   const registry = new Registry();
   const gauges = new Map<string, Gauge>();
   for (const { def, labels, value } of samples) {

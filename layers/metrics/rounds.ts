@@ -42,8 +42,8 @@ export interface RoundProgress {
   pairs: ReadonlyArray<{ state: (typeof ROUND_STATES)[number] }>;
 }
 
-export function roundSamples(progress: RoundProgress): Sample[] {
-  const samples: Sample[] = ROUND_STATES.map((state) => ({
+export function roundSamples(progress: RoundProgress): Array<Sample<GaugeDef>> {
+  const samples: Array<Sample<GaugeDef>> = ROUND_STATES.map((state) => ({
     def: ROUND_METRICS.pairs,
     labels: { round: progress.round, state },
     value: progress.pairs.filter((p) => p.state === state).length,
