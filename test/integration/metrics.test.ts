@@ -17,6 +17,7 @@ import {
   type PairMetrics,
   queryLatestPairs,
 } from '../../layers/metrics/query.ts';
+import { pushRoundProgress } from '../../layers/metrics/rounds.ts';
 
 /**
  * The metrics path against the real Debian Pushgateway and Prometheus: push
@@ -291,6 +292,45 @@ describe('metrics through the real Pushgateway and Prometheus', () => {
       'netmon_throughput_p99_bytes_per_second',
     ])
       expect(text).toContain(`# TYPE ${name} gauge`);
+    expect(await checkGatewayMetrics(stack.pushgatewayUrl)).toEqual([]);
+  });
+});
+
+describe('round progress', () => {
+  const progress = (states: Array<'queued' | 'done' | 'failed' | 'skipped'>, closedAt: string | null) => ({
+    schedule: 'rounds-test',
+    round: '20261126T100000.000Z',
+    openedAt: '2026-11-26T10:00:00.000Z',
+    closedAt,
+    pairs: states.map((state) => ({ state })),
+  });
+  const byState = async (): Promise<Record<string, number>> => {
+    const samples = await instantQuery(stack.prometheusUrl, 'netmon_round_pairs{schedule="rounds-test"}');
+    return Object.fromEntries(samples.map((s) => [s.metric.state, Number(s.value[1])]));
+  };
+
+  it('is pushed per schedule, replaced by each push, and kept out of the per-pair figures', async () => {
+    await pushRoundProgress(stack.pushgatewayUrl, progress(['done', 'done', 'failed', 'queued'], null));
+    await waitFor('the open round in Prometheus', async () => (await byState()).queued === 1, {
+      timeoutMs: 15_000,
+      intervalMs: 250,
+    });
+    expect(await byState()).toEqual({ queued: 1, done: 2, failed: 1, skipped: 0 });
+    await pushRoundProgress(
+      stack.pushgatewayUrl,
+      progress(['done', 'done', 'failed', 'skipped'], '2026-11-26T10:05:00.000Z'),
+    );
+    await waitFor('the closed round in Prometheus', async () => (await byState()).queued === 0, {
+      timeoutMs: 15_000,
+      intervalMs: 250,
+    });
+    const closed = await instantQuery(
+      stack.prometheusUrl,
+      'netmon_round_closed_timestamp_seconds{schedule="rounds-test"}',
+    );
+    expect(closed.map((s) => Number(s.value[1]))).toEqual([Date.parse('2026-11-26T10:05:00Z') / 1000]);
+    const pairs = await queryLatestPairs(stack.prometheusUrl, { schedule: 'rounds-test' });
+    expect(pairs).toEqual([]);
     expect(await checkGatewayMetrics(stack.pushgatewayUrl)).toEqual([]);
   });
 });
