@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { errorLine, NetmonError } from '../../layers/core/errors.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerFlent } from './commands/flent.ts';
+import { registerRender } from './commands/render.ts';
 import { registerResults } from './commands/results.ts';
 import { registerRig } from './commands/rig.ts';
 
@@ -18,6 +19,7 @@ const program = new Command()
 registerFlent(program);
 registerDemo(program);
 registerResults(program);
+registerRender(program);
 registerRig(program);
 
 try {

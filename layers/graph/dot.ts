@@ -1,5 +1,7 @@
 import { formatBitsPerSecond, formatRatio, formatSeconds } from '../core/format.ts';
 import { chooseEngine, type LayoutEngine } from './engine.ts';
+import { DEFAULT_EDGE_FOCUS, type EdgeFocus, selectEdges } from './focus.ts';
+import { type Point, ringLayout } from './layout.ts';
 import {
   compareText,
   type GraphEdge,
@@ -44,17 +46,23 @@ export const EDGE_COLORS = {
 } as const;
 
 /**
- * Above this many edges only failed edges keep a label (their reason): a
- * labelled full mesh of 17+ nodes is unreadable and slow to lay out, and the
- * tooltips still carry every figure.
+ * dot labels every edge up to this many; above, and always on the rings of
+ * neato (where the labels of A->B and B->A would sit on top of each other),
+ * only failed edges keep a label (their reason). Tooltips carry every figure.
  */
 export const EDGE_LABEL_LIMIT = 240;
 
 export interface DotOptions {
-  /** The engine the DOT is tuned for (edge routing, lengths). Default: chooseEngine(node count). */
+  /**
+   * The engine the DOT is tuned for. neato: nodes pinned on rings of zones
+   * (layout.ts), neato only routes edges; dot: clusters laid out by dot;
+   * sfdp, circo: their own layout. Default: chooseEngine(node count).
+   */
   engine?: LayoutEngine;
-  /** Label every edge with its figures. Default: at most EDGE_LABEL_LIMIT edges. */
+  /** Label every drawn edge with its figures. Default: dot with at most EDGE_LABEL_LIMIT drawn edges. */
   edgeLabels?: boolean;
+  /** Which edges a big graph draws. Default: DEFAULT_EDGE_FOCUS. */
+  focus?: EdgeFocus;
 }
 
 /** Throughput -> pen width: one step per decade, 1 Mbit/s and below -> 1, 100 Gbit/s and above -> 6. */
@@ -140,9 +148,18 @@ function nodeTooltip(node: GraphNode): string {
   return lines.join('\n');
 }
 
-function nodeLine(node: GraphNode, indent: string): string {
-  const label = node.address === null ? node.name : `${node.name}\n${node.address}`;
-  return `${indent}${quote(node.name)}${attrList({ label, tooltip: nodeTooltip(node) })};`;
+function nodeLabel(node: GraphNode): string {
+  return node.address === null ? node.name : `${node.name}\n${node.address}`;
+}
+
+/** Where each node is pinned (inches), or null when the engine places nodes itself. */
+type Positions = Map<string, Point> | null;
+
+function nodeLine(node: GraphNode, indent: string, positions: Positions): string {
+  const at = positions?.get(node.name);
+  const attrs: Attrs = { label: nodeLabel(node), tooltip: nodeTooltip(node) };
+  if (at !== undefined) attrs.pos = `${at.x},${at.y}!`;
+  return `${indent}${quote(node.name)}${attrList(attrs)};`;
 }
 
 function zoneGroups(nodes: readonly GraphNode[]): { zoned: Map<string, GraphNode[]>; loose: GraphNode[] } {
@@ -156,7 +173,7 @@ function zoneGroups(nodes: readonly GraphNode[]): { zoned: Map<string, GraphNode
   return { zoned: new Map([...zoned].sort(([a], [b]) => compareText(a, b))), loose };
 }
 
-function clusterLines(zone: string, members: readonly GraphNode[]): string[] {
+function clusterLines(zone: string, members: readonly GraphNode[], positions: Positions): string[] {
   const regions = [...new Set(members.map(regionOf).filter((r): r is string => r !== null))].sort(
     compareText,
   );
@@ -164,7 +181,7 @@ function clusterLines(zone: string, members: readonly GraphNode[]): string[] {
   return [
     `  subgraph ${quote(`cluster_${zone}`)} {`,
     `    graph${attrList({ label: zone, tooltip, style: 'rounded,dashed', color: '#7f7f7f', fontcolor: '#404040' })};`,
-    ...members.map((node) => nodeLine(node, '    ')),
+    ...members.map((node) => nodeLine(node, '    ', positions)),
     '  }',
   ];
 }
@@ -271,8 +288,11 @@ function zoneLength(nodes: readonly GraphNode[]): (edge: GraphEdge) => number {
 }
 
 function legendRows(): string[] {
+  // Spacer cells: viewers without Helvetica draw wider text than Graphviz measured.
+  const spacer = '<TD WIDTH="10"></TD>';
   const bands = LATENCY_SCALE.map(
-    (b) => `<TD BGCOLOR="${b.color}" WIDTH="16" HEIGHT="10"></TD><TD ALIGN="LEFT">${html(b.label)}</TD>`,
+    (b) =>
+      `<TD BGCOLOR="${b.color}" WIDTH="16" HEIGHT="10"></TD><TD ALIGN="LEFT">${html(b.label)}</TD>${spacer}`,
   ).join('');
   // One line each: viewers without Helvetica use wider fonts than Graphviz measured, so side by side they collide.
   const styles = [
@@ -281,24 +301,28 @@ function legendRows(): string[] {
     'line width: median throughput, log scale 1 Mbit/s .. 100 Gbit/s',
   ].map((text) => `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${text}</FONT></TD></TR>`);
   return [
-    `<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="5" CELLPADDING="0"><TR><TD ALIGN="LEFT">median latency</TD>${bands}</TR></TABLE></TD></TR>`,
+    `<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="5" CELLPADDING="0"><TR><TD ALIGN="LEFT">median latency</TD>${spacer}${bands}</TR></TABLE></TD></TR>`,
     ...styles,
   ];
 }
 
-/** Title, schedule, time and the legend in one HTML-like graph label: every engine draws it. */
-function graphLabel(model: GraphModel): HtmlLabel {
+/** Title, schedule, time, what is drawn, and the legend in one HTML-like graph label: every engine draws it. */
+function graphLabel(model: GraphModel, note: string | null): HtmlLabel {
   const subtitle = [
     model.schedule === null ? null : `schedule ${model.schedule}`,
     `generated ${model.generatedAt}`,
     `stale after ${formatAge(model.maxAgeSeconds)}`,
+    `${model.nodes.length} nodes`,
   ]
     .filter((part): part is string => part !== null)
     .join(' · ');
+  const small = (text: string): string =>
+    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${html(text)}</FONT></TD></TR>`;
   const rows = [
     '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">',
     `<TR><TD ALIGN="LEFT"><B>${html(model.title)}</B></TD></TR>`,
-    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${html(subtitle)}</FONT></TD></TR>`,
+    small(subtitle),
+    ...(note === null ? [] : [small(note)]),
     ...legendRows(),
     '</TABLE>',
   ];
@@ -308,12 +332,15 @@ function graphLabel(model: GraphModel): HtmlLabel {
 function layoutAttrs(engine: LayoutEngine): Attrs {
   // dot routes A->B and B->A apart by itself; curved arcs keep them apart in the other engines.
   if (engine === 'dot') return { nodesep: 0.5, ranksep: 0.9 };
+  // Pinned nodes (ringLayout) never overlap: no overlap removal to pay for. `layout` tells
+  // any Graphviz tool reading the file to use neato.
+  if (engine === 'neato') return { layout: 'neato', splines: 'curved', overlap: 'true' };
   return { splines: 'curved', overlap: 'false', sep: '+12' };
 }
 
-function headerLines(model: GraphModel, engine: LayoutEngine): string[] {
+function headerLines(model: GraphModel, engine: LayoutEngine, note: string | null): string[] {
   const graph: Attrs = {
-    label: graphLabel(model),
+    label: graphLabel(model, note),
     labelloc: 't',
     labeljust: 'l',
     fontname: 'Helvetica',
@@ -331,19 +358,25 @@ function headerLines(model: GraphModel, engine: LayoutEngine): string[] {
   ];
 }
 
-/** Deterministic: the same model and options give the same text, byte for byte. */
+/**
+ * Deterministic: the same model and options give the same text, byte for
+ * byte. Big meshes draw only the edges DotOptions.focus selects (see
+ * focus.ts); the title says how many were left out.
+ */
 export function toDot(model: GraphModel, options: DotOptions = {}): string {
   const engine = options.engine ?? chooseEngine(model.nodes.length);
+  const selection = selectEdges(model, options.focus ?? DEFAULT_EDGE_FOCUS);
   const context: EdgeContext = {
-    labels: options.edgeLabels ?? model.edges.length <= EDGE_LABEL_LIMIT,
-    lengthOf: engine === 'dot' ? null : zoneLength(model.nodes),
+    labels: options.edgeLabels ?? (engine === 'dot' && selection.edges.length <= EDGE_LABEL_LIMIT),
+    lengthOf: engine === 'dot' || engine === 'neato' ? null : zoneLength(model.nodes),
   };
+  const positions: Positions = engine === 'neato' ? ringLayout(model.nodes, nodeLabel) : null;
   const { zoned, loose } = zoneGroups(sortNodes(model.nodes));
   const lines = [
-    ...headerLines(model, engine),
-    ...[...zoned].flatMap(([zone, members]) => clusterLines(zone, members)),
-    ...loose.map((node) => nodeLine(node, '  ')),
-    ...sortEdges(model.edges).map((edge) => edgeLine(edge, context)),
+    ...headerLines(model, engine, selection.note),
+    ...[...zoned].flatMap(([zone, members]) => clusterLines(zone, members, positions)),
+    ...loose.map((node) => nodeLine(node, '  ', positions)),
+    ...sortEdges(selection.edges).map((edge) => edgeLine(edge, context)),
     '}',
   ];
   return `${lines.join('\n')}\n`;

@@ -26,3 +26,8 @@ export function parseGraphJson(text: string): GraphModel {
   checkReferences(model.nodes, model.edges);
   return { ...model, nodes: sortNodes(model.nodes), edges: sortEdges(model.edges) };
 }
+
+/** Reads a graph.json back into the model (the offline path of `netmon render --from-json`); same checks as parseGraphJson. */
+export function graphFromJson(text: string): GraphModel {
+  return parseGraphJson(text);
+}

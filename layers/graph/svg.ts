@@ -1,12 +1,16 @@
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { errorLine } from '../core/errors.ts';
-import { chooseEngine, type LayoutEngine } from './engine.ts';
+import { chooseEngine, LAYOUT_ENGINES, type LayoutEngine } from './engine.ts';
 import { GraphError } from './errors.ts';
 
 export { chooseEngine, DOT_ENGINE_MAX_NODES, type LayoutEngine } from './engine.ts';
 
 export interface RenderOptions {
-  /** Default: chooseEngine(number of nodes in the DOT). */
+  /**
+   * Default: the DOT's own `layout` attribute (toDot sets it for neato),
+   * else chooseEngine(number of nodes). Graphviz itself lets a `layout`
+   * attribute win over the engine asked for.
+   */
   engine?: LayoutEngine;
 }
 
@@ -36,7 +40,7 @@ function syntaxDetail(graphviz: Graphviz, dot: string): string | null {
   }
 }
 
-export function countDotNodes(graphviz: Graphviz, dot: string): number {
+function readDot<T>(graphviz: Graphviz, dot: string, use: (graph: ReturnType<Graphviz['read']>) => T): T {
   let graph: ReturnType<Graphviz['read']>;
   try {
     graph = graphviz.read(dot);
@@ -44,16 +48,28 @@ export function countDotNodes(graphviz: Graphviz, dot: string): number {
     throw new GraphError(`invalid DOT: ${syntaxDetail(graphviz, dot) ?? errorLine(err)}`, { cause: err });
   }
   try {
-    return graph.nodeCount();
+    return use(graph);
   } finally {
     graph.delete();
   }
 }
 
+export function countDotNodes(graphviz: Graphviz, dot: string): number {
+  return readDot(graphviz, dot, (graph) => graph.nodeCount());
+}
+
+/** The engine a DOT text asks for (`layout` attribute), else the one for its node count. */
+export function engineFor(graphviz: Graphviz, dot: string): LayoutEngine {
+  return readDot(graphviz, dot, (graph) => {
+    const layout = graph.getGraphAttr('layout');
+    return LAYOUT_ENGINES.find((engine) => engine === layout) ?? chooseEngine(graph.nodeCount());
+  });
+}
+
 /** Lays out DOT and returns the SVG document; Graphviz's complaints become a GraphError. */
 export async function renderSvg(dot: string, options: RenderOptions = {}): Promise<string> {
   const graphviz = await loadGraphviz();
-  const engine = options.engine ?? chooseEngine(countDotNodes(graphviz, dot));
+  const engine = options.engine ?? engineFor(graphviz, dot);
   let svg: string;
   try {
     svg = graphviz.layout(dot, 'svg', engine);

@@ -32,3 +32,14 @@ export function formatAge(seconds: number | null): string {
   if (abs < 172800) return `${(seconds / 3600).toFixed(1)} h`;
   return `${(seconds / 86400).toFixed(1)} d`;
 }
+
+/**
+ * Rough width of a line of text in a sans-serif font, in ems (wide East
+ * Asian characters and emoji count double): enough to size margins and
+ * rings, never to place glyphs.
+ */
+export function textEms(line: string): number {
+  let em = 0;
+  for (const char of line) em += (char.codePointAt(0) ?? 0) >= 0x1100 ? 1 : 0.62;
+  return em;
+}

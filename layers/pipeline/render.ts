@@ -1,9 +1,10 @@
+import { ValidationError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { renderAll } from '../graph/index.ts';
+import { GRAPH_SET_FILES, type GraphSetFile, renderGraphSet } from '../graph/index.ts';
 import type { GraphEdgeInput, GraphModel, GraphNode } from '../graph/model.ts';
 import { buildGraphModel, unmeasuredEdge } from '../graph/model.ts';
 import { type PairMetrics, queryLatestPairs } from '../metrics/query.ts';
-import { GRAPH_FORMATS, type GraphFormat, graphKey } from '../store/keys.ts';
+import { compactTime, GRAPH_FORMATS, type GraphFormat, graphKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 import type { ClusterNode, NodeSource } from './nodes.ts';
 
@@ -99,37 +100,56 @@ export function graphFromMetrics(
 }
 
 export interface StoredGraphs {
-  /** Format -> S3 key of the latest set. */
-  latest: Record<GraphFormat, string>;
-  /** Format -> S3 key of this run's timestamped set. */
-  timestamped: Record<GraphFormat, string>;
-  /** Timestamped sets deleted because more than `keep` existed. */
+  /** File -> S3 key of the latest set: dot, svg, graphml, json, matrix-latency, matrix-throughput, matrix-loss. */
+  latest: Record<GraphSetFile, string>;
+  /** File -> S3 key of this run's timestamped set. */
+  timestamped: Record<GraphSetFile, string>;
+  /** Timestamped sets (prefixes) deleted because more than `keep` existed. */
   pruned: string[];
 }
 
+/** Timestamped sets never change: caches may keep them; "latest" must be revalidated. */
+export const GRAPH_CACHE_CONTROL = {
+  timestamped: 'public, max-age=31536000, immutable',
+  latest: 'no-cache',
+} as const;
+
+function isGraphFormat(file: GraphSetFile): file is GraphFormat {
+  return Object.hasOwn(GRAPH_FORMATS, file);
+}
+
+/** graphs/<set>/<file name>: the four graph formats through keys.ts, the matrices beside them. */
+export function graphSetKey(set: 'latest' | Date, file: GraphSetFile): string {
+  if (isGraphFormat(file)) return graphKey(set, file);
+  return `graphs/${set === 'latest' ? 'latest' : compactTime(set)}/${GRAPH_SET_FILES[file].name}`;
+}
+
 /**
- * Writes one rendering (every format) to graphs/latest/ and graphs/<time>/,
- * then keeps only the newest `keep` timestamped sets.
+ * Writes one rendering (every file) to graphs/<time>/, then to graphs/latest/
+ * (so that latest/ only names files of a complete set), then keeps only the
+ * newest `keep` timestamped sets.
  */
 export async function storeGraphs(
   store: ObjectStore,
-  rendered: Record<GraphFormat, string>,
+  rendered: Record<GraphSetFile, string>,
   now: Date,
   keep: number,
 ): Promise<StoredGraphs> {
-  const latest = {} as Record<GraphFormat, string>;
-  const timestamped = {} as Record<GraphFormat, string>;
-  for (const format of Object.keys(GRAPH_FORMATS) as GraphFormat[]) {
-    timestamped[format] = graphKey(now, format);
-    latest[format] = graphKey('latest', format);
-    // Timestamped sets never change: cache them; "latest" must be revalidated.
-    await store.putText(
-      timestamped[format],
-      rendered[format],
-      GRAPH_FORMATS[format],
-      'public, max-age=31536000, immutable',
-    );
-    await store.putText(latest[format], rendered[format], GRAPH_FORMATS[format], 'no-cache');
+  if (!Number.isInteger(keep) || keep < 1) {
+    throw new ValidationError('keep', keep, 'a whole number of timestamped graph sets >= 1');
+  }
+  const files = Object.keys(GRAPH_SET_FILES) as GraphSetFile[];
+  const keys = (set: 'latest' | Date) =>
+    Object.fromEntries(files.map((file) => [file, graphSetKey(set, file)])) as Record<GraphSetFile, string>;
+  const timestamped = keys(now);
+  const latest = keys('latest');
+  for (const [set, cacheControl] of [
+    [timestamped, GRAPH_CACHE_CONTROL.timestamped],
+    [latest, GRAPH_CACHE_CONTROL.latest],
+  ] as const) {
+    for (const file of files) {
+      await store.putText(set[file], rendered[file], GRAPH_SET_FILES[file].contentType, cacheControl);
+    }
   }
   const sets = (await store.listPrefixes('graphs/')).filter((p) => p !== 'graphs/latest/').sort();
   const pruned = sets.slice(0, Math.max(0, sets.length - keep));
@@ -154,7 +174,8 @@ export interface RenderReport {
   edges: number;
   staleEdges: number;
   stored: StoredGraphs;
-  urls: Record<GraphFormat, string>;
+  /** File -> URL of the latest set. */
+  urls: Record<GraphSetFile, string>;
 }
 
 export async function render(deps: RenderDeps): Promise<RenderReport> {
@@ -170,11 +191,11 @@ export async function render(deps: RenderDeps): Promise<RenderReport> {
     now,
     maxAgeSeconds: deps.maxAgeSeconds,
   });
-  const rendered = await renderAll(model);
+  const rendered = await renderGraphSet(model);
   const stored = await storeGraphs(deps.store, rendered, now, deps.keep);
   const urls = Object.fromEntries(
-    Object.entries(stored.latest).map(([format, key]) => [format, deps.store.urlFor(key)]),
-  ) as Record<GraphFormat, string>;
+    Object.entries(stored.latest).map(([file, key]) => [file, deps.store.urlFor(key)]),
+  ) as Record<GraphSetFile, string>;
   const report = {
     nodes: model.nodes.length,
     edges: model.edges.length,

@@ -39,7 +39,7 @@ function parseDot(dot: string): ParsedDot {
       attrs.set(`${tail}\0${head}\0${attr}`, graph.getEdgeAttr(tail, head, '', attr));
     }
   }
-  const graphAttrs = new Map(['label', 'splines'].map((a) => [a, graph.getGraphAttr(a)]));
+  const graphAttrs = new Map(['label', 'splines', 'layout'].map((a) => [a, graph.getGraphAttr(a)]));
   const parsed: ParsedDot = {
     nodes: graph.nodeNames(),
     edges,
@@ -175,15 +175,30 @@ describe('DOT scales and options', () => {
     expect(toDot(structuredClone(model))).toBe(toDot(model));
   });
 
-  it('tunes edge routing to the engine: curved arcs and zone lengths for neato, plain splines for dot', () => {
+  it('tunes the DOT to the engine: pinned rings for neato, clusters for dot, zone lengths for sfdp', () => {
+    const model = sampleModel();
+    const neatoText = toDot(model, { engine: 'neato' });
+    const neato = parseDot(neatoText);
+    const dot = parseDot(toDot(model, { engine: 'dot' }));
+    const sfdp = parseDot(toDot(model, { engine: 'sfdp' }));
+    expect(neato.graphAttr('splines')).toBe('curved');
+    expect(neato.graphAttr('layout')).toBe('neato');
+    expect(neatoText.match(/pos="-?[\d.]+,-?[\d.]+!"/g)).toHaveLength(3);
+    expect(neato.edgeAttr('node-a', 'node-b', 'len')).toBe('');
+    expect(sfdp.edgeAttr('node-a', 'node-b', 'len')).toBe('1.5'); // same zone
+    expect(sfdp.edgeAttr('node-a', 'node-c', 'len')).toBe('3');
+    expect(dot.graphAttr('splines')).toBe('');
+    expect(dot.graphAttr('layout')).toBe('');
+    expect(toDot(model, { engine: 'dot' })).not.toContain('pos=');
+  });
+
+  it('labels only failed edges on the rings of neato, and every edge with dot', () => {
     const model = sampleModel();
     const neato = parseDot(toDot(model, { engine: 'neato' }));
-    const dot = parseDot(toDot(model, { engine: 'dot' }));
-    expect(neato.graphAttr('splines')).toBe('curved');
-    expect(neato.edgeAttr('node-a', 'node-b', 'len')).toBe('1.5'); // same zone
-    expect(neato.edgeAttr('node-a', 'node-c', 'len')).toBe('3');
-    expect(dot.graphAttr('splines')).toBe('');
-    expect(dot.edgeAttr('node-a', 'node-b', 'len')).toBe('');
+    expect(neato.edgeAttr('node-a', 'node-c', 'label')).toBe('server-missing');
+    expect(neato.edgeAttr('node-a', 'node-b', 'label')).toBe('');
+    expect(neato.edgeAttr('node-a', 'node-b', 'tooltip')).toContain('0.400 ms');
+    expect(parseDot(toDot(model, { engine: 'dot' })).edgeAttr('node-a', 'node-b', 'label')).toContain('ms');
   });
 
   it('labels only failed edges above the edge label limit, unless asked', () => {
@@ -195,12 +210,12 @@ describe('DOT scales and options', () => {
     };
     const first = failed.edges[1];
     if (first === undefined) throw new Error('mesh has edges');
-    const quiet = parseDot(toDot(failed));
+    const quiet = parseDot(toDot(failed, { engine: 'dot' }));
     expect(quiet.edgeAttr(first.src, first.dst, 'label')).toBe('');
     expect(quiet.edgeAttr(first.src, first.dst, 'tooltip')).toContain('latency');
     const failedEdge = failed.edges[0];
     expect(failedEdge && quiet.edgeAttr(failedEdge.src, failedEdge.dst, 'label')).toBe('timeout');
-    const loud = parseDot(toDot(failed, { edgeLabels: true }));
+    const loud = parseDot(toDot(failed, { engine: 'dot', edgeLabels: true }));
     expect(loud.edgeAttr(first.src, first.dst, 'label')).toContain('ms');
   });
 });

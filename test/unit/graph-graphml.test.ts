@@ -1,3 +1,4 @@
+import { XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { GRAPHML_KEYS, toGraphML } from '../../layers/graph/graphml.ts';
 import type { GraphModel } from '../../layers/graph/model.ts';
@@ -5,6 +6,7 @@ import {
   AWKWARD_NAMES,
   awkwardModel,
   elementsNamed,
+  meshModel,
   parseXml,
   sampleModel,
   type XmlElement,
@@ -118,5 +120,120 @@ describe('GraphML', () => {
 
   it('is deterministic', () => {
     expect(toGraphML(structuredClone(model))).toBe(xml);
+  });
+});
+
+/** What a value of each GraphML attr.type must look like for networkx, yEd and Gephi to read it. */
+const VALUE_OF_TYPE: Record<string, RegExp> = {
+  int: /^-?\d+$/,
+  long: /^-?\d+$/,
+  double: /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/,
+  float: /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/,
+  boolean: /^(true|false)$/,
+  string: /^[\s\S]*$/,
+};
+
+type Keys = Map<string, Record<string, string>>;
+
+function keyProblems(root: XmlElement, keys: Keys): string[] {
+  const problems: string[] = [];
+  const order = root.children.map((c) => c.name);
+  if (order.lastIndexOf('key') > order.indexOf('graph')) problems.push('a <key> after <graph>');
+  for (const key of root.children.filter((c) => c.name === 'key')) {
+    const id = key.attrs.id ?? '';
+    if (keys.has(id)) problems.push(`duplicate key ${id}`);
+    keys.set(id, key.attrs);
+    if (!Object.hasOwn(VALUE_OF_TYPE, key.attrs['attr.type'] ?? ''))
+      problems.push(`key ${id}: bad attr.type`);
+    if (!['graph', 'node', 'edge', 'all'].includes(key.attrs.for ?? '')) problems.push(`key ${id}: bad for`);
+  }
+  return problems;
+}
+
+function dataProblems(element: XmlElement, domain: string, keys: Keys): string[] {
+  return element.children
+    .filter((c) => c.name === 'data')
+    .flatMap((data) => {
+      const key = keys.get(data.attrs.key ?? '');
+      if (key === undefined) return [`undeclared key ${data.attrs.key}`];
+      if (key.for !== domain && key.for !== 'all') return [`key ${data.attrs.key} used on a ${domain}`];
+      if (VALUE_OF_TYPE[key['attr.type'] ?? '']?.test(data.text)) return [];
+      return [`${data.attrs.key}: ${JSON.stringify(data.text)} is not a ${key['attr.type']}`];
+    });
+}
+
+function uniqueIds(elements: readonly XmlElement[], kind: string): string[] {
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const element of elements) {
+    const id = element.attrs.id ?? '';
+    if (seen.has(id)) problems.push(`duplicate ${kind} ${id}`);
+    seen.add(id);
+  }
+  return problems;
+}
+
+function graphProblems(graph: XmlElement, keys: Keys): string[] {
+  const problems: string[] = [];
+  if (!['directed', 'undirected'].includes(graph.attrs.edgedefault ?? '')) problems.push('no edgedefault');
+  const nodes = graph.children.filter((c) => c.name === 'node');
+  const edges = graph.children.filter((c) => c.name === 'edge');
+  const nodeIds = new Set(nodes.map((n) => n.attrs.id ?? ''));
+  problems.push(
+    ...uniqueIds(nodes, 'node'),
+    ...uniqueIds(edges, 'edge'),
+    ...dataProblems(graph, 'graph', keys),
+  );
+  for (const node of nodes) problems.push(...dataProblems(node, 'node', keys));
+  for (const edge of edges) {
+    for (const end of ['source', 'target'] as const) {
+      if (!nodeIds.has(edge.attrs[end] ?? '')) problems.push(`edge ${edge.attrs.id}: unknown ${end}`);
+    }
+    problems.push(...dataProblems(edge, 'edge', keys));
+  }
+  return problems;
+}
+
+/**
+ * The structural rules of the GraphML primer that readers rely on, checked
+ * here because networkx is not installed in analysis/.venv (and is not to be
+ * installed there): well-formed XML, keys declared before the graph with a
+ * known type and domain, every <data> pointing at a key of its own domain
+ * with a value of the key's type, unique ids, edges between declared nodes.
+ */
+function graphmlProblems(xml: string): string[] {
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) return [`not well-formed: ${JSON.stringify(valid)}`];
+  const root = elementsNamed(parseXml(xml), 'graphml')[0];
+  if (root === undefined) return ['no <graphml> root'];
+  const problems: string[] = [];
+  if (root.attrs.xmlns !== 'http://graphml.graphdrawing.org/xmlns') problems.push('wrong namespace');
+  const keys: Keys = new Map();
+  problems.push(...keyProblems(root, keys));
+  const graphs = root.children.filter((c) => c.name === 'graph');
+  if (graphs.length !== 1) problems.push(`${graphs.length} <graph> elements`);
+  for (const graph of graphs) problems.push(...graphProblems(graph, keys));
+  return problems;
+}
+
+describe('GraphML structure (what networkx, yEd and Gephi rely on)', () => {
+  it.each([
+    ['sample', sampleModel],
+    ['awkward names', awkwardModel],
+    ['full mesh of 12', () => meshModel(12)],
+  ])('has no structural problem: %s', (_name, make) => {
+    expect(graphmlProblems(toGraphML(make()))).toEqual([]);
+  });
+
+  it('finds the problems it looks for (the checker is not a no-op)', () => {
+    const xml = toGraphML(sampleModel());
+    expect(
+      graphmlProblems(xml.replace('<data key="e_stale">false</data>', '<data key="e_stale">no</data>')),
+    ).toEqual(['e_stale: "no" is not a boolean']);
+    expect(graphmlProblems(xml.replace('source="node-a"', 'source="node-x"'))[0]).toMatch(/unknown source/);
+    expect(graphmlProblems(xml.replace('<data key="n_label">', '<data key="e_reason">'))[0]).toMatch(
+      /key e_reason used on a node/,
+    );
+    expect(graphmlProblems(xml.replace('</graphml>', '')).join()).toMatch(/not well-formed/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../layers/core/errors.ts';
-import { parseGraphJson, toGraphJson } from '../../layers/graph/json.ts';
+import { graphFromJson, parseGraphJson, toGraphJson } from '../../layers/graph/json.ts';
 import { awkwardModel, meshModel, sampleModel } from '../fixtures/graph/models.ts';
 
 function rejection(text: string): ValidationError {
@@ -109,5 +109,24 @@ describe('graph JSON', () => {
     const model = sampleModel();
     const broken = { ...model, maxAgeSeconds: Number.POSITIVE_INFINITY };
     expect(() => toGraphJson(broken)).toThrow(ValidationError);
+  });
+
+  it('graphFromJson reads a graph.json back into the model, with the same checks', () => {
+    const model = sampleModel();
+    const back = graphFromJson(toGraphJson(model));
+    expect(back).toEqual(model);
+    // Stale flags come from the file: an offline rendering shows what the render step saw.
+    expect(back.edges.filter((e) => e.stale).map((e) => `${e.src}>${e.dst}`)).toEqual([
+      'node-b>node-c',
+      'node-c>node-a',
+    ]);
+    let caught: unknown;
+    try {
+      graphFromJson(edited((d) => Object.assign(d.edges[0] ?? {}, { connectivity: 2 })));
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ValidationError);
+    expect((caught as ValidationError).field).toBe('edges[0].connectivity');
   });
 });

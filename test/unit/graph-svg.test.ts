@@ -1,5 +1,6 @@
+import { XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { toDot } from '../../layers/graph/dot.ts';
+import { EDGE_COLORS, LATENCY_SCALE, penWidth, toDot } from '../../layers/graph/dot.ts';
 import { GraphError } from '../../layers/graph/errors.ts';
 import { parseGraphJson, renderAll } from '../../layers/graph/index.ts';
 import type { GraphModel } from '../../layers/graph/model.ts';
@@ -39,23 +40,27 @@ async function expectGraphError(promise: Promise<unknown>, pattern: RegExp): Pro
 }
 
 describe('engine choice', () => {
-  it('uses dot up to 15 nodes and neato above', () => {
-    expect(DOT_ENGINE_MAX_NODES).toBe(15);
+  it('uses dot up to 6 nodes and neato (nodes pinned on rings) above', () => {
+    expect(DOT_ENGINE_MAX_NODES).toBe(6);
     expect(chooseEngine(1)).toBe('dot');
-    expect(chooseEngine(15)).toBe('dot');
-    expect(chooseEngine(16)).toBe('neato');
+    expect(chooseEngine(6)).toBe('dot');
+    expect(chooseEngine(7)).toBe('neato');
     expect(chooseEngine(100)).toBe('neato');
   });
 
-  it('picks the default engine from the node count of the DOT itself', async () => {
+  it("follows the DOT's layout attribute, else picks the engine from its node count", async () => {
     const small = toDot(sampleModel());
+    expect(small).not.toContain('layout=');
     expect(await renderSvg(small)).toBe(await renderSvg(small, { engine: 'dot' }));
-    // 16 nodes but few edges, so that a wrong default (dot) fails fast instead of hanging.
+    // toDot writes layout="neato" with pinned nodes: any Graphviz tool (and renderSvg) lays it out with neato.
+    const pinned = toDot(meshModel(16));
+    expect(pinned).toContain('layout="neato"');
+    expect(await renderSvg(pinned)).toBe(await renderSvg(pinned, { engine: 'neato' }));
+    // Without the attribute, 16 nodes mean neato; few edges, so that a wrong default (dot) fails fast.
     const sixteen = meshModel(16);
-    const big = toDot({ ...sixteen, edges: sixteen.edges.slice(0, 4) });
-    const neato = await renderSvg(big, { engine: 'neato' });
-    expect(await renderSvg(big)).toBe(neato);
-    expect(neato).not.toBe(await renderSvg(big, { engine: 'dot' }));
+    const loose = toDot({ ...sixteen, edges: sixteen.edges.slice(0, 4) }, { engine: 'sfdp' });
+    expect(await renderSvg(loose)).toBe(await renderSvg(loose, { engine: 'neato' }));
+    expect(await renderSvg(loose)).not.toBe(await renderSvg(loose, { engine: 'dot' }));
   });
 });
 
@@ -104,15 +109,82 @@ describe('SVG through real Graphviz', () => {
   });
 });
 
+/** The drawn line of the edge src -> dst: the <path> of its group (Graphviz titles edges `src->dst`). */
+function edgeLine(svg: string, src: string, dst: string): Record<string, string> {
+  const group = groups(svg, 'edge').find((g) => titleOf(g) === `${src}->${dst}`);
+  const path = group === undefined ? undefined : elementsNamed([group], 'path')[0];
+  if (path === undefined) throw new Error(`no edge ${src}->${dst} in the SVG`);
+  return path.attrs;
+}
+
+describe.each(['dot', 'neato'] as const)('SVG visual encoding (%s)', (engine) => {
+  const svgPromise = renderSvg(toDot(sampleModel(), { engine }), { engine });
+
+  it('is well-formed XML', async () => {
+    expect(XMLValidator.validate(await svgPromise)).toBe(true);
+  });
+
+  it('draws the cut pair dashed red', async () => {
+    const cut = edgeLine(await svgPromise, 'node-a', 'node-c');
+    expect(cut.stroke).toBe(EDGE_COLORS.failed);
+    expect(cut['stroke-dasharray']).toBe('5,2');
+  });
+
+  it('draws the stale and the never-measured pair grey and dotted', async () => {
+    for (const [src, dst] of [
+      ['node-c', 'node-a'],
+      ['node-b', 'node-c'],
+    ] as const) {
+      const line = edgeLine(await svgPromise, src, dst);
+      expect(line.stroke).toBe(EDGE_COLORS.stale);
+      expect(line['stroke-dasharray']).toBe('1,5');
+    }
+  });
+
+  it('tells A->B from B->A by colour and width (asymmetric pair)', async () => {
+    const ab = edgeLine(await svgPromise, 'node-a', 'node-b');
+    const ba = edgeLine(await svgPromise, 'node-b', 'node-a');
+    expect(ab.stroke).toBe(LATENCY_SCALE[0]?.color);
+    expect(ba.stroke).toBe(LATENCY_SCALE[3]?.color);
+    expect(Number(ab['stroke-width'])).toBeCloseTo(penWidth(9.4e8), 1);
+    expect(Number(ba['stroke-width'])).toBeCloseTo(penWidth(2e6), 1);
+    expect(ab['stroke-dasharray']).toBeUndefined();
+    // Two separate lines, not one drawn twice.
+    expect(ab.d).not.toBe(ba.d);
+  });
+});
+
 describe('renderAll', () => {
-  it('renders a 30-node full mesh (870 edges) with neato', async () => {
+  it('renders a 30-node full mesh (870 edges, nearly all slow: all drawn) with neato on rings', async () => {
     const model: GraphModel = meshModel(30);
     expect(model.edges).toHaveLength(870);
     const rendered = await renderAll(model);
     expect(groups(rendered.svg, 'node')).toHaveLength(30);
+    expect(groups(rendered.svg, 'cluster')).toHaveLength(3);
     expect(groups(rendered.svg, 'edge')).toHaveLength(870);
     expect(elementsNamed(parseXml(rendered.graphml), 'edge')).toHaveLength(870);
     expect(parseGraphJson(rendered.json)).toEqual(model);
     expect(rendered.dot).toContain('splines="curved"');
+  });
+
+  it('keeps node positions where the ring layout pinned them', async () => {
+    const model = meshModel(12);
+    const rendered = await renderAll(model);
+    const centre = (name: string): [number, number] => {
+      const node = groups(rendered.svg, 'node').find((g) => titleOf(g) === name);
+      const text = node === undefined ? undefined : elementsNamed([node], 'text')[0];
+      return [Number(text?.attrs.x), Number(text?.attrs.y)];
+    };
+    const pinned = (name: string): [number, number] => {
+      const match = new RegExp(`"${name}" \\[[^\\]]*pos="([-\\d.]+),([-\\d.]+)!"`).exec(rendered.dot);
+      return [Number(match?.[1]), Number(match?.[2])];
+    };
+    // Graphviz keeps pinned nodes' relative positions (inches -> points, y flipped in SVG).
+    const [ax, ay] = centre('node-01');
+    const [bx, by] = centre('node-02');
+    const [pax, pay] = pinned('node-01');
+    const [pbx, pby] = pinned('node-02');
+    expect(bx - ax).toBeCloseTo((pbx - pax) * 72, -1);
+    expect(by - ay).toBeCloseTo(-(pby - pay) * 72, -1);
   });
 });
