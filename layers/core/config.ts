@@ -140,6 +140,28 @@ const SETTINGS = {
     schema: name.default('cluster'),
     expected: 'a DNS label naming the cluster (graph title)',
   },
+  // The graph API (functions/graph-api): where it listens and where its graphs come from.
+  NETMON_GRAPH_API_PORT: {
+    schema: z.coerce.number().int().min(0).max(65_535).default(8080),
+    expected: 'a TCP port from 1 to 65535 (0: any free port)',
+  },
+  NETMON_GRAPH_API_ADDRESS: {
+    schema: z.union([z.ipv4(), z.ipv6()]).default('0.0.0.0'),
+    expected: 'an IP address to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::',
+  },
+  NETMON_GRAPH_API_SOURCE: {
+    schema: z.enum(['s3', 'prometheus']).default('s3'),
+    expected:
+      "s3 (serve the render function's latest graph set) or prometheus (render from the latest figures on request)",
+  },
+  NETMON_GRAPH_API_REFRESH_SECONDS: {
+    schema: seconds(0, 3600).default(15),
+    expected: 'whole seconds from 0 to 3600: how long one read of the source is reused (0: every request)',
+  },
+  NETMON_GRAPH_API_ASSETS_DIR: {
+    schema: z.string().min(1).optional(),
+    expected: "a directory holding the page's browser bundle (default: graph-page/ beside graph-api.js)",
+  },
 } as const;
 
 type Settings = typeof SETTINGS;

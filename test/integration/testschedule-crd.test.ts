@@ -8,9 +8,11 @@ import {
   loadYaml,
   type V1CronJob,
   type V1CustomResourceDefinition,
+  type V1Deployment,
   type V1EnvVar,
   type V1PolicyRule,
   type V1Role,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess, waitFor } from '../../layers/core/process.ts';
@@ -342,6 +344,75 @@ describe('Helm chart', () => {
       ['netmon.erigrid.eu', 'testschedules', ['get', 'list', 'watch']],
       ['netmon.erigrid.eu', 'testschedules/status', ['get', 'update', 'patch']],
     ]);
+  });
+
+  it('runs the graph API as a hardened Deployment behind a Service, probed on /healthz; graphApi.* values apply', async () => {
+    const manifests = await render(
+      'graphApi.source=prometheus',
+      'graphApi.replicas=2',
+      'graphApi.port=9090',
+      'graphApi.refreshSeconds=30',
+      'endpointsSecret=netmon-endpoints',
+      's3.credentialsSecret=netmon-s3',
+    );
+    const [deployment, ...moreDeployments] = ofKind<V1Deployment>(manifests, 'Deployment');
+    const [service, ...moreServices] = ofKind<V1Service>(manifests, 'Service');
+    expect(moreDeployments).toEqual([]);
+    expect(moreServices).toEqual([]);
+    expect(deployment?.metadata?.name).toBe('netmon-graph-api');
+    expect(deployment?.spec?.replicas).toBe(2);
+    const pod = deployment?.spec?.template.spec;
+    const [container, ...sidecars] = pod?.containers ?? [];
+    expect(sidecars).toEqual([]);
+    expect(pod?.serviceAccountName).toBe('netmon');
+    expect(pod?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container?.command).toEqual(['node', '/opt/netmon/graph-api.js']);
+    expect(container?.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(container?.envFrom).toEqual([{ configMapRef: { name: 'netmon-config' } }]);
+    const env = container?.env ?? [];
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
+    expect(value('NETMON_GRAPH_API_SOURCE')).toBe('prometheus');
+    expect(value('NETMON_GRAPH_API_PORT')).toBe('9090');
+    expect(value('NETMON_GRAPH_API_REFRESH_SECONDS')).toBe('30');
+    expect(secretRef(env, 'NETMON_PROMETHEUS_URL')).toEqual({
+      name: 'netmon-endpoints',
+      key: 'NETMON_PROMETHEUS_URL',
+      optional: true,
+    });
+    expect(secretRef(env, 'AWS_SECRET_ACCESS_KEY')).toEqual({
+      name: 'netmon-s3',
+      key: 'AWS_SECRET_ACCESS_KEY',
+    });
+    expect(container?.ports).toEqual([{ name: 'http', containerPort: 9090, protocol: 'TCP' }]);
+    for (const probe of [container?.readinessProbe, container?.livenessProbe]) {
+      expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    }
+    expect(container?.resources?.limits).toEqual({ memory: '512Mi' });
+    // The Service reaches exactly these pods, on the named port.
+    const selector = service?.spec?.selector ?? {};
+    expect(selector).toEqual(deployment?.spec?.selector.matchLabels);
+    expect(deployment?.spec?.template.metadata?.labels).toMatchObject(selector);
+    expect(service?.metadata?.name).toBe('netmon-graph-api');
+    expect(service?.spec?.ports).toEqual([{ name: 'http', port: 9090, targetPort: 'http', protocol: 'TCP' }]);
+
+    const off = await render('graphApi.enabled=false');
+    expect(ofKind(off, 'Deployment')).toEqual([]);
+    expect(ofKind(off, 'Service')).toEqual([]);
+
+    const helm = await helmBinary();
+    const lint = await runProcess([helm, 'lint', CHART, '--strict', '--set', 'graphApi.source=prometheus']);
+    expect(lint.exitCode, lint.stdout + lint.stderr).toBe(0);
+    expect(lint.stdout).toContain('0 chart(s) failed');
+    const bad = await runProcess([helm, 'template', 'netmon', CHART, '--set', 'graphApi.source=file']);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/graphApi\/source|graphApi\.source/);
   });
 
   it('prints its NOTES on install: graphs, archives, metrics and how to change schedules', async () => {

@@ -1,0 +1,64 @@
+import { loadConfig } from '../core/config.ts';
+import { storeFrom } from '../pipeline/context.ts';
+import { FileNodeSource } from '../pipeline/nodes.ts';
+import type { GraphApiOptions } from './server.ts';
+import { type GraphSource, PrometheusGraphSource, S3GraphSource } from './source.ts';
+
+/**
+ * The graph API's composition root: its settings read once, its source
+ * built from them. NETMON_GRAPH_API_SOURCE chooses between the set render
+ * last wrote to S3 and the figures in Prometheus (then the S3 settings are
+ * not needed).
+ */
+export interface GraphApiSettings {
+  port: number;
+  address: string;
+  options: GraphApiOptions;
+}
+
+function sourceFrom(env: NodeJS.ProcessEnv, refreshSeconds: number): GraphSource {
+  const { NETMON_GRAPH_API_SOURCE } = loadConfig(['NETMON_GRAPH_API_SOURCE'], env);
+  if (NETMON_GRAPH_API_SOURCE === 's3') return new S3GraphSource(storeFrom(env), refreshSeconds);
+  const config = loadConfig(
+    ['NETMON_PROMETHEUS_URL', 'NETMON_NODES_FILE', 'NETMON_CLUSTER_NAME', 'NETMON_GRAPH_MAX_AGE_SECONDS'],
+    env,
+  );
+  return new PrometheusGraphSource({
+    prometheusUrl: config.NETMON_PROMETHEUS_URL,
+    // The same node list render uses; without it the nodes are the names in the metrics.
+    ...(config.NETMON_NODES_FILE === undefined
+      ? {}
+      : { nodes: new FileNodeSource(config.NETMON_NODES_FILE) }),
+    clusterName: config.NETMON_CLUSTER_NAME,
+    maxAgeSeconds: config.NETMON_GRAPH_MAX_AGE_SECONDS,
+    refreshSeconds,
+  });
+}
+
+/** `defaultAssetsDir`: where the bundle's page assets are when NETMON_GRAPH_API_ASSETS_DIR is not set. */
+export function graphApiFrom(
+  defaultAssetsDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): GraphApiSettings {
+  const config = loadConfig(
+    [
+      'NETMON_GRAPH_API_PORT',
+      'NETMON_GRAPH_API_ADDRESS',
+      'NETMON_GRAPH_API_REFRESH_SECONDS',
+      'NETMON_GRAPH_API_ASSETS_DIR',
+      'NETMON_CLUSTER_NAME',
+    ],
+    env,
+  );
+  return {
+    port: config.NETMON_GRAPH_API_PORT,
+    address: config.NETMON_GRAPH_API_ADDRESS,
+    options: {
+      source: sourceFrom(env, config.NETMON_GRAPH_API_REFRESH_SECONDS),
+      assetsDir: config.NETMON_GRAPH_API_ASSETS_DIR ?? defaultAssetsDir,
+      // Polling faster than the source is re-read would only fetch the same graph again.
+      pollSeconds: Math.max(1, config.NETMON_GRAPH_API_REFRESH_SECONDS),
+      title: `k8s-netmon: ${config.NETMON_CLUSTER_NAME}`,
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import { errorLine, NetmonError, ValidationError } from '../core/errors.ts';
+import { type GraphModel, type GraphSetFile, graphFromJson } from '../graph/index.ts';
+import { type PairMetrics, queryLatestPairs } from '../metrics/query.ts';
+import type { ClusterNode, NodeSource } from '../pipeline/nodes.ts';
+import { graphFromMetrics, graphSetKey } from '../pipeline/render.ts';
+import type { ObjectStore } from '../store/s3-store.ts';
+import { withMaxAge } from './views.ts';
+
+/**
+ * Where the graph API's graph comes from: the set the render function last
+ * wrote to S3 (cheap, as fresh as render's schedule), or Prometheus, asked on
+ * request (always current, costs a query and a layout per change).
+ */
+
+/** The source cannot be read (S3 or Prometheus unreachable, or a document it holds is broken). */
+export class GraphSourceError extends NetmonError {
+  override name = 'GraphSourceError';
+}
+
+/** The source works but holds no graph yet. */
+export class NoGraphError extends NetmonError {
+  override name = 'NoGraphError';
+}
+
+export interface GraphSource {
+  readonly kind: 's3' | 'prometheus';
+  /** Where it reads from, for logs and /healthz. */
+  readonly description: string;
+  /** The current model; stale flags judged against maxAgeSeconds (default: the source's own). */
+  model(maxAgeSeconds?: number): Promise<GraphModel>;
+  /** S3 only: a file of the current set as render wrote it; undefined when the set has no such file. */
+  stored?(file: GraphSetFile): Promise<Uint8Array | undefined>;
+}
+
+/** Reuses one read of a source for `refreshSeconds`; concurrent callers share a read in flight. */
+class Refreshing<T> {
+  private value: { at: number; data: T } | undefined;
+  private inFlight: Promise<T> | undefined;
+  private readonly read: (previous: T | undefined) => Promise<T>;
+  private readonly refreshMs: number;
+
+  constructor(refreshSeconds: number, read: (previous: T | undefined) => Promise<T>) {
+    this.refreshMs = refreshSeconds * 1000;
+    this.read = read;
+  }
+
+  get(): Promise<T> {
+    if (this.value !== undefined && Date.now() - this.value.at < this.refreshMs)
+      return Promise.resolve(this.value.data);
+    this.inFlight ??= this.read(this.value?.data)
+      .then((data) => {
+        this.value = { at: Date.now(), data };
+        return data;
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    return this.inFlight;
+  }
+}
+
+interface StoredSet {
+  /** graph.json as read: a new text is a new set. */
+  text: string;
+  model: GraphModel;
+  files: Map<GraphSetFile, Promise<Uint8Array | undefined>>;
+}
+
+export class S3GraphSource implements GraphSource {
+  readonly kind = 's3';
+  readonly description: string;
+  private readonly store: ObjectStore;
+  private readonly latest: Refreshing<StoredSet>;
+
+  constructor(store: ObjectStore, refreshSeconds: number) {
+    this.store = store;
+    this.description = `s3://${store.bucket}/graphs/latest/`;
+    this.latest = new Refreshing(refreshSeconds, (previous) => this.readSet(previous));
+  }
+
+  private async readSet(previous: StoredSet | undefined): Promise<StoredSet> {
+    const key = graphSetKey('latest', 'json');
+    let document: unknown;
+    try {
+      // getJson retries a document caught half-rewritten (s3rver rewrites objects in place).
+      document = await this.store.getJson(key, z.unknown());
+    } catch (err) {
+      throw new GraphSourceError(`cannot read s3://${this.store.bucket}/${key}: ${errorLine(err)}`, {
+        cause: err,
+      });
+    }
+    if (document === undefined) {
+      throw new NoGraphError(
+        `no graph in s3://${this.store.bucket}/graphs/latest/ yet: the render function writes one every few minutes (or set NETMON_GRAPH_API_SOURCE=prometheus)`,
+      );
+    }
+    const text = JSON.stringify(document);
+    // The same model, but the other files are read again: render writes graph.json before the
+    // matrices, so a read between the two may have caught an older matrix.
+    if (previous !== undefined && previous.text === text) return { ...previous, files: new Map() };
+    try {
+      return { text, model: graphFromJson(text), files: new Map() };
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      throw new GraphSourceError(`s3://${this.store.bucket}/${key} is not a valid graph: ${err.message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async model(maxAgeSeconds?: number): Promise<GraphModel> {
+    const { model } = await this.latest.get();
+    return maxAgeSeconds === undefined ? model : withMaxAge(model, maxAgeSeconds);
+  }
+
+  async stored(file: GraphSetFile): Promise<Uint8Array | undefined> {
+    const set = await this.latest.get();
+    let read = set.files.get(file);
+    if (read === undefined) {
+      read = this.readFile(file);
+      set.files.set(file, read);
+      // A failed read is not remembered: the next request tries again.
+      read.catch(() => set.files.delete(file));
+    }
+    return read;
+  }
+
+  private async readFile(file: GraphSetFile): Promise<Uint8Array | undefined> {
+    const key = graphSetKey('latest', file);
+    try {
+      return await this.store.getBytes(key);
+    } catch (err) {
+      throw new GraphSourceError(`cannot read s3://${this.store.bucket}/${key}: ${errorLine(err)}`, {
+        cause: err,
+      });
+    }
+  }
+}
+
+export interface PrometheusSourceOptions {
+  prometheusUrl: string;
+  /** Node addresses and labels; without it the nodes are the names seen in the metrics. */
+  nodes?: NodeSource;
+  clusterName: string;
+  maxAgeSeconds: number;
+  refreshSeconds: number;
+  now?: () => Date;
+}
+
+export class PrometheusGraphSource implements GraphSource {
+  readonly kind = 'prometheus';
+  readonly description: string;
+  private readonly options: PrometheusSourceOptions;
+  private readonly latest: Refreshing<{ pairs: PairMetrics[]; nodes: ClusterNode[] }>;
+
+  constructor(options: PrometheusSourceOptions) {
+    this.options = options;
+    this.description = options.prometheusUrl;
+    this.latest = new Refreshing(options.refreshSeconds, async () => {
+      try {
+        const pairs = await queryLatestPairs(options.prometheusUrl);
+        const nodes = options.nodes === undefined ? [] : await options.nodes.list();
+        return { pairs, nodes };
+      } catch (err) {
+        throw new GraphSourceError(
+          `cannot read the latest figures from ${options.prometheusUrl}: ${errorLine(err)}`,
+          {
+            cause: err,
+          },
+        );
+      }
+    });
+  }
+
+  async model(maxAgeSeconds?: number): Promise<GraphModel> {
+    const { pairs, nodes } = await this.latest.get();
+    if (pairs.length === 0 && nodes.length === 0) {
+      throw new NoGraphError(
+        `no netmon figures in Prometheus at ${this.options.prometheusUrl} yet: no test has been pushed and scraped`,
+      );
+    }
+    return graphFromMetrics(pairs, nodes, {
+      title: `k8s-netmon: ${this.options.clusterName}`,
+      schedule: null,
+      now: (this.options.now ?? (() => new Date()))(),
+      maxAgeSeconds: maxAgeSeconds ?? this.options.maxAgeSeconds,
+    });
+  }
+}
