@@ -7,11 +7,27 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 list=${1:-$here/packages.txt}
 
+# A line: "<package> [component] [tag...]". Tags say who else reads the line
+# (image: the Flent image takes it too; test: tests only); every line is
+# installed here, so they are only checked for typos.
+readonly COMPONENTS=' main contrib non-free non-free-firmware '
+readonly TAGS=' image test '
 missing=()
 declare -A component_of=()
-while read -r pkg component _; do
+line_no=0
+while read -r pkg rest; do
+  line_no=$((line_no + 1))
   case "$pkg" in ''|'#'*) continue ;; esac
-  component=${component:-main}
+  component=main
+  read -r -a words <<<"$rest"
+  for word in "${words[@]}"; do
+    if [[ $COMPONENTS == *" $word "* ]]; then
+      component=$word
+    elif [[ $TAGS != *" $word "* ]]; then
+      echo "$list:$line_no: '$word' is neither a Debian component (${COMPONENTS# }) nor a tag (${TAGS# })" >&2
+      exit 1
+    fi
+  done
   component_of[$pkg]=$component
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Provisions the Flent image from inside it: the Dockerfile's RUN step and
+# rootfs.sh (chroot into a debootstrap tree) both call this, so the image and
+# its runc proof are made by the same steps.
+#
+#   provision.sh packages PACKAGES_TXT   print the image's lines of packages.txt
+#                                        ("<package> <component>", one a line)
+#   provision.sh install SYSTEM_DIR      SYSTEM_DIR holds packages.txt and
+#                                        install.sh (copies of infra/system/)
+#
+# install: the "image" lines go through the project's own installer
+# (install.sh: a component other than main gets its own apt source plus a pin,
+# so netperf alone comes from non-free), then the image is hardened for the
+# non-root user 65532 the pod specs run as:
+#   - fping and ping get the file capability cap_net_raw+ep and nothing else.
+#     A non-root process loses its capabilities when it executes a program
+#     (exec recomputes them from the program's file capabilities), so NET_RAW
+#     granted to the container only bounds what a program may get; the file
+#     capability is what lets fping/ping open raw ICMP sockets. Where
+#     privilege escalation is forbidden (no_new_privs: Kubernetes'
+#     allowPrivilegeEscalation: false) the kernel ignores file capabilities
+#     and fping/ping fall back to ICMP datagram sockets, which the node's
+#     net.ipv4.ping_group_range must allow (README.md, "ICMP").
+#   - no setuid/setgid program is left (the Debian fallback when setcap is
+#     missing is a setuid-root fping/ping).
+#   - the user and group netmon, 65532 (the distroless "nonroot" number).
+set -euo pipefail
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+
+readonly USER_ID=65532
+readonly USER_NAME=netmon
+readonly RAW_PING_PROGRAMS=(/usr/bin/fping /usr/bin/ping)
+
+say() { printf 'provision.sh: %s\n' "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+# Mirrors install.sh's reading of a line: the component is the word naming
+# one, main when none does; tags are the other words.
+image_packages() {
+  local list=$1 pkg rest word component image
+  local -a words
+  [ -f "$list" ] || die "no package list at $list"
+  while read -r pkg rest; do
+    case "$pkg" in '' | '#'*) continue ;; esac
+    read -r -a words <<<"$rest"
+    component=main
+    image=false
+    for word in "${words[@]}"; do
+      case "$word" in
+        main | contrib | non-free | non-free-firmware) component=$word ;;
+        image) image=true ;;
+      esac
+    done
+    if $image; then printf '%s %s\n' "$pkg" "$component"; fi
+  done <"$list"
+}
+
+install_image() {
+  local system=$1 selection
+  [ "$(id -u)" -eq 0 ] || die "install runs as root, inside the image being built"
+  [ -f "$system/install.sh" ] || die "no install.sh in $system"
+  selection=$(mktemp)
+  image_packages "$system/packages.txt" >"$selection"
+  [ -s "$selection" ] || die "no line of $system/packages.txt is tagged image"
+  say "packages: $(cut -d' ' -f1 "$selection" | tr '\n' ' ')"
+
+  # Package scripts must not start services (netperf's would start a netserver).
+  local policy=/usr/sbin/policy-rc.d own_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=true
+  fi
+  bash "$system/install.sh" "$selection"
+  if $own_policy; then rm -f "$policy"; fi
+  rm -f "$selection"
+
+  command -v setcap >/dev/null || die "setcap is missing (libcap2-bin, which fping and iputils-ping depend on)"
+  local program
+  for program in "${RAW_PING_PROGRAMS[@]}"; do
+    [ -x "$program" ] || die "$program is missing: its package is not tagged image in packages.txt"
+    setcap cap_net_raw+ep "$program"
+  done
+  # Debian's fallback for fping is a dpkg-statoverride to 4755: drop any such override.
+  local mode path
+  while read -r _ _ mode path; do
+    if [ "$mode" -ge 2000 ]; then dpkg-statoverride --remove "$path"; fi
+  done < <(dpkg-statoverride --list)
+  find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
+
+  if ! getent group "$USER_ID" >/dev/null; then groupadd --gid "$USER_ID" "$USER_NAME"; fi
+  if ! getent passwd "$USER_ID" >/dev/null; then
+    # -K: 65532 lies above the login range on purpose; say so instead of warning.
+    useradd --uid "$USER_ID" --gid "$USER_ID" --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin -K UID_MAX="$USER_ID" "$USER_NAME"
+  fi
+  # The bundles' folder (the Dockerfile copies them in; the runc test mounts them).
+  install -d -m 755 /opt/netmon
+
+  apt-get clean
+  rm -rf /var/lib/apt/lists/*
+  say "file capabilities: $(getcap "${RAW_PING_PROGRAMS[@]}" | tr '\n' ';')"
+}
+
+case "${1:-}" in
+  packages) image_packages "${2:?usage: provision.sh packages PACKAGES_TXT}" ;;
+  install) install_image "${2:?usage: provision.sh install SYSTEM_DIR}" ;;
+  *) die "usage: provision.sh packages PACKAGES_TXT | install SYSTEM_DIR" ;;
+esac
