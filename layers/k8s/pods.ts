@@ -21,6 +21,9 @@ export const LABELS = {
 } as const;
 export const MANAGED_BY = 'netmon-probe';
 export const NETSERVER_PORT = 12865;
+/** The image's non-root user and group (infra/images/flent). */
+export const RUN_AS_USER = 65532;
+export const RUN_AS_GROUP = 65532;
 export const IRTT_PORT = 2112;
 
 export interface PodSettings {
@@ -69,8 +72,8 @@ function labels(
 function hardened(addCapabilities: string[] = []): V1SecurityContext {
   return {
     runAsNonRoot: true,
-    runAsUser: 65532,
-    runAsGroup: 65532,
+    runAsUser: RUN_AS_USER,
+    runAsGroup: RUN_AS_GROUP,
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
     capabilities: { drop: ['ALL'], ...(addCapabilities.length > 0 ? { add: addCapabilities } : {}) },
@@ -182,6 +185,17 @@ export function clientPod(
     },
     spec: {
       ...commonSpec(request.src.name, request, settings),
+      // No privilege escalation means the image's file capability on ping/fping is ignored (no_new_privs):
+      // ICMP goes through unprivileged ping sockets, which ping_group_range must allow for our group.
+      // A pod can set that sysctl only in its own network namespace; on the host network it is the
+      // node's setting (systemd's default, 0 2147483647, allows everyone). See infra/images/flent/README.md.
+      ...(settings.hostNetwork
+        ? {}
+        : {
+            securityContext: {
+              sysctls: [{ name: 'net.ipv4.ping_group_range', value: `${RUN_AS_GROUP} ${RUN_AS_GROUP}` }],
+            },
+          }),
       volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
       containers: [
         {
@@ -189,7 +203,7 @@ export function clientPod(
           image: settings.image,
           command: settings.agentCommand,
           env,
-          // fping needs raw sockets; nothing else is granted.
+          // Raw sockets for fping where the runtime grants the capability; nothing else is granted.
           securityContext: hardened(['NET_RAW']),
           resources: RESOURCES,
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],

@@ -53,6 +53,16 @@ describe('test pods', () => {
     expect(client.spec?.containers[0]?.securityContext?.capabilities?.add).toEqual(['NET_RAW']);
   });
 
+  it('allows unprivileged ICMP for our group on the pod network, and leaves the host network alone', () => {
+    const onHost = clientPod(request, context, settings, '10.0.0.2');
+    expect(onHost.spec?.securityContext?.sysctls).toBeUndefined();
+    const onPodNetwork = clientPod(request, context, { ...settings, hostNetwork: false }, '10.0.0.2');
+    expect(onPodNetwork.spec?.securityContext?.sysctls).toEqual([
+      { name: 'net.ipv4.ping_group_range', value: '65532 65532' },
+    ]);
+    expect(onPodNetwork.spec?.containers[0]?.securityContext?.allowPrivilegeEscalation).toBe(false);
+  });
+
   it('labels both pods for cleanup and tells the agent what to measure', () => {
     const client = clientPod(request, context, settings, '10.0.0.2');
     expect(client.metadata?.labels).toMatchObject({
