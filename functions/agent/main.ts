@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { errorLine } from '../../layers/core/errors.ts';
+import { markReady } from '../../layers/core/handler.ts';
 import { runAgent } from '../../layers/pipeline/agent.ts';
 import { agentFrom } from '../../layers/pipeline/context.ts';
 
 /** agent: the client pod's entry. Settings come from the pod's environment (NETMON_AGENT_*, NETMON_S3_*). */
 export async function handler(_event: unknown): Promise<number> {
   const { deps, task } = agentFrom();
+  markReady('agent');
   return runAgent(deps, task);
 }
 

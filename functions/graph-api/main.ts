@@ -4,6 +4,7 @@ import { errorLine } from '../../layers/core/errors.ts';
 import { log } from '../../layers/core/log.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
 import { graphApiFrom } from '../../layers/graph-api/context.ts';
+import { httpApiHandler } from '../../layers/graph-api/lambda.ts';
 import { createGraphApi, type GraphApi } from '../../layers/graph-api/server.ts';
 
 /**
@@ -19,6 +20,12 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<Graph
   await api.listen(settings.port, settings.address);
   return api;
 }
+
+/** As a cloud function behind an HTTP API: the same server, on loopback, one per container. */
+export const handler = httpApiHandler(async () => {
+  const settings = graphApiFrom(fileURLToPath(new URL('graph-page/', import.meta.url)));
+  return createGraphApi(settings.options);
+});
 
 if (import.meta.main) {
   try {

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-import { parseInvocation, runAsCommand } from '../../layers/core/handler.ts';
+import { markReady, parseInvocation, runAsCommand } from '../../layers/core/handler.ts';
 import { planDepsFrom, schedulesFrom } from '../../layers/pipeline/context.ts';
 import { type PlanOutcome, plan } from '../../layers/pipeline/plan.ts';
 
 /** plan (CronJob every minute / scheduled function): open due rounds and queue their pairs. */
 export async function handler(event: unknown): Promise<PlanOutcome[]> {
   const invocation = parseInvocation(event);
-  const deps = planDepsFrom();
-  return plan({ ...deps, now: () => invocation.time }, await schedulesFrom().list());
+  const [deps, schedules] = await Promise.all([planDepsFrom(), schedulesFrom()]);
+  markReady('plan');
+  return plan({ ...deps, now: () => invocation.time }, await schedules.list());
 }
 
 if (import.meta.main) await runAsCommand('plan', handler);

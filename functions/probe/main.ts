@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-import { runAsCommand } from '../../layers/core/handler.ts';
+import { markReady, runAsCommand } from '../../layers/core/handler.ts';
 import { probeDepsFrom } from '../../layers/pipeline/context.ts';
 import { type ProbeReport, probe } from '../../layers/pipeline/probe.ts';
 
 /** probe (CronJob, concurrencyPolicy Forbid / scheduled function): run queued tests until empty or out of time. */
 export async function handler(_event: unknown): Promise<ProbeReport> {
-  return probe(probeDepsFrom());
+  const deps = await probeDepsFrom();
+  markReady('probe');
+  return probe(deps);
 }
 
 if (import.meta.main) await runAsCommand('probe', handler);

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-import { runAsCommand } from '../../layers/core/handler.ts';
+import { markReady, runAsCommand } from '../../layers/core/handler.ts';
 import { renderDepsFrom } from '../../layers/pipeline/context.ts';
 import { type RenderReport, render } from '../../layers/pipeline/render.ts';
 
 /** render (CronJob every few minutes / scheduled function): latest figures -> graphs in S3. */
 export async function handler(_event: unknown): Promise<RenderReport> {
-  return render(renderDepsFrom());
+  const deps = renderDepsFrom();
+  markReady('render');
+  return render(deps);
 }
 
 if (import.meta.main) await runAsCommand('render', handler);

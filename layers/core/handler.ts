@@ -20,6 +20,19 @@ export function parseInvocation(event: unknown): Invocation {
   return { source: 'cli', time: new Date() };
 }
 
+/**
+ * The cold-start mark of `npm run bench`: a handler calls it once its
+ * settings are read and its clients built, before any I/O. With
+ * NETMON_EXIT_WHEN_READY=1 it prints `ready <name> <ms since process start>`
+ * on stdout and ends the process; otherwise it does nothing.
+ */
+export function markReady(name: string): void {
+  // Read here, not through loadConfig: a bench switch, not a setting of the functions.
+  if (process.env.NETMON_EXIT_WHEN_READY !== '1') return;
+  process.stdout.write(`ready ${name} ${performance.now().toFixed(1)}\n`);
+  process.exit(0);
+}
+
 /** Runs a handler as a command: its result as JSON on stdout, a one-line error and exit 1 (2 for bad input). */
 export async function runAsCommand(
   name: string,

@@ -1,12 +1,7 @@
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { CREDENTIAL_KEYS, loadConfig } from '../core/config.ts';
-import { ConfigError } from '../core/errors.ts';
-import { LeaseTestLock } from '../k8s/lease.ts';
-import { KubeNodeSource } from '../k8s/nodes.ts';
-import { KubernetesRunner } from '../k8s/runner.ts';
-import { TestScheduleSource } from '../k8s/testschedules.ts';
-import { LocalRunner } from '../local-runner/runner.ts';
-import { pushRecord } from '../metrics/push.ts';
+import { ConfigError, errorLine } from '../core/errors.ts';
+import type { TestScheduleSource } from '../k8s/testschedules.ts';
 import { makeSqsClient, WorkQueue } from '../queue/work-queue.ts';
 import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
 import type { AgentDeps, AgentTask } from './agent.ts';
@@ -14,13 +9,19 @@ import { FileNodeSource, type NodeSource } from './nodes.ts';
 import type { PlanDeps } from './plan.ts';
 import type { ProbeDeps } from './probe.ts';
 import type { RenderDeps } from './render.ts';
-import { parseSchedules, type ScheduleSource } from './schedules.ts';
-import { FileTestLock } from './test-lock.ts';
+import type { ScheduleSource } from './schedules.ts';
 
 /**
  * The composition root: settings read once, SDK clients built once, the
  * parts of each function wired together. Handlers call these and nothing
  * else touches the environment.
+ *
+ * The Kubernetes client, the k8s layers, the local runner, the schedule
+ * parser and the metrics push are loaded with `await import()` only on the
+ * path that needs them: the agent and render never load them, plan and probe
+ * load one runner. In a bundle that can reach them the code stays in the
+ * file but is not run until needed; a bundle that cannot (the agent) leaves
+ * it out.
  */
 
 const S3_KEYS = [
@@ -53,24 +54,89 @@ function queueFrom(env: NodeJS.ProcessEnv): WorkQueue {
   );
 }
 
-/** The Kubernetes API clients, from KUBECONFIG when set, else the pod's service account. */
-function kubeFrom(env: NodeJS.ProcessEnv): KubeConfig {
+/**
+ * The Kubernetes API clients: a kubeconfig read from Secrets Manager when
+ * NETMON_KUBECONFIG_SECRET_ARN is set (a cloud function outside the
+ * cluster), else KUBECONFIG, else the pod's service account.
+ */
+function kubeFrom(env: NodeJS.ProcessEnv): Promise<KubeConfig> {
+  // One load per environment: nodes, schedules, runner and lease share it (and one secret read).
+  let loaded = kubeconfigs.get(env);
+  if (loaded === undefined) {
+    loaded = loadKubeconfig(env);
+    kubeconfigs.set(env, loaded);
+    loaded.catch(() => kubeconfigs.delete(env));
+  }
+  return loaded;
+}
+const kubeconfigs = new WeakMap<NodeJS.ProcessEnv, Promise<KubeConfig>>();
+
+/**
+ * The Kubernetes client's classes, loaded on first use. A dynamic import
+ * keeps a whole package in a bundle, so infra/build/bundle.ts reads the
+ * names destructured here and bundles only those.
+ */
+async function kubeClient() {
+  const { KubeConfig, CoreV1Api, CustomObjectsApi, CoordinationV1Api } = await import(
+    '@kubernetes/client-node'
+  );
+  return { KubeConfig, CoreV1Api, CustomObjectsApi, CoordinationV1Api };
+}
+
+async function loadKubeconfig(env: NodeJS.ProcessEnv): Promise<KubeConfig> {
+  const { KubeConfig } = await kubeClient();
   const kubeconfig = new KubeConfig();
-  if (env.KUBECONFIG) kubeconfig.loadFromFile(env.KUBECONFIG);
+  if (env.NETMON_KUBECONFIG_SECRET_ARN) {
+    kubeconfig.loadFromString(await readSecret(env.NETMON_KUBECONFIG_SECRET_ARN, env));
+  } else if (env.KUBECONFIG) kubeconfig.loadFromFile(env.KUBECONFIG);
   else kubeconfig.loadFromDefault();
   return kubeconfig;
+}
+
+/**
+ * A secret's text through the AWS Parameters and Secrets Lambda Extension
+ * (a layer serving GetSecretValue on localhost, authenticated by the
+ * function's session token): no Secrets Manager SDK client in the bundles.
+ */
+async function readSecret(arn: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const port = env.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT ?? '2773';
+  const expected = `the ARN of a Secrets Manager secret holding a kubeconfig, readable through the Parameters and Secrets extension on localhost:${port}`;
+  let response: Response;
+  try {
+    response = await fetch(
+      `http://localhost:${port}/secretsmanager/get?secretId=${encodeURIComponent(arn)}`,
+      {
+        headers: { 'X-Aws-Parameters-Secrets-Token': env.AWS_SESSION_TOKEN ?? '' },
+        signal: AbortSignal.timeout(10_000),
+      },
+    );
+  } catch (err) {
+    throw new ConfigError('NETMON_KUBECONFIG_SECRET_ARN', arn, `${expected} (${errorLine(err)})`, {
+      cause: err,
+    });
+  }
+  const body = (await response.json().catch(() => ({}))) as { SecretString?: unknown };
+  if (!response.ok || typeof body.SecretString !== 'string') {
+    throw new ConfigError('NETMON_KUBECONFIG_SECRET_ARN', arn, `${expected} (HTTP ${response.status})`);
+  }
+  return body.SecretString;
 }
 
 function isKubernetes(env: NodeJS.ProcessEnv): boolean {
   return loadConfig(['NETMON_RUNNER'], env).NETMON_RUNNER === 'kubernetes';
 }
 
-function nodesFrom(env: NodeJS.ProcessEnv): NodeSource {
+async function nodesFrom(env: NodeJS.ProcessEnv): Promise<NodeSource> {
   if (isKubernetes(env)) {
     const { NETMON_NODE_SELECTOR } = loadConfig(['NETMON_NODE_SELECTOR'], env);
     const selector = Object.entries(NETMON_NODE_SELECTOR).map(([key, value]) => `${key}=${value}`);
+    const [{ CoreV1Api }, { KubeNodeSource }, kubeconfig] = await Promise.all([
+      kubeClient(),
+      import('../k8s/nodes.ts'),
+      kubeFrom(env),
+    ]);
     return new KubeNodeSource(
-      kubeFrom(env).makeApiClient(CoreV1Api),
+      kubeconfig.makeApiClient(CoreV1Api),
       selector.length === 0 ? undefined : selector.join(','),
     );
   }
@@ -85,15 +151,18 @@ function nodesFrom(env: NodeJS.ProcessEnv): NodeSource {
   return new FileNodeSource(NETMON_NODES_FILE);
 }
 
-function testSchedulesFrom(env: NodeJS.ProcessEnv): TestScheduleSource {
+async function testSchedulesFrom(env: NodeJS.ProcessEnv): Promise<TestScheduleSource> {
   const { NETMON_NAMESPACE } = loadConfig(['NETMON_NAMESPACE'], env);
-  return new TestScheduleSource(kubeFrom(env).makeApiClient(CustomObjectsApi), {
-    namespace: NETMON_NAMESPACE,
-  });
+  const [{ CustomObjectsApi }, { TestScheduleSource }, kubeconfig] = await Promise.all([
+    kubeClient(),
+    import('../k8s/testschedules.ts'),
+    kubeFrom(env),
+  ]);
+  return new TestScheduleSource(kubeconfig.makeApiClient(CustomObjectsApi), { namespace: NETMON_NAMESPACE });
 }
 
 /** Schedules: the TestSchedules of NETMON_NAMESPACE in a cluster, else the list in NETMON_SCHEDULES. */
-export function schedulesFrom(env: NodeJS.ProcessEnv = process.env): ScheduleSource {
+export async function schedulesFrom(env: NodeJS.ProcessEnv = process.env): Promise<ScheduleSource> {
   if (isKubernetes(env)) return testSchedulesFrom(env);
   const { NETMON_SCHEDULES } = loadConfig(['NETMON_SCHEDULES'], env);
   if (NETMON_SCHEDULES === undefined) {
@@ -103,43 +172,78 @@ export function schedulesFrom(env: NodeJS.ProcessEnv = process.env): ScheduleSou
       'a JSON list of schedules [{"name","cron","test","lengthSeconds"}]',
     );
   }
+  // cron-parser and luxon only where schedules are read.
+  const { parseSchedules } = await import('./schedules.ts');
   const schedules = parseSchedules(NETMON_SCHEDULES);
   return { list: async () => schedules };
 }
 
-export function planDepsFrom(env: NodeJS.ProcessEnv = process.env): PlanDeps {
+/**
+ * Who hears how rounds go: the TestSchedule status in a cluster, and round
+ * progress metrics (netmon_round_*, for the Grafana dashboard) when there is
+ * a Pushgateway.
+ */
+async function roundObserverFrom(
+  env: NodeJS.ProcessEnv,
+  pushgatewayUrl: string | undefined,
+): Promise<Pick<PlanDeps, 'observer'>> {
+  const [status, testSchedules] = await Promise.all([
+    import('./status.ts'),
+    isKubernetes(env) ? testSchedulesFrom(env) : undefined,
+  ]);
+  const observers = [
+    ...(testSchedules === undefined ? [] : [testSchedules]),
+    ...(pushgatewayUrl === undefined ? [] : [status.roundMetricsObserver(pushgatewayUrl)]),
+  ];
+  const [only, ...more] = observers;
+  if (only === undefined) return {};
+  return { observer: more.length === 0 ? only : status.allObservers(observers) };
+}
+
+export async function planDepsFrom(env: NodeJS.ProcessEnv = process.env): Promise<PlanDeps> {
+  // plan needs no Pushgateway; with one it reports the rounds it opens.
+  const pushgateway = env.NETMON_PUSHGATEWAY_URL
+    ? loadConfig(['NETMON_PUSHGATEWAY_URL'], env).NETMON_PUSHGATEWAY_URL
+    : undefined;
   return {
     store: storeFrom(env),
     queue: queueFrom(env),
-    nodes: nodesFrom(env),
-    ...(isKubernetes(env) ? { observer: testSchedulesFrom(env) } : {}),
+    nodes: await nodesFrom(env),
+    ...(await roundObserverFrom(env, pushgateway)),
   };
 }
 
-export function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): ProbeDeps {
+export async function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): Promise<ProbeDeps> {
   const config = loadConfig(['NETMON_PUSHGATEWAY_URL', 'NETMON_PROBE_BUDGET_SECONDS'], env);
   return {
     store: storeFrom(env),
     queue: queueFrom(env),
-    nodes: nodesFrom(env),
-    ...(isKubernetes(env) ? kubernetesProbeParts(env) : localProbeParts(env)),
+    nodes: await nodesFrom(env),
+    ...(isKubernetes(env) ? await kubernetesProbeParts(env) : await localProbeParts(env)),
+    ...(await roundObserverFrom(env, config.NETMON_PUSHGATEWAY_URL)),
     publish: async (record) => {
+      // prom-client is loaded with the first finished test, not at start.
+      const { pushRecord } = await import('../metrics/push.ts');
       await pushRecord(config.NETMON_PUSHGATEWAY_URL, record);
     },
     budgetSeconds: config.NETMON_PROBE_BUDGET_SECONDS,
   };
 }
 
-function localProbeParts(env: NodeJS.ProcessEnv): Pick<ProbeDeps, 'runner' | 'lock'> {
+async function localProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'lock'>> {
   const config = loadConfig(['NETMON_LOCK_FILE', 'NETMON_WORK_DIR'], env);
+  const [{ LocalRunner }, { FileTestLock }] = await Promise.all([
+    import('../local-runner/runner.ts'),
+    import('./test-lock.ts'),
+  ]);
   return {
     runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR }),
     lock: new FileTestLock(config.NETMON_LOCK_FILE),
   };
 }
 
-/** Test pods in NETMON_NAMESPACE, one test at a time under a Lease, progress in the TestSchedule status. */
-function kubernetesProbeParts(env: NodeJS.ProcessEnv): Pick<ProbeDeps, 'runner' | 'lock' | 'observer'> {
+/** Test pods in NETMON_NAMESPACE, one test at a time under a Lease. */
+async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'lock'>> {
   const config = loadConfig(
     [
       'NETMON_NAMESPACE',
@@ -152,7 +256,8 @@ function kubernetesProbeParts(env: NodeJS.ProcessEnv): Pick<ProbeDeps, 'runner' 
     ],
     env,
   );
-  const kubeconfig = kubeFrom(env);
+  const [{ CoordinationV1Api, CoreV1Api }, { KubernetesRunner }, { LeaseTestLock }, kubeconfig] =
+    await Promise.all([kubeClient(), import('../k8s/runner.ts'), import('../k8s/lease.ts'), kubeFrom(env)]);
   // The agent in the client pod writes the archive itself: it gets the same bucket and endpoint.
   const s3Env: Record<string, string> = {
     NETMON_S3_BUCKET: config.NETMON_S3_BUCKET,
@@ -178,7 +283,6 @@ function kubernetesProbeParts(env: NodeJS.ProcessEnv): Pick<ProbeDeps, 'runner' 
       namespace: config.NETMON_NAMESPACE,
       identity: config.NETMON_POD_NAME,
     }),
-    observer: testSchedulesFrom(env),
   };
 }
 

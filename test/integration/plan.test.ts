@@ -34,7 +34,7 @@ async function drain(): Promise<Array<{ src: string; dst: string; round: string;
 beforeAll(async () => {
   fixture = await startStackFixture();
   await fixture.writeNodes(nodes);
-  deps = planDepsFrom(fixture.env);
+  deps = await planDepsFrom(fixture.env);
 });
 afterAll(() => fixture?.stop());
 

@@ -158,7 +158,7 @@ async function demoEnv(
 /** plan, then probe until the round is done, with a progress bar on stderr. */
 async function runRound(env: NodeJS.ProcessEnv, nodeCount: number): Promise<TestRecord[]> {
   const { parseSchedules } = await import('../../../layers/pipeline/schedules.ts');
-  await plan(planDepsFrom(env), parseSchedules(env.NETMON_SCHEDULES ?? ''));
+  await plan(await planDepsFrom(env), parseSchedules(env.NETMON_SCHEDULES ?? ''));
   const total = nodeCount * (nodeCount - 1);
   const bar = new SingleBar({
     format:
@@ -179,7 +179,7 @@ async function runRound(env: NodeJS.ProcessEnv, nodeCount: number): Promise<Test
     }
   };
   try {
-    await probe({ ...probeDepsFrom(env), onTest });
+    await probe({ ...(await probeDepsFrom(env)), onTest });
   } finally {
     bar.stop();
   }
