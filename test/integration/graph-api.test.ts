@@ -10,6 +10,7 @@ import { formatBitsPerSecond, formatSeconds } from '../../layers/core/format.ts'
 import { startProcess, waitFor } from '../../layers/core/process.ts';
 import type { GraphModel } from '../../layers/graph/model.ts';
 import { graphApiFrom } from '../../layers/graph-api/context.ts';
+import { httpApiHandler } from '../../layers/graph-api/lambda.ts';
 import { createGraphApi, type GraphApi } from '../../layers/graph-api/server.ts';
 import { checkExposition, type PairMetrics, queryLatestPairs } from '../../layers/metrics/query.ts';
 import { storeFrom } from '../../layers/pipeline/context.ts';
@@ -312,6 +313,38 @@ describe('graph API', () => {
     expect(again.response.status).toBe(304);
     const health = JSON.parse((await get(`${promBase}/healthz`)).text);
     expect(health).toEqual({ status: 'ok', source: 'prometheus', from: fixture.stack.prometheusUrl });
+  });
+
+  it('as a cloud function: HTTP API events answered by the same server (ETag, 304, 400, page)', async () => {
+    const handler = httpApiHandler(async () => {
+      const api = await createGraphApi(
+        graphApiFrom('/nonexistent', envFor({ NETMON_GRAPH_API_SOURCE: 's3' })).options,
+      );
+      apis.push(api);
+      return api;
+    });
+    const event = (rawPath: string, rawQueryString = '', headers: Record<string, string> = {}) => ({
+      version: '2.0',
+      rawPath,
+      rawQueryString,
+      headers,
+      requestContext: { http: { method: 'GET', path: rawPath } },
+    });
+    const svg = await handler(event('/graph.svg'));
+    expect(svg.statusCode).toBe(200);
+    expect(svg.headers['content-type']).toBe('image/svg+xml');
+    expect(svg.isBase64Encoded).toBe(false);
+    expect(svg.body).toBe((await get(`${s3Base}/graph.svg`)).text);
+    const etag = svg.headers.etag as string;
+    expect((await handler(event('/graph.svg', '', { 'if-none-match': etag }))).statusCode).toBe(304);
+    const bad = await handler(event('/graph.svg', 'metric=speed'));
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.parse(bad.body).parameter).toBe('metric');
+    const page = await handler(event('/', '', { 'accept-encoding': 'gzip' }));
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<html');
+    expect(page.headers['content-encoding']).toBeUndefined();
+    expect((await handler({ not: 'an event' })).statusCode).toBe(400);
   });
 
   it('/metrics: its own request counts in a registry of its own, clean for promtool', async () => {

@@ -8,11 +8,17 @@ import type { TestRecord } from '../../layers/core/record.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { summarizeArchive } from '../../layers/flent/summary.ts';
 import { renderSvg } from '../../layers/graph/svg.ts';
-import { checkGatewayMetrics, type PairMetrics, queryLatestPairs } from '../../layers/metrics/query.ts';
+import {
+  checkGatewayMetrics,
+  instantQuery,
+  type PairMetrics,
+  queryLatestPairs,
+} from '../../layers/metrics/query.ts';
 import { storeFrom } from '../../layers/pipeline/context.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
 import { netmon } from '../helpers/cli.ts';
+import { dashboardQueries, expandVariables, loadDashboard } from '../helpers/grafana.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
 import { SimCluster } from '../rig/sim-cluster.ts';
@@ -151,6 +157,19 @@ describe('pipeline', () => {
     // The DOT source renders again through Graphviz.
     expect(await renderSvg(await read('dot'))).toContain('<svg');
   }, 240_000);
+
+  it('every PromQL expression of the Grafana dashboard returns series for the round just measured', async () => {
+    const queries = dashboardQueries(await loadDashboard());
+    expect(queries.length).toBeGreaterThan(5);
+    for (const { panel, refId, expr } of queries) {
+      const promql = expandVariables(expr, { schedule: 'round', max_age: '3600' });
+      await waitFor(
+        `${panel} (${refId}) to return series: ${promql}`,
+        async () => (await instantQuery(fixture.stack.prometheusUrl, promql)).length > 0,
+        { timeoutMs: 15_000, intervalMs: 500 },
+      );
+    }
+  });
 
   it('netmon results: lists rounds, prints the round as a table and CSV, downloads an archive', async () => {
     const cli = (args: string[]) => netmon(args, 60_000, fixture.env);
