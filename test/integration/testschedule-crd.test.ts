@@ -6,6 +6,7 @@ import {
   CustomObjectsApi,
   loadAllYaml,
   loadYaml,
+  type V1ConfigMap,
   type V1CronJob,
   type V1CustomResourceDefinition,
   type V1Deployment,
@@ -16,6 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess, waitFor } from '../../layers/core/process.ts';
+import { type Dashboard, loadDashboard } from '../helpers/grafana.ts';
 import { type ControlPlane, helmBinary, startControlPlane } from '../k8s/control-plane.ts';
 
 /** The chart's TestSchedule CRD on a real API server: what it accepts and what it refuses, and why. */
@@ -344,6 +346,32 @@ describe('Helm chart', () => {
       ['netmon.erigrid.eu', 'testschedules', ['get', 'list', 'watch']],
       ['netmon.erigrid.eu', 'testschedules/status', ['get', 'update', 'patch']],
     ]);
+  });
+
+  it('ships the Grafana dashboard for the sidecar, its graph URL from the values, and can leave it out', async () => {
+    const dashboardOf = (manifests: Manifest[]) => {
+      const [map] = ofKind<V1ConfigMap>(manifests, 'ConfigMap').filter(
+        (m) => m.metadata?.name === 'netmon-grafana-dashboard',
+      );
+      return map;
+    };
+    const byDefault = dashboardOf(await render());
+    expect(byDefault?.metadata?.labels?.grafana_dashboard).toBe('1');
+    const dashboard = JSON.parse(byDefault?.data?.['k8s-netmon.json'] ?? '{}') as Dashboard;
+    expect(dashboard.uid).toBe((await loadDashboard()).uid);
+    const graphUrl = (d: Dashboard) => d.templating.list.find((v) => v.name === 'graph_url')?.query;
+    expect(graphUrl(dashboard)).toBe('http://netmon-graph-api.netmon:8080/graph.svg');
+    const configured = dashboardOf(
+      await render(
+        'grafana.graphUrl=https://graphs.example.org/graph.svg',
+        'grafana.sidecarLabel=dashboards',
+      ),
+    );
+    expect(configured?.metadata?.labels?.dashboards).toBe('1');
+    expect(graphUrl(JSON.parse(configured?.data?.['k8s-netmon.json'] ?? '{}'))).toBe(
+      'https://graphs.example.org/graph.svg',
+    );
+    expect(dashboardOf(await render('grafana.dashboard=false'))).toBeUndefined();
   });
 
   it('runs the graph API as a hardened Deployment behind a Service, probed on /healthz; graphApi.* values apply', async () => {
