@@ -1,6 +1,5 @@
 import { loadConfig } from '../core/config.ts';
-import { storeFrom } from '../pipeline/context.ts';
-import { FileNodeSource } from '../pipeline/nodes.ts';
+import { graphInputsFrom, storeFrom } from '../pipeline/context.ts';
 import type { GraphApiOptions } from './server.ts';
 import { type GraphSource, PrometheusGraphSource, S3GraphSource } from './source.ts';
 
@@ -19,20 +18,7 @@ export interface GraphApiSettings {
 function sourceFrom(env: NodeJS.ProcessEnv, refreshSeconds: number): GraphSource {
   const { NETMON_GRAPH_API_SOURCE } = loadConfig(['NETMON_GRAPH_API_SOURCE'], env);
   if (NETMON_GRAPH_API_SOURCE === 's3') return new S3GraphSource(storeFrom(env), refreshSeconds);
-  const config = loadConfig(
-    ['NETMON_PROMETHEUS_URL', 'NETMON_NODES_FILE', 'NETMON_CLUSTER_NAME', 'NETMON_GRAPH_MAX_AGE_SECONDS'],
-    env,
-  );
-  return new PrometheusGraphSource({
-    prometheusUrl: config.NETMON_PROMETHEUS_URL,
-    // The same node list render uses; without it the nodes are the names in the metrics.
-    ...(config.NETMON_NODES_FILE === undefined
-      ? {}
-      : { nodes: new FileNodeSource(config.NETMON_NODES_FILE) }),
-    clusterName: config.NETMON_CLUSTER_NAME,
-    maxAgeSeconds: config.NETMON_GRAPH_MAX_AGE_SECONDS,
-    refreshSeconds,
-  });
+  return new PrometheusGraphSource({ ...graphInputsFrom(env), refreshSeconds });
 }
 
 /** `defaultAssetsDir`: where the bundle's page assets are when NETMON_GRAPH_API_ASSETS_DIR is not set. */

@@ -286,27 +286,34 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
   };
 }
 
-export function renderDepsFrom(env: NodeJS.ProcessEnv = process.env): RenderDeps {
+/** Where a graph's figures come from: Prometheus, the node list (addresses, zones), the title and staleness. */
+export interface GraphInputs {
+  prometheusUrl: string;
+  nodes?: NodeSource;
+  clusterName: string;
+  maxAgeSeconds: number;
+}
+
+/** The settings render and the graph API share to draw a graph from Prometheus. */
+export function graphInputsFrom(env: NodeJS.ProcessEnv = process.env): GraphInputs {
   const config = loadConfig(
-    [
-      'NETMON_PROMETHEUS_URL',
-      'NETMON_GRAPH_MAX_AGE_SECONDS',
-      'NETMON_GRAPH_KEEP',
-      'NETMON_CLUSTER_NAME',
-      'NETMON_NODES_FILE',
-    ],
+    ['NETMON_PROMETHEUS_URL', 'NETMON_GRAPH_MAX_AGE_SECONDS', 'NETMON_CLUSTER_NAME', 'NETMON_NODES_FILE'],
     env,
   );
   return {
-    store: storeFrom(env),
     prometheusUrl: config.NETMON_PROMETHEUS_URL,
+    // Without a node list the nodes are the names seen in the metrics.
     ...(config.NETMON_NODES_FILE === undefined
       ? {}
       : { nodes: new FileNodeSource(config.NETMON_NODES_FILE) }),
     clusterName: config.NETMON_CLUSTER_NAME,
     maxAgeSeconds: config.NETMON_GRAPH_MAX_AGE_SECONDS,
-    keep: config.NETMON_GRAPH_KEEP,
   };
+}
+
+export function renderDepsFrom(env: NodeJS.ProcessEnv = process.env): RenderDeps {
+  const { NETMON_GRAPH_KEEP } = loadConfig(['NETMON_GRAPH_KEEP'], env);
+  return { store: storeFrom(env), ...graphInputsFrom(env), keep: NETMON_GRAPH_KEEP };
 }
 
 export function agentFrom(env: NodeJS.ProcessEnv = process.env): { deps: AgentDeps; task: AgentTask } {
