@@ -115,15 +115,7 @@ beforeAll(async () => {
     ],
     cuts: [['a', 'c']],
   });
-  await fixture.writeNodes(
-    cluster.nodes.map((n) => ({
-      name: n.name,
-      address: n.address,
-      netns: n.netns,
-      ready: true,
-      labels: n.labels,
-    })),
-  );
+  await fixture.writeNodes(cluster.clusterNodes());
   const planned = await startPlan(envFor()).done;
   expect(planned.exitCode, planned.stderr).toBe(0);
   const probed = await startProbe(envFor()).done;

@@ -48,11 +48,7 @@ function envFor(schedule: string): NodeJS.ProcessEnv {
 }
 
 async function writeNodes(names: readonly string[]): Promise<void> {
-  await fixture.writeNodes(
-    cluster.nodes
-      .filter((n) => names.includes(n.name))
-      .map((n) => ({ name: n.name, address: n.address, netns: n.netns, ready: true, labels: n.labels })),
-  );
+  await fixture.writeNodes(cluster.clusterNodes().filter((n) => names.includes(n.name)));
 }
 
 async function planRound(schedule: string): Promise<string> {

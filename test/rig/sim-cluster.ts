@@ -3,6 +3,7 @@ import { isRoot, missingPrograms } from '../../layers/core/host.ts';
 import { log } from '../../layers/core/log.ts';
 import { runChecked, runProcess } from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
+import type { ClusterNode } from '../../layers/pipeline/nodes.ts';
 
 /**
  * The simulated cluster: one network namespace per node, all joined by a
@@ -141,6 +142,17 @@ export class SimCluster {
     if (!node)
       throw new RigError(`no node named ${JSON.stringify(name)} in this cluster (${this.nodeNames()})`);
     return node;
+  }
+
+  /** The nodes as the pipeline's local node list sees them (NETMON_NODES_FILE): all Ready. */
+  clusterNodes(): ClusterNode[] {
+    return this.nodes.map((n) => ({
+      name: n.name,
+      address: n.address,
+      netns: n.netns,
+      ready: true,
+      labels: n.labels,
+    }));
   }
 
   /** The argv prefix that runs a command inside a node's namespace. */

@@ -128,20 +128,7 @@ async function demoEnv(
   options: DemoOptions,
 ): Promise<NodeJS.ProcessEnv> {
   const nodesFile = join(out, 'nodes.json');
-  await writeFile(
-    nodesFile,
-    JSON.stringify(
-      cluster.nodes.map((n) => ({
-        name: n.name,
-        address: n.address,
-        netns: n.netns,
-        ready: true,
-        labels: n.labels,
-      })),
-      null,
-      2,
-    ),
-  );
+  await writeFile(nodesFile, JSON.stringify(cluster.clusterNodes(), null, 2));
   return {
     ...process.env,
     ...stack.env,
