@@ -16,7 +16,7 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runProcess, waitFor } from '../../layers/core/process.ts';
+import { type RunResult, runProcess, waitFor } from '../../layers/core/process.ts';
 import { type Dashboard, loadDashboard } from '../helpers/grafana.ts';
 import { type ControlPlane, helmBinary, startControlPlane } from '../k8s/control-plane.ts';
 
@@ -213,11 +213,16 @@ interface Manifest {
   metadata: { name: string };
 }
 
-/** `helm template` of the chart with these --set values, parsed into objects. */
-async function render(...sets: string[]): Promise<Manifest[]> {
+/** `helm template` of the chart with these --set values, as helm answered (refusals included). */
+async function helmTemplate(...sets: string[]): Promise<RunResult> {
   const helm = await helmBinary();
   const args = sets.flatMap((set) => ['--set', set]);
-  const rendered = await runProcess([helm, 'template', 'netmon', CHART, '--namespace', 'netmon', ...args]);
+  return runProcess([helm, 'template', 'netmon', CHART, '--namespace', 'netmon', ...args]);
+}
+
+/** `helm template` of the chart with these --set values, parsed into objects. */
+async function render(...sets: string[]): Promise<Manifest[]> {
+  const rendered = await helmTemplate(...sets);
   expect(rendered.exitCode, rendered.stderr).toBe(0);
   return (loadAllYaml(rendered.stdout) as Array<Manifest | null>).filter((m): m is Manifest => m !== null);
 }
@@ -235,7 +240,7 @@ describe('Helm chart', () => {
     const helm = await helmBinary();
     const lint = await runProcess([helm, 'lint', CHART, '--strict']);
     expect(lint.exitCode, lint.stdout + lint.stderr).toBe(0);
-    const rendered = await runProcess([helm, 'template', 'netmon', CHART, '--namespace', 'netmon']);
+    const rendered = await helmTemplate();
     expect(rendered.exitCode, rendered.stderr).toBe(0);
     expect(rendered.stdout).toContain('kind: TestSchedule');
     expect(rendered.stdout.match(/kind: CronJob/g)).toHaveLength(3);
@@ -243,19 +248,11 @@ describe('Helm chart', () => {
   });
 
   it('refuses values that break the schema, naming the value', async () => {
-    const helm = await helmBinary();
-    const bad = await runProcess([
-      helm,
-      'template',
-      'netmon',
-      CHART,
-      '--set',
+    const bad = await helmTemplate(
       'schedules[0].test=iperf',
-      '--set',
       'schedules[0].name=x',
-      '--set',
       'schedules[0].schedule=0 * * * *',
-    ]);
+    );
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/schedules\/0\/test|schedules\.0\.test/);
   });
@@ -324,15 +321,7 @@ describe('Helm chart', () => {
   });
 
   it('refuses a probe schedule that is not cron, naming the value', async () => {
-    const helm = await helmBinary();
-    const bad = await runProcess([
-      helm,
-      'template',
-      'netmon',
-      CHART,
-      '--set',
-      'functions.probe.schedule=every minute',
-    ]);
+    const bad = await helmTemplate('functions.probe.schedule=every minute');
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/functions\/probe\/schedule|functions\.probe\.schedule/);
   });
@@ -438,7 +427,7 @@ describe('Helm chart', () => {
     const lint = await runProcess([helm, 'lint', CHART, '--strict', '--set', 'graphApi.source=prometheus']);
     expect(lint.exitCode, lint.stdout + lint.stderr).toBe(0);
     expect(lint.stdout).toContain('0 chart(s) failed');
-    const bad = await runProcess([helm, 'template', 'netmon', CHART, '--set', 'graphApi.source=file']);
+    const bad = await helmTemplate('graphApi.source=file');
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/graphApi\/source|graphApi\.source/);
   });
