@@ -2,7 +2,7 @@
 import { errorLine } from '../../layers/core/errors.ts';
 import { markReady } from '../../layers/core/handler.ts';
 import { runAgent } from '../../layers/pipeline/agent.ts';
-import { agentFrom } from '../../layers/pipeline/context.ts';
+import { agentFrom } from '../../layers/wiring/context.ts';
 
 /** agent: the client pod's entry. Settings come from the pod's environment (NETMON_AGENT_*, NETMON_S3_*). */
 export async function handler(_event: unknown): Promise<number> {

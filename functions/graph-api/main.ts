@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { errorLine } from '../../layers/core/errors.ts';
 import { log } from '../../layers/core/log.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
-import { graphApiFrom } from '../../layers/graph-api/context.ts';
 import { httpApiHandler } from '../../layers/graph-api/lambda.ts';
 import { createGraphApi, type GraphApi } from '../../layers/graph-api/server.ts';
+import { graphApiFrom } from '../../layers/wiring/graph-api.ts';
 
 /**
  * graph-api (Deployment): serves the graph of the cluster over HTTP until

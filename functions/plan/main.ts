@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { markReady, parseInvocation, runAsCommand } from '../../layers/core/handler.ts';
-import { planDepsFrom, schedulesFrom } from '../../layers/pipeline/context.ts';
 import { type PlanOutcome, plan } from '../../layers/pipeline/plan.ts';
+import { planDepsFrom, schedulesFrom } from '../../layers/wiring/context.ts';
 
 /** plan (CronJob every minute / scheduled function): open due rounds and queue their pairs. */
 export async function handler(event: unknown): Promise<PlanOutcome[]> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { markReady, runAsCommand } from '../../layers/core/handler.ts';
-import { probeDepsFrom } from '../../layers/pipeline/context.ts';
 import { type ProbeReport, probe } from '../../layers/pipeline/probe.ts';
+import { probeDepsFrom } from '../../layers/wiring/context.ts';
 
 /** probe (CronJob, concurrencyPolicy Forbid / scheduled function): run queued tests until empty or out of time. */
 export async function handler(_event: unknown): Promise<ProbeReport> {

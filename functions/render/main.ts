@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { markReady, runAsCommand } from '../../layers/core/handler.ts';
-import { renderDepsFrom } from '../../layers/pipeline/context.ts';
 import { type RenderReport, render } from '../../layers/pipeline/render.ts';
+import { renderDepsFrom } from '../../layers/wiring/context.ts';
 
 /** render (CronJob every few minutes / scheduled function): latest figures -> graphs in S3. */
 export async function handler(_event: unknown): Promise<RenderReport> {

@@ -44,7 +44,7 @@ async function entries(): Promise<Array<{ name: string; entry: string }>> {
  *    3 MB instead of 1 MB). For the packages in NAMED_DYNAMIC, the
  *    importer's one `const { A, B } = await import('pkg')` names what to
  *    keep; its return type stops other names being used (see
- *    layers/pipeline/context.ts).
+ *    layers/wiring/context.ts).
  * 3. The Kubernetes client's modules are side-effect free (as a package.json
  *    "sideEffects": false would say), so what it only re-exports (cp, exec,
  *    attach, port-forward: tar-fs, ws) drops out.

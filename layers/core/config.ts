@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  DEFAULT_DELAY_SECONDS,
+  DEFAULT_SERVER_PORTS,
+  DELAY_RANGE,
+  LENGTH_RANGE,
+  TEST_NAMES,
+  testNamesText,
+} from '../domain/test-types.ts';
 import { ConfigError } from './errors.ts';
 
 /**
@@ -78,11 +86,17 @@ const SETTINGS = {
   // The agent (client pod of the Kubernetes runner): what to measure, set by the runner in the pod spec.
   NETMON_AGENT_HOST: { schema: z.string().min(1), expected: 'the address of the server pod (dst node)' },
   NETMON_AGENT_TEST: {
-    schema: z.enum(['ping', 'tcp_upload', 'tcp_download', 'rrul']),
-    expected: 'ping, tcp_upload, tcp_download or rrul',
+    schema: z.enum(TEST_NAMES),
+    expected: testNamesText(),
   },
-  NETMON_AGENT_LENGTH_SECONDS: { schema: seconds(1, 3600), expected: 'whole seconds from 1 to 3600' },
-  NETMON_AGENT_DELAY_SECONDS: { schema: seconds(0, 60).default(2), expected: 'whole seconds from 0 to 60' },
+  NETMON_AGENT_LENGTH_SECONDS: {
+    schema: seconds(LENGTH_RANGE.min, LENGTH_RANGE.max),
+    expected: `whole seconds from ${LENGTH_RANGE.min} to ${LENGTH_RANGE.max}`,
+  },
+  NETMON_AGENT_DELAY_SECONDS: {
+    schema: seconds(DELAY_RANGE.min, DELAY_RANGE.max).default(DEFAULT_DELAY_SECONDS),
+    expected: `whole seconds from ${DELAY_RANGE.min} to ${DELAY_RANGE.max}`,
+  },
   NETMON_AGENT_SCHEDULE: { schema: z.string().min(1), expected: 'the schedule name' },
   NETMON_AGENT_SRC: { schema: z.string().min(1), expected: 'the source node name' },
   NETMON_AGENT_DST: { schema: z.string().min(1), expected: 'the destination node name' },
@@ -135,6 +149,15 @@ const SETTINGS = {
   NETMON_SERVER_READY_TIMEOUT_SECONDS: {
     schema: seconds(5, 3600).default(60),
     expected: 'whole seconds from 5 to 3600 (server pod start, image pull included)',
+  },
+  NETMON_NETSERVER_PORT: {
+    schema: seconds(1, 65535).default(DEFAULT_SERVER_PORTS.netserver),
+    expected: "a TCP port from 1 to 65535 for netperf's netserver on the tested node",
+  },
+  NETMON_IRTT_PORT: {
+    schema: seconds(1, 65535).default(DEFAULT_SERVER_PORTS.irtt),
+    expected:
+      "a UDP port from 1 to 65535 for the irtt server on the tested node (flent's irtt client uses 2112)",
   },
   NETMON_CLUSTER_NAME: {
     schema: name.default('cluster'),

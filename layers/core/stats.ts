@@ -1,3 +1,5 @@
+import type { Distribution } from '../domain/figures.ts';
+
 /**
  * Descriptive statistics with numpy's definitions (flent computes its own
  * figures with numpy, and ours must agree with them).
@@ -20,15 +22,6 @@ export function percentileSorted(sorted: readonly number[], percent: number): nu
   const low = sorted[lower] as number;
   const high = sorted[upper] as number;
   return low + (high - low) * (rank - lower);
-}
-
-export interface Distribution {
-  count: number;
-  min: number | null;
-  mean: number | null;
-  median: number | null;
-  p99: number | null;
-  max: number | null;
 }
 
 export function describe(values: readonly number[]): Distribution {

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { NetmonError } from '../core/errors.ts';
-import type { FailureReason, FlentOutcome, TestFailure } from './run.ts';
-import { assembleSummary, type FlentSummary, type SeriesStats, seriesKindOf } from './summary.ts';
+import type { FlentSummary, SeriesStats } from '../domain/figures.ts';
+import {
+  FAILURE_REASONS,
+  type FlentOutcome,
+  type ReportedOutcome,
+  type TestFailure,
+} from '../domain/outcome.ts';
+import { assembleSummary, seriesKindOf } from './summary.ts';
 
 /**
  * The agent's report to the probe, through the client pod's termination
@@ -57,7 +63,7 @@ const reportSchema = z.object({
     .nullable(),
   failure: z
     .object({
-      reason: z.enum(['unreachable', 'timeout', 'server-missing', 'tool-error']),
+      reason: z.enum(FAILURE_REASONS),
       message: z.string(),
       exitCode: z.number().nullable(),
       signal: z.string().nullable(),
@@ -151,11 +157,6 @@ function fitWithinLimit(report: Report): string {
   return text;
 }
 
-/** What the agent measured; its archive is already in S3 (archiveKey), not on this host. */
-export type ReportedOutcome =
-  | { ok: true; summary: FlentSummary; durationSeconds: number }
-  | { ok: false; failure: TestFailure };
-
 export interface DecodedReport {
   outcome: ReportedOutcome;
   archiveKey: string | null;
@@ -188,7 +189,7 @@ export function decodeReport(text: string): DecodedReport {
   const f = report.failure;
   const failure: TestFailure = {
     connectivity: 0,
-    reason: (f?.reason ?? 'tool-error') as FailureReason,
+    reason: f?.reason ?? 'tool-error',
     message: f?.message ?? 'the agent reported neither a summary nor a failure',
     test: report.test,
     host: report.host,

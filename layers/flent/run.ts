@@ -3,31 +3,12 @@ import { join } from 'node:path';
 import { ArchiveError, errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { lastLines, type RunResult, runProcess } from '../core/process.ts';
+import type { FlentSummary } from '../domain/figures.ts';
+import type { FailureReason, FlentOutcome, TestFailure } from '../domain/outcome.ts';
+import { expectedRunSeconds, isTestName, TEST_TYPES } from '../domain/test-types.ts';
 import { readArchiveFile } from './archive.ts';
-import { buildFlentArgv, expectedRunSeconds, type FlentSpec } from './spec.ts';
-import { type FlentSummary, summarizeArchive } from './summary.ts';
-
-export type FailureReason = 'unreachable' | 'timeout' | 'server-missing' | 'tool-error';
-
-/** A test that measured nothing. This is a result, the record of the failure. */
-export interface TestFailure {
-  connectivity: 0;
-  reason: FailureReason;
-  message: string;
-  test: string;
-  host: string;
-  exitCode: number | null;
-  signal: string | null;
-  stderrTail: string;
-  startTime: string;
-  durationSeconds: number;
-  /** The archive, when flent wrote one that lacks the test's essential series (kept: it is the raw record). */
-  archivePath?: string;
-}
-
-export type FlentOutcome =
-  | { ok: true; summary: FlentSummary; archivePath: string; durationSeconds: number }
-  | { ok: false; failure: TestFailure };
+import { buildFlentArgv, type FlentSpec } from './spec.ts';
+import { summarizeArchive } from './summary.ts';
 
 export interface FlentRunOptions {
   /** Prepended to every command, e.g. ['ip', 'netns', 'exec', 'node-a'] to run inside a namespace. */
@@ -57,7 +38,7 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
   // filtered while TCP works, so flent still runs).
   const answersIcmp = await answersPing(spec.host, prefix, fping);
   const graceSeconds = options.graceSeconds ?? (answersIcmp ? 20 : UNANSWERED_GRACE_SECONDS);
-  const timeoutMs = options.timeoutMs ?? (expectedRunSeconds(spec) + graceSeconds) * 1000;
+  const timeoutMs = options.timeoutMs ?? (expectedRunSeconds(spec.length, spec.delay) + graceSeconds) * 1000;
   const argv = [...prefix, ...buildFlentArgv(spec, options.flentBinary)];
   const startTime = new Date().toISOString();
   log.debug({ argv, timeoutMs }, 'flent start');
@@ -113,14 +94,13 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
   }
 }
 
-/** The series a test exists for; without them the run measured nothing useful. */
+/** The series a test exists for (TEST_TYPES); without them the run measured nothing useful. */
 export function missingEssentials(summary: FlentSummary): string[] {
   const missing: string[] = [];
-  const needs = (direction: 'upload' | 'download'): void => {
+  const directions = isTestName(summary.test) ? TEST_TYPES[summary.test].throughput : [];
+  for (const direction of directions) {
     if ((summary.throughput[direction].total?.count ?? 0) === 0) missing.push(`TCP ${direction}`);
-  };
-  if (summary.test === 'tcp_upload' || summary.test === 'rrul') needs('upload');
-  if (summary.test === 'tcp_download' || summary.test === 'rrul') needs('download');
+  }
   if (!Object.values(summary.latency).some((series) => series.count > 0)) missing.push('latency');
   return missing;
 }

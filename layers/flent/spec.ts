@@ -1,15 +1,16 @@
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { ValidationError } from '../core/errors.ts';
+import {
+  DEFAULT_DELAY_SECONDS,
+  DELAY_RANGE,
+  isTestName,
+  LENGTH_RANGE,
+  TEST_NAMES,
+  TEST_TYPES,
+  type TestName,
+} from '../domain/test-types.ts';
 
-/** The Flent tests k8s-netmon runs. Anything else is refused. */
-export const FLENT_TESTS = ['ping', 'tcp_upload', 'tcp_download', 'rrul'] as const;
-export type FlentTestName = (typeof FLENT_TESTS)[number];
-
-export const LENGTH_RANGE = { min: 1, max: 3600 } as const;
-export const DELAY_RANGE = { min: 0, max: 60 } as const;
-/** Flent's own default is 5 s on each side of the test; 2 s keeps rounds short and is enough for TCP to start. */
-export const DEFAULT_DELAY_SECONDS = 2;
 const TITLE_MAX = 200;
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -25,7 +26,7 @@ export interface FlentSpecInput {
 }
 
 export interface FlentSpec {
-  test: FlentTestName;
+  test: TestName;
   host: string;
   /** Seconds of measurement. */
   length: number;
@@ -34,10 +35,6 @@ export interface FlentSpec {
   title?: string;
   outputDir: string;
   netperfControlPort?: number;
-}
-
-export function isFlentTest(value: unknown): value is FlentTestName {
-  return typeof value === 'string' && (FLENT_TESTS as readonly string[]).includes(value);
 }
 
 function integerIn(field: string, value: unknown, range: { min: number; max: number }): number {
@@ -49,8 +46,8 @@ function integerIn(field: string, value: unknown, range: { min: number; max: num
 
 /** Checks every field of a spec; the error names the first bad field and its valid range. */
 export function validateFlentSpec(input: FlentSpecInput): FlentSpec {
-  if (!isFlentTest(input.test))
-    throw new ValidationError('test', input.test, `one of ${FLENT_TESTS.join(', ')}`);
+  if (!isTestName(input.test))
+    throw new ValidationError('test', input.test, `one of ${TEST_NAMES.join(', ')}`);
   const host = input.host;
   if (typeof host !== 'string' || (isIP(host) === 0 && !HOSTNAME.test(host))) {
     throw new ValidationError('host', host, 'an IPv4/IPv6 address or a DNS host name');
@@ -58,7 +55,10 @@ export function validateFlentSpec(input: FlentSpecInput): FlentSpec {
   const spec: FlentSpec = {
     test: input.test,
     host,
-    length: integerIn('length', input.length ?? 10, LENGTH_RANGE),
+    length: integerIn('length', input.length ?? 10, {
+      min: TEST_TYPES[input.test].minLengthSeconds,
+      max: LENGTH_RANGE.max,
+    }),
     delay: integerIn('delay', input.delay ?? DEFAULT_DELAY_SECONDS, DELAY_RANGE),
     outputDir: '',
   };
@@ -85,11 +85,6 @@ export function validateFlentSpec(input: FlentSpecInput): FlentSpec {
     });
   }
   return spec;
-}
-
-/** Seconds flent itself expects to run: the test plus a delay on each side. */
-export function expectedRunSeconds(spec: FlentSpec): number {
-  return spec.length + 2 * spec.delay;
 }
 
 /** The argv for one flent run. Only validated values reach it, each as its own argument. */

@@ -1,4 +1,13 @@
-import { type Distribution, describe, scaleDistribution } from '../core/stats.ts';
+import { describe, scaleDistribution } from '../core/stats.ts';
+import type {
+  DirectionThroughput,
+  Distribution,
+  FlentSummary,
+  SeriesKind,
+  SeriesStats,
+  SeriesUnit,
+} from '../domain/figures.ts';
+import type { Direction } from '../domain/test-types.ts';
 import type { FlentArchive, RawPoint } from './archive.ts';
 
 /**
@@ -9,50 +18,6 @@ import type { FlentArchive, RawPoint } from './archive.ts';
  * median, p99 and max come from the raw samples, or from the interpolated
  * series when a series has no raw samples (flent's computed sums and averages).
  */
-
-export type SeriesUnit = 's' | 'bit/s';
-export type SeriesKind = 'latency' | 'throughput';
-
-export interface SeriesStats extends Distribution {
-  kind: SeriesKind;
-  unit: SeriesUnit;
-  /** Lost probes over expected probes; latency series of ping tools only, else null. */
-  lossRatio: number | null;
-  /** The tool that produced the series (PingRunner, IrttRunner, NetperfDemoRunner...), when recorded. */
-  runner: string | null;
-}
-
-export type Direction = 'upload' | 'download';
-
-export interface DirectionThroughput {
-  /** The whole direction: "TCP upload" for single-flow tests, "TCP upload sum" for rrul. */
-  total: SeriesStats | null;
-  totalSeries: string | null;
-  /** Each flow's own series (rrul: BE, BK, CS5, EF). */
-  flows: Record<string, SeriesStats>;
-}
-
-export interface FlentSummary {
-  connectivity: 1;
-  test: string;
-  title: string | null;
-  /** Seconds of measurement asked for (flent -l). */
-  lengthSeconds: number;
-  /** Seconds the run took including flent's delays. */
-  totalLengthSeconds: number;
-  stepSeconds: number;
-  /** ISO 8601, UTC. */
-  startTime: string;
-  hosts: string[];
-  flentVersion: string;
-  series: Record<string, SeriesStats>;
-  latency: Record<string, SeriesStats>;
-  throughput: Record<Direction, DirectionThroughput>;
-  /** Series that carry no samples at all (a runner that failed inside an otherwise good run). */
-  emptySeries: string[];
-  /** Series skipped because their unit is not one k8s-netmon understands. */
-  unknownUnitSeries: string[];
-}
 
 /** Flent's unit -> factor to the base unit. */
 const UNITS: Record<string, { unit: SeriesUnit; kind: SeriesKind; factor: number }> = {

@@ -1,6 +1,7 @@
 import type { V1Container, V1EnvVar, V1Pod, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
-import type { TestRequest } from '../core/runner.ts';
-import { expectedRunSeconds, validateFlentSpec } from '../flent/spec.ts';
+import type { TestRequest } from '../domain/runner.ts';
+import { DEFAULT_DELAY_SECONDS, expectedRunSeconds, type ServerPorts } from '../domain/test-types.ts';
+import { validateFlentSpec } from '../flent/spec.ts';
 
 /**
  * The two pods of one test: a server pod on dst (netserver + irtt) and a
@@ -20,11 +21,9 @@ export const LABELS = {
   runId: 'netmon.erigrid.eu/run-id',
 } as const;
 export const MANAGED_BY = 'netmon-probe';
-export const NETSERVER_PORT = 12865;
 /** The image's non-root user and group (infra/images/flent). */
 export const RUN_AS_USER = 65532;
 export const RUN_AS_GROUP = 65532;
-export const IRTT_PORT = 2112;
 
 export interface PodSettings {
   namespace: string;
@@ -36,6 +35,8 @@ export interface PodSettings {
   /** NETMON_S3_* settings passed to the agent as plain values. */
   s3Env: Record<string, string>;
   agentCommand: string[];
+  /** Where the server pod's netserver (TCP) and irtt server (UDP) listen. */
+  ports: ServerPorts;
   /** Seconds beyond the test's own run time a pod may live. */
   slackSeconds: number;
 }
@@ -92,7 +93,7 @@ function deadline(request: TestRequest, settings: PodSettings): number {
     delay: request.delaySeconds,
     outputDir: '/tmp',
   });
-  return expectedRunSeconds(spec) + settings.slackSeconds;
+  return expectedRunSeconds(spec.length, spec.delay) + settings.slackSeconds;
 }
 
 function podName(component: 'srv' | 'cli', context: TestContext): string {
@@ -124,17 +125,17 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
     {
       name: 'netserver',
       image: settings.image,
-      command: ['netserver', '-D', '-4', '-p', String(NETSERVER_PORT)],
-      ports: [{ name: 'netperf', containerPort: NETSERVER_PORT, protocol: 'TCP' }],
-      readinessProbe: { tcpSocket: { port: NETSERVER_PORT }, periodSeconds: 1 },
+      command: ['netserver', '-D', '-4', '-p', String(settings.ports.netserver)],
+      ports: [{ name: 'netperf', containerPort: settings.ports.netserver, protocol: 'TCP' }],
+      readinessProbe: { tcpSocket: { port: settings.ports.netserver }, periodSeconds: 1 },
       securityContext: hardened(),
       resources: RESOURCES,
     },
     {
       name: 'irtt',
       image: settings.image,
-      command: ['irtt', 'server', '-b', `:${IRTT_PORT}`],
-      ports: [{ name: 'irtt', containerPort: IRTT_PORT, protocol: 'UDP' }],
+      command: ['irtt', 'server', '-b', `:${settings.ports.irtt}`],
+      ports: [{ name: 'irtt', containerPort: settings.ports.irtt, protocol: 'UDP' }],
       securityContext: hardened(),
       resources: RESOURCES,
     },
@@ -161,8 +162,9 @@ export function clientPod(
     { name: 'NETMON_AGENT_HOST', value: serverAddress },
     { name: 'NETMON_AGENT_TEST', value: request.test },
     { name: 'NETMON_AGENT_LENGTH_SECONDS', value: String(request.lengthSeconds) },
-    { name: 'NETMON_AGENT_DELAY_SECONDS', value: String(request.delaySeconds ?? 2) },
+    { name: 'NETMON_AGENT_DELAY_SECONDS', value: String(request.delaySeconds ?? DEFAULT_DELAY_SECONDS) },
     { name: 'NETMON_AGENT_SCHEDULE', value: context.schedule },
+    { name: 'NETMON_NETSERVER_PORT', value: String(settings.ports.netserver) },
     { name: 'NETMON_AGENT_SRC', value: request.src.name },
     { name: 'NETMON_AGENT_DST', value: request.dst.name },
     { name: 'NETMON_WORK_DIR', value: '/tmp' },

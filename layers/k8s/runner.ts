@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { ApiException, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import type { Runner, TestOutcome, TestRequest } from '../core/runner.ts';
+import type { FailureReason } from '../domain/outcome.ts';
+import type { Runner, TestOutcome, TestRequest } from '../domain/runner.ts';
 import { decodeReport, ReportError } from '../flent/compact.ts';
-import type { FailureReason } from '../flent/run.ts';
 import { clientPod, LABELS, MANAGED_BY, type PodSettings, serverPod, type TestContext } from './pods.ts';
 
 export interface KubernetesRunnerOptions extends PodSettings {

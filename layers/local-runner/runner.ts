@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { type ManagedProcess, runProcess, startProcess, waitFor } from '../core/process.ts';
-import type { Runner, RunnerNode, TestRequest } from '../core/runner.ts';
-import type { FlentOutcome } from '../flent/run.ts';
+import type { FlentOutcome } from '../domain/outcome.ts';
+import type { Runner, RunnerNode, TestRequest } from '../domain/runner.ts';
+import { DEFAULT_SERVER_PORTS, type ServerPorts } from '../domain/test-types.ts';
 import { runFlent } from '../flent/run.ts';
 import { validateFlentSpec } from '../flent/spec.ts';
 
@@ -15,14 +16,11 @@ export type LocalTestOutcome = FlentOutcome & { src: string; dst: string };
 export interface LocalRunnerOptions {
   /** Where each run gets its own directory for flent's archive. */
   workDir?: string;
-  netserverPort?: number;
-  irttPort?: number;
+  /** Where dst's netserver (TCP) and irtt server (UDP) listen. */
+  ports?: ServerPorts;
   /** How long servers may take to listen. */
   serverReadyTimeoutMs?: number;
 }
-
-const DEFAULT_NETSERVER_PORT = 12865;
-const DEFAULT_IRTT_PORT = 2112;
 
 /**
  * The embedded default runner: netserver and an irtt server run in dst's
@@ -35,8 +33,7 @@ export class LocalRunner implements Runner {
   constructor(options: LocalRunnerOptions = {}) {
     this.options = {
       workDir: options.workDir ?? join(tmpdir(), 'netmon-runs'),
-      netserverPort: options.netserverPort ?? DEFAULT_NETSERVER_PORT,
-      irttPort: options.irttPort ?? DEFAULT_IRTT_PORT,
+      ports: options.ports ?? DEFAULT_SERVER_PORTS,
       serverReadyTimeoutMs: options.serverReadyTimeoutMs ?? 10_000,
     };
   }
@@ -51,7 +48,7 @@ export class LocalRunner implements Runner {
       delay: request.delaySeconds,
       title: request.title ?? `${request.src.name} to ${request.dst.name}`,
       outputDir,
-      netperfControlPort: this.options.netserverPort,
+      netperfControlPort: this.options.ports.netserver,
     });
     const servers = await this.startServers(request.dst).catch(async (err: unknown) => {
       await rm(outputDir, { recursive: true, force: true });
@@ -70,7 +67,7 @@ export class LocalRunner implements Runner {
 
   private async startServers(dst: RunnerNode): Promise<ManagedProcess[]> {
     const prefix = prefixFor(dst);
-    const { netserverPort, irttPort } = this.options;
+    const { netserver: netserverPort, irtt: irttPort } = this.options.ports;
     const servers: ManagedProcess[] = [];
     try {
       // -D: stay in the foreground so the process is ours to stop; -4 and -L: only dst's address.

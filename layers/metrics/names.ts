@@ -1,4 +1,4 @@
-import type { Direction, FlentSummary, SeriesStats } from '../flent/summary.ts';
+import { LATENCY_STATS, type LatencyStat, THROUGHPUT_STATS, type ThroughputStat } from '../domain/figures.ts';
 
 /**
  * Metric names, help texts and label conventions shared by the pusher and the
@@ -15,21 +15,6 @@ export type GroupingKey = Record<GroupingLabel, string>;
 
 /** The gateway's own per-group gauge: when the group was last replaced. */
 export const PUSH_TIME_METRIC = 'push_time_seconds';
-
-export const LATENCY_STATS = ['min', 'mean', 'median', 'p99', 'max'] as const;
-export type LatencyStat = (typeof LATENCY_STATS)[number];
-export const THROUGHPUT_STATS = ['mean', 'median', 'p99'] as const;
-export type ThroughputStat = (typeof THROUGHPUT_STATS)[number];
-
-/** Direction of data flow relative to the pair (src -> dst). */
-export type FlowDirection = 'src_to_dst' | 'dst_to_src';
-export const FLOW_DIRECTIONS: readonly FlowDirection[] = ['src_to_dst', 'dst_to_src'];
-
-/** The client runs on src, the server on dst: flent's upload flows src -> dst, its download dst -> src. */
-export const FLOW_OF: Readonly<Record<Direction, FlowDirection>> = {
-  upload: 'src_to_dst',
-  download: 'dst_to_src',
-};
 
 export const BITS_PER_BYTE = 8;
 
@@ -144,46 +129,6 @@ const BY_NAME = new Map(ALL_METRICS.map((def) => [def.name, def]));
 
 export function metricByName(name: string): MetricDef | undefined {
   return BY_NAME.get(name);
-}
-
-const PING_PREFIX = 'ping (ms) ';
-
-/**
- * The probe label of a flent latency series: "Ping (ms) UDP BE" -> "udp_be",
- * "Ping (ms) ICMP" -> "icmp". Null for flent's computed average ("Ping (ms)
- * avg"), which is no probe of its own.
- */
-export function probeName(series: string): string | null {
-  let name = series.trim().toLowerCase();
-  if (name.startsWith(PING_PREFIX)) name = name.slice(PING_PREFIX.length);
-  name = name
-    .trim()
-    .replace(/\s+/g, '_')
-    .replace(/[^a-z0-9_]/g, '_');
-  if (name === '' || name === 'avg') return null;
-  return name;
-}
-
-/** Each latency series of the summary under its probe label (flent's average left out). */
-export function latencyProbes(summary: FlentSummary): Array<{ probe: string; stats: SeriesStats }> {
-  const probes: Array<{ probe: string; stats: SeriesStats }> = [];
-  for (const [series, stats] of Object.entries(summary.latency)) {
-    const probe = probeName(series);
-    if (probe !== null) probes.push({ probe, stats });
-  }
-  return probes.sort((a, b) => a.probe.localeCompare(b.probe));
-}
-
-/** The whole-direction throughput of the summary per direction of data flow. */
-export function throughputFlows(
-  summary: FlentSummary,
-): Array<{ direction: FlowDirection; stats: SeriesStats }> {
-  const flows: Array<{ direction: FlowDirection; stats: SeriesStats }> = [];
-  for (const dir of ['upload', 'download'] as const) {
-    const stats = summary.throughput[dir].total;
-    if (stats !== null) flows.push({ direction: FLOW_OF[dir], stats });
-  }
-  return flows;
 }
 
 /**

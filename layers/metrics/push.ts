@@ -2,7 +2,8 @@ import { Gauge, Pushgateway, Registry } from 'prom-client';
 import { z } from 'zod';
 import { errorLine, ValidationError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import type { TestRecord } from '../core/record.ts';
+import { LATENCY_STATS, latencyProbes, THROUGHPUT_STATS, throughputFlows } from '../domain/figures.ts';
+import type { TestRecord } from '../domain/record.ts';
 import { MetricsError, redactUrl } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, parseBaseUrl } from './http.ts';
 import {
@@ -12,14 +13,10 @@ import {
   groupingPath,
   JOB,
   LATENCY_METRICS,
-  LATENCY_STATS,
   LOSS_METRIC,
-  latencyProbes,
   type MetricDef,
   PAIR_METRICS,
   THROUGHPUT_METRICS,
-  THROUGHPUT_STATS,
-  throughputFlows,
 } from './names.ts';
 
 /**

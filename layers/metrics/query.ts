@@ -1,17 +1,10 @@
 import { z } from 'zod';
 import { errorLine } from '../core/errors.ts';
 import { runProcess } from '../core/process.ts';
+import type { FlowDirection, ThroughputStat } from '../domain/figures.ts';
 import { MetricsError, PromtoolError } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, getText } from './http.ts';
-import {
-  BITS_PER_BYTE,
-  type FlowDirection,
-  JOB,
-  type MetricTarget,
-  metricByName,
-  PUSH_TIME_METRIC,
-  type ThroughputStat,
-} from './names.ts';
+import { BITS_PER_BYTE, JOB, type MetricTarget, metricByName, PUSH_TIME_METRIC } from './names.ts';
 
 /**
  * Reading the latest figures of every pair back from Prometheus (instant

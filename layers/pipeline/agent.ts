@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import type { FlentOutcome } from '../domain/outcome.ts';
+import type { TestName } from '../domain/test-types.ts';
 import { encodeReport } from '../flent/compact.ts';
-import { type FlentOutcome, runFlent } from '../flent/run.ts';
-import { type FlentTestName, validateFlentSpec } from '../flent/spec.ts';
+import { runFlent } from '../flent/run.ts';
+import { validateFlentSpec } from '../flent/spec.ts';
 import { archiveKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 
@@ -18,12 +20,14 @@ import type { ObjectStore } from '../store/s3-store.ts';
  */
 export interface AgentTask {
   host: string;
-  test: FlentTestName;
+  test: TestName;
   lengthSeconds: number;
   delaySeconds: number;
   schedule: string;
   src: string;
   dst: string;
+  /** The server pod's netserver control port. */
+  netserverPort: number;
 }
 
 export interface AgentDeps {
@@ -42,6 +46,7 @@ export async function runAgent(deps: AgentDeps, task: AgentTask): Promise<number
       delay: task.delaySeconds,
       title: `${task.src} to ${task.dst}`,
       outputDir,
+      netperfControlPort: task.netserverPort,
     });
     const started = new Date();
     const outcome = await runFlent(spec);

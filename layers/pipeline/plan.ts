@@ -1,5 +1,5 @@
 import { log } from '../core/log.ts';
-import { orderedPairs, type Pair, pairKey, spreadPairs } from '../core/pairs.ts';
+import { orderedPairs, type Pair, pairKey, spreadPairs } from '../domain/pairs.ts';
 import type { WorkQueue } from '../queue/work-queue.ts';
 import { compactTime } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';

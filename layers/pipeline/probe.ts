@@ -3,8 +3,9 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import type { TestRecord } from '../core/record.ts';
-import { archiveOf, type Runner, type RunnerNode, type TestOutcome } from '../core/runner.ts';
+import type { TestRecord } from '../domain/record.ts';
+import { archiveOf, type Runner, type RunnerNode, type TestOutcome } from '../domain/runner.ts';
+import { expectedRunSeconds } from '../domain/test-types.ts';
 import type { ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
 import { archiveKey, resultKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
@@ -71,7 +72,8 @@ export async function probe(deps: ProbeDeps): Promise<ProbeReport> {
       break;
     }
     const needed =
-      (message.body.lengthSeconds + 2 * (message.body.delaySeconds ?? 2) + TEST_OVERHEAD_SECONDS) * 1000;
+      (expectedRunSeconds(message.body.lengthSeconds, message.body.delaySeconds) + TEST_OVERHEAD_SECONDS) *
+      1000;
     if (Date.now() + needed > deadline) {
       // Give it back at once for the next probe rather than start a test the budget cannot hold.
       await deps.queue.extendVisibility(message.receiptHandle, 0);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
-import type { TestRecord } from '../core/record.ts';
+import type { TestRecord } from '../domain/record.ts';
 import { decodeSegment, resultKey, resultPrefix, roundPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 import { loadManifest, manifestSchema, type RoundManifest } from './round.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FLENT_TESTS } from '../flent/spec.ts';
+import { TEST_NAMES } from '../domain/test-types.ts';
 import { roundKey, roundPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 
@@ -33,7 +33,7 @@ export const manifestSchema = z.object({
   version: z.literal(1),
   schedule: z.string(),
   round: z.string(),
-  test: z.enum(FLENT_TESTS),
+  test: z.enum(TEST_NAMES),
   lengthSeconds: z.number(),
   delaySeconds: z.number().nullable().default(null),
   /** Kubernetes runner settings of the schedule when the round opened (null: the runner's default). */

@@ -1,14 +1,14 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
-import { FLENT_TESTS, LENGTH_RANGE } from '../flent/spec.ts';
+import { LENGTH_RANGE, TEST_NAMES } from '../domain/test-types.ts';
 
 /** A test schedule: which test, how long, when (cron). The TestSchedule resource in a cluster. */
 export interface Schedule {
   name: string;
   cron: string;
   timeZone?: string;
-  test: (typeof FLENT_TESTS)[number];
+  test: (typeof TEST_NAMES)[number];
   lengthSeconds: number;
   delaySeconds?: number;
   suspend?: boolean;
@@ -29,7 +29,7 @@ const scheduleSchema = z.object({
   name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label (a-z, 0-9, -)'),
   cron: z.string().min(1),
   timeZone: z.string().min(1).optional(),
-  test: z.enum(FLENT_TESTS),
+  test: z.enum(TEST_NAMES),
   lengthSeconds: z.number().int().min(LENGTH_RANGE.min).max(LENGTH_RANGE.max),
   delaySeconds: z.number().int().min(0).max(60).optional(),
   suspend: z.boolean().optional(),

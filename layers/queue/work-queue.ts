@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { type Config, type CredentialSettings, credentialsOption } from '../core/config.ts';
 import { NetmonError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { FLENT_TESTS } from '../flent/spec.ts';
+import { TEST_NAMES } from '../domain/test-types.ts';
 
 export class QueueError extends NetmonError {
   override name = 'QueueError';
@@ -24,7 +24,7 @@ export const pairMessageSchema = z.object({
   round: z.string().min(1),
   src: z.string().min(1),
   dst: z.string().min(1),
-  test: z.enum(FLENT_TESTS),
+  test: z.enum(TEST_NAMES),
   lengthSeconds: z.number().int().min(1).max(3600),
   delaySeconds: z.number().int().min(0).max(60).optional(),
   hostNetwork: z.boolean().optional(),

@@ -12,9 +12,9 @@ import { renderGraphSet } from '../../layers/graph/index.ts';
 import type { GraphModel } from '../../layers/graph/model.ts';
 import { createGraphApi, type GraphApi } from '../../layers/graph-api/server.ts';
 import { S3GraphSource } from '../../layers/graph-api/source.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
 import { storeGraphs } from '../../layers/pipeline/render.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
 import { failedEdge, model, node, okEdge } from '../fixtures/graph/models.ts';
 
 /**

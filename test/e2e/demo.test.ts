@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { listRigObjects } from '../../infra/rig/sim-cluster.ts';
 import { startProcess, waitFor } from '../../layers/core/process.ts';
 import { CLI, netmon } from '../helpers/cli.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
-import { listRigObjects } from '../rig/sim-cluster.ts';
 import { strayTestProcesses } from '../setup/global.ts';
 
 interface DemoPair {

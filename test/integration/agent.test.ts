@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startLocalS3 } from '../../infra/local-stack/s3.ts';
+import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { type ManagedProcess, runProcess, startProcess, waitFor } from '../../layers/core/process.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { decodeReport } from '../../layers/flent/compact.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
-import { SimCluster } from '../rig/sim-cluster.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
 
 /**
  * The agent bundle as the client pod runs it: inside src's namespace, against

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startLocalS3 } from '../../infra/local-stack/s3.ts';
+import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import {
   type ManagedProcess,
   type RunResult,
@@ -13,20 +14,13 @@ import {
   startProcess,
   waitFor,
 } from '../../layers/core/process.ts';
-import type { TestRequest } from '../../layers/core/runner.ts';
+import type { TestRequest } from '../../layers/domain/runner.ts';
+import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { decodeReport } from '../../layers/flent/compact.ts';
-import {
-  clientPod,
-  IRTT_PORT,
-  NETSERVER_PORT,
-  type PodSettings,
-  serverPod,
-  type TestContext,
-} from '../../layers/k8s/pods.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
+import { clientPod, type PodSettings, serverPod, type TestContext } from '../../layers/k8s/pods.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
-import { SimCluster } from '../rig/sim-cluster.ts';
 
 /**
  * The Flent image's contents, proven without a container engine: rootfs.sh
@@ -321,7 +315,7 @@ beforeAll(async () => {
     delaySeconds: 1,
     schedule: context.schedule,
   };
-  // As the probe's Kubernetes runner sets them up (layers/pipeline/context.ts).
+  // As the probe's Kubernetes runner sets them up (layers/wiring/context.ts).
   settings = {
     namespace: 'netmon',
     image: 'k8s-netmon:runc',
@@ -336,13 +330,14 @@ beforeAll(async () => {
     },
     agentCommand: ['node', '/opt/netmon/agent.js'],
     slackSeconds: 60,
+    ports: DEFAULT_SERVER_PORTS,
   };
 
   const server = serverSpec();
   await runc.start(onNode('b', server, containerOf(server, 'netserver')));
   await runc.start(onNode('b', server, containerOf(server, 'irtt')));
-  await waitFor('netserver in its container', () => listening('b', '-t', NETSERVER_PORT));
-  await waitFor('irtt server in its container', () => listening('b', '-u', IRTT_PORT));
+  await waitFor('netserver in its container', () => listening('b', '-t', DEFAULT_SERVER_PORTS.netserver));
+  await waitFor('irtt server in its container', () => listening('b', '-u', DEFAULT_SERVER_PORTS.irtt));
 }, 16 * 60_000);
 
 afterAll(async () => {

@@ -6,18 +6,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGraphPageAssets } from '../../functions/graph-api/assets.ts';
+import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { formatBitsPerSecond, formatSeconds } from '../../layers/core/format.ts';
 import { startProcess, waitFor } from '../../layers/core/process.ts';
 import type { GraphModel } from '../../layers/graph/model.ts';
-import { graphApiFrom } from '../../layers/graph-api/context.ts';
 import { httpApiHandler } from '../../layers/graph-api/lambda.ts';
 import { createGraphApi, type GraphApi } from '../../layers/graph-api/server.ts';
 import { checkExposition, type PairMetrics, queryLatestPairs } from '../../layers/metrics/query.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
+import { graphApiFrom } from '../../layers/wiring/graph-api.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
-import { SimCluster } from '../rig/sim-cluster.ts';
 
 /**
  * The graph API against a real stack: a measured round (Flent between

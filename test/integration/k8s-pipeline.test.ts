@@ -12,21 +12,21 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { type ManagedProcess, runProcess, waitFor } from '../../layers/core/process.ts';
-import type { TestRecord } from '../../layers/core/record.ts';
+import type { TestRecord } from '../../layers/domain/record.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import type { TestScheduleStatus } from '../../layers/k8s/testschedules.ts';
 import { queryLatestPairs } from '../../layers/metrics/query.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
 import { latestManifest, type RoundManifest } from '../../layers/pipeline/round.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe } from '../helpers/probes.ts';
 import { serverSideApply } from '../k8s/apply.ts';
 import { type ControlPlane, helmBinary, startControlPlane } from '../k8s/control-plane.ts';
 import { NodeSimulator } from '../k8s/node-simulator.ts';
-import { SimCluster } from '../rig/sim-cluster.ts';
 
 /**
  * The product as it runs in a cluster: the Helm chart rendered and applied

@@ -5,18 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startLocalS3 } from '../../infra/local-stack/s3.ts';
+import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { waitFor } from '../../layers/core/process.ts';
-import type { RunnerNode } from '../../layers/core/runner.ts';
+import type { RunnerNode } from '../../layers/domain/runner.ts';
+import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { LeaseTestLock } from '../../layers/k8s/lease.ts';
 import { KubeNodeSource } from '../../layers/k8s/nodes.ts';
 import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import { KubernetesRunner, type KubernetesRunnerOptions } from '../../layers/k8s/runner.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
 import { LockError } from '../../layers/pipeline/test-lock.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
 import { type ControlPlane, startControlPlane } from '../k8s/control-plane.ts';
 import { NodeSimulator } from '../k8s/node-simulator.ts';
-import { SimCluster } from '../rig/sim-cluster.ts';
 
 /**
  * The Kubernetes runner against a real kube-apiserver (built from the
@@ -48,6 +49,7 @@ function runnerOptions(overrides: Partial<KubernetesRunnerOptions> = {}): Kubern
     },
     agentCommand: ['node', '/opt/netmon/agent.js'],
     slackSeconds: 60,
+    ports: DEFAULT_SERVER_PORTS,
     serverReadyTimeoutSeconds: 30,
     ...overrides,
   };

@@ -2,13 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunnerNode } from '../../layers/core/runner.ts';
+import { SimCluster as Cluster, type SimCluster } from '../../infra/rig/sim-cluster.ts';
+import type { FlentSummary } from '../../layers/domain/figures.ts';
+import type { RunnerNode } from '../../layers/domain/runner.ts';
+import type { TestName } from '../../layers/domain/test-types.ts';
 import { runFlent } from '../../layers/flent/run.ts';
-import { type FlentTestName, validateFlentSpec } from '../../layers/flent/spec.ts';
-import type { FlentSummary } from '../../layers/flent/summary.ts';
+import { validateFlentSpec } from '../../layers/flent/spec.ts';
 import { LocalRunner, type LocalTestOutcome as TestOutcome } from '../../layers/local-runner/runner.ts';
 import { flentStats, relativeDifference } from '../helpers/flent-stats.ts';
-import { SimCluster as Cluster, type SimCluster } from '../rig/sim-cluster.ts';
 import { strayTestProcesses } from '../setup/global.ts';
 
 /**
@@ -30,7 +31,7 @@ function node(name: string): RunnerNode {
   return { name: n.name, address: n.address, netns: n.netns };
 }
 
-async function measure(src: string, dst: string, test: FlentTestName, length = LENGTH): Promise<TestOutcome> {
+async function measure(src: string, dst: string, test: TestName, length = LENGTH): Promise<TestOutcome> {
   const outcome = await runner.run({
     src: node(src),
     dst: node(dst),

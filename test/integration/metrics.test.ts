@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PrometheusStack, startPrometheusStack } from '../../infra/local-stack/prometheus.ts';
 import { waitFor } from '../../layers/core/process.ts';
-import type { TestRecord } from '../../layers/core/record.ts';
+import type { FlentSummary } from '../../layers/domain/figures.ts';
+import type { FailureReason } from '../../layers/domain/outcome.ts';
+import type { TestRecord } from '../../layers/domain/record.ts';
+import type { TestName } from '../../layers/domain/test-types.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
-import type { FailureReason } from '../../layers/flent/run.ts';
-import type { FlentTestName } from '../../layers/flent/spec.ts';
-import { type FlentSummary, summarizeArchive } from '../../layers/flent/summary.ts';
+import { summarizeArchive } from '../../layers/flent/summary.ts';
 import { MetricsError } from '../../layers/metrics/errors.ts';
 import { ALL_METRICS } from '../../layers/metrics/names.ts';
 import { buildRegistry, pushRecord } from '../../layers/metrics/push.ts';
@@ -66,7 +67,7 @@ interface PairSpec {
   schedule?: string;
   src: string;
   dst: string;
-  test: FlentTestName;
+  test: TestName;
 }
 
 function success(pair: PairSpec, fixtureName: string): TestRecord {

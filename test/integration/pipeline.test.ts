@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { waitFor } from '../../layers/core/process.ts';
-import type { TestRecord } from '../../layers/core/record.ts';
+import type { TestRecord } from '../../layers/domain/record.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { summarizeArchive } from '../../layers/flent/summary.ts';
 import { renderSvg } from '../../layers/graph/svg.ts';
@@ -14,14 +15,13 @@ import {
   type PairMetrics,
   queryLatestPairs,
 } from '../../layers/metrics/query.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
 import { netmon } from '../helpers/cli.ts';
 import { dashboardQueries, expandVariables, loadDashboard } from '../helpers/grafana.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
-import { SimCluster } from '../rig/sim-cluster.ts';
 
 /**
  * The main job end to end, each function as the process a CronJob would

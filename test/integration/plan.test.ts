@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pairKey } from '../../layers/core/pairs.ts';
-import { planDepsFrom } from '../../layers/pipeline/context.ts';
+import { pairKey } from '../../layers/domain/pairs.ts';
 import { type PlanDeps, plan } from '../../layers/pipeline/plan.ts';
 import { latestManifest, saveManifest } from '../../layers/pipeline/round.ts';
 import type { Schedule } from '../../layers/pipeline/schedules.ts';
+import { planDepsFrom } from '../../layers/wiring/context.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 
 /** plan against real s3rver and local-aws-sqs; time is injected, no test runs. */

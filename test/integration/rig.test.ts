@@ -1,15 +1,15 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { RigError } from '../../layers/core/errors.ts';
-import { runChecked, runProcess, waitFor } from '../../layers/core/process.ts';
 import {
   checkRigHost,
   cleanupStaleRigs,
   listRigObjects,
   SimCluster,
   withSimCluster,
-} from '../rig/sim-cluster.ts';
+} from '../../infra/rig/sim-cluster.ts';
+import { RigError } from '../../layers/core/errors.ts';
+import { runChecked, runProcess, waitFor } from '../../layers/core/process.ts';
 
 const holdScript = new URL('../rig/hold-cluster.ts', import.meta.url).pathname;
 
@@ -130,7 +130,7 @@ describe('simulated cluster rig', () => {
   });
 
   it('refuses to run without root, saying why', async () => {
-    const probe = `import { checkRigHost } from ${JSON.stringify(new URL('../rig/sim-cluster.ts', import.meta.url).pathname)}; checkRigHost();`;
+    const probe = `import { checkRigHost } from ${JSON.stringify(new URL('../../infra/rig/sim-cluster.ts', import.meta.url).pathname)}; checkRigHost();`;
     // Not root (uid 65534), but allowed to read the checkout wherever it lies (a 0700 temp dir in CI).
     const result = await runProcess(
       [

@@ -12,11 +12,11 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
+import type { SimCluster, SimNode } from '../../infra/rig/sim-cluster.ts';
 import { errorLine } from '../../layers/core/errors.ts';
 import { log } from '../../layers/core/log.ts';
 import { type ManagedProcess, runProcess, startProcess } from '../../layers/core/process.ts';
 import { forWrite } from '../../layers/k8s/lease.ts';
-import type { SimCluster, SimNode } from '../rig/sim-cluster.ts';
 
 /**
  * Test-only kubelet for the simulated cluster: registers a Node per rig

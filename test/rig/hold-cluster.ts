@@ -3,8 +3,9 @@
  * first node, prints one JSON line describing it, then waits to be signalled.
  * Tests kill it (SIGINT, SIGTERM, SIGKILL) and check what it leaves behind.
  */
+
+import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { runProcess, startProcess, waitFor } from '../../layers/core/process.ts';
-import { SimCluster } from './sim-cluster.ts';
 
 const cluster = await SimCluster.create({
   nodes: [{ name: 'a', rateBitsPerSecond: 10e6 }, { name: 'b' }],

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { bundleAll } from '../../infra/build/bundle.ts';
+import { cleanupStaleRigs, listStaleRigObjects } from '../../infra/rig/sim-cluster.ts';
 import { isRoot } from '../../layers/core/host.ts';
-import { cleanupStaleRigs, listStaleRigObjects } from '../rig/sim-cluster.ts';
 
 /**
  * Before the suite: fresh bundles (the CLI tests run dist/, as users do) and

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { FlentOutcome } from '../../layers/domain/outcome.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
 import {
   decodeReport,
@@ -6,7 +7,6 @@ import {
   ReportError,
   TERMINATION_MESSAGE_LIMIT,
 } from '../../layers/flent/compact.ts';
-import type { FlentOutcome } from '../../layers/flent/run.ts';
 import { summarizeArchive } from '../../layers/flent/summary.ts';
 
 const fixture = (name: string): string => new URL(`../fixtures/flent/${name}`, import.meta.url).pathname;

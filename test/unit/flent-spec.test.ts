@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../layers/core/errors.ts';
-import { buildFlentArgv, expectedRunSeconds, validateFlentSpec } from '../../layers/flent/spec.ts';
+import { expectedRunSeconds } from '../../layers/domain/test-types.ts';
+import { buildFlentArgv, validateFlentSpec } from '../../layers/flent/spec.ts';
 
 const valid = { test: 'tcp_upload', host: '198.18.0.10', length: 5, outputDir: '/tmp/out' };
 
@@ -35,7 +36,7 @@ describe('flent spec', () => {
       '--netperf-control-port',
       '12866',
     ]);
-    expect(expectedRunSeconds(spec)).toBe(7);
+    expect(expectedRunSeconds(spec.length, spec.delay)).toBe(7);
   });
 
   it('accepts every allowed test and host names', () => {

@@ -11,10 +11,10 @@ import {
   graphFromJson,
   renderGraphSet,
 } from '../../layers/graph/index.ts';
-import { storeFrom } from '../../layers/pipeline/context.ts';
 import { GRAPH_CACHE_CONTROL, graphSetKey, storeGraphs } from '../../layers/pipeline/render.ts';
 import { GRAPH_FORMATS, type GraphFormat, graphKey } from '../../layers/store/keys.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
+import { storeFrom } from '../../layers/wiring/context.ts';
 import { sampleModel } from '../fixtures/graph/models.ts';
 
 /** The graph set of the render step, stored in a real S3 (s3rver), as the render function does. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../layers/core/process.ts';
+import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { clientPod, type PodSettings, serverPod } from '../../layers/k8s/pods.ts';
 
 /**
@@ -124,6 +125,7 @@ describe('packages.txt and the Flent image', () => {
       s3Env: {},
       agentCommand: ['node', '/opt/netmon/agent.js'],
       slackSeconds: 60,
+      ports: DEFAULT_SERVER_PORTS,
     };
     const request = {
       src: { name: 'a', address: '198.18.0.10' },
@@ -188,7 +190,15 @@ describe('packages.txt and the Flent image', () => {
         lengthSeconds: 5,
       },
       { schedule: 's', round: 'r', runId: 'x' },
-      { namespace: 'n', image: 'i', hostNetwork: true, s3Env: {}, agentCommand: [], slackSeconds: 1 },
+      {
+        namespace: 'n',
+        image: 'i',
+        hostNetwork: true,
+        s3Env: {},
+        agentCommand: [],
+        slackSeconds: 1,
+        ports: DEFAULT_SERVER_PORTS,
+      },
     ).spec?.containers[0]?.securityContext;
     expect(dockerfile.find((i) => i.keyword === 'USER')?.args).toBe(
       `${security?.runAsUser}:${security?.runAsGroup}`,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { toClusterNode } from '../../layers/k8s/nodes.ts';
 import { clientPod, LABELS, labelValue, type PodSettings, serverPod } from '../../layers/k8s/pods.ts';
 
@@ -10,6 +11,7 @@ const settings: PodSettings = {
   s3Env: { NETMON_S3_BUCKET: 'netmon', NETMON_S3_ENDPOINT: 'http://minio:9000' },
   agentCommand: ['node', '/opt/netmon/agent.js'],
   slackSeconds: 60,
+  ports: DEFAULT_SERVER_PORTS,
 };
 const request = {
   src: { name: 'ip-10-0-0-1.eu-west-1.compute.internal', address: '10.0.0.1' },

@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { type FlentSummary, latencyProbes, probeName, throughputFlows } from '../../layers/domain/figures.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
-import { type FlentSummary, summarizeArchive } from '../../layers/flent/summary.ts';
+import { summarizeArchive } from '../../layers/flent/summary.ts';
 import {
   ALL_METRICS,
   base64Value,
   encodeGroupings,
   groupingPath,
-  latencyProbes,
   needsBase64,
-  probeName,
-  throughputFlows,
 } from '../../layers/metrics/names.ts';
 
 const fixture = (name: string): string => new URL(`../fixtures/flent/${name}`, import.meta.url).pathname;

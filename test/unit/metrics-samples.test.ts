@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { TestRecord } from '../../layers/core/record.ts';
+import type { FlentSummary } from '../../layers/domain/figures.ts';
+import type { TestRecord } from '../../layers/domain/record.ts';
+import type { TestName } from '../../layers/domain/test-types.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
-import type { FlentTestName } from '../../layers/flent/spec.ts';
-import { type FlentSummary, summarizeArchive } from '../../layers/flent/summary.ts';
+import { summarizeArchive } from '../../layers/flent/summary.ts';
 import { MetricsError, redactUrl } from '../../layers/metrics/errors.ts';
 import { endpoint } from '../../layers/metrics/http.ts';
 import { recordSamples, type Sample } from '../../layers/metrics/push.ts';
@@ -15,7 +16,7 @@ const summaryOf = async (name: string): Promise<FlentSummary> =>
 const END = '2026-11-26T08:00:00.000Z';
 const END_SECONDS = Date.parse(END) / 1000;
 
-function record(test: FlentTestName, summary: FlentSummary | null): TestRecord {
+function record(test: TestName, summary: FlentSummary | null): TestRecord {
   return {
     version: 1,
     schedule: 'default',

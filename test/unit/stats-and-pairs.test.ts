@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { orderedPairs, pairKey, spreadPairs } from '../../layers/core/pairs.ts';
 import { describe as distribution, percentileSorted } from '../../layers/core/stats.ts';
+import { orderedPairs, pairKey, spreadPairs } from '../../layers/domain/pairs.ts';
 
 describe('statistics with numpy definitions', () => {
   it('interpolates percentiles linearly like numpy.percentile', () => {

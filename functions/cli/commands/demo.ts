@@ -4,19 +4,19 @@ import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { type LocalStack, startLocalStack } from '../../../infra/local-stack/stack.ts';
+import { type SimCluster, withSimCluster } from '../../../infra/rig/sim-cluster.ts';
 import { RigError, ValidationError } from '../../../layers/core/errors.ts';
 import { formatBitsPerSecond, formatSeconds, renderTable } from '../../../layers/core/format.ts';
 import { isRoot } from '../../../layers/core/host.ts';
 import { waitFor } from '../../../layers/core/process.ts';
-import type { TestRecord } from '../../../layers/core/record.ts';
-import { FLENT_TESTS, type FlentTestName, isFlentTest } from '../../../layers/flent/spec.ts';
+import type { TestRecord } from '../../../layers/domain/record.ts';
+import { isTestName, TEST_NAMES, type TestName } from '../../../layers/domain/test-types.ts';
 import { queryLatestPairs } from '../../../layers/metrics/query.ts';
-import { planDepsFrom, probeDepsFrom, renderDepsFrom, storeFrom } from '../../../layers/pipeline/context.ts';
 import { plan } from '../../../layers/pipeline/plan.ts';
 import { type ProbeEvent, probe } from '../../../layers/pipeline/probe.ts';
 import { type RenderReport, render } from '../../../layers/pipeline/render.ts';
 import { GRAPH_FORMATS, type GraphFormat } from '../../../layers/store/keys.ts';
-import { type SimCluster, withSimCluster } from '../../../test/rig/sim-cluster.ts';
+import { planDepsFrom, probeDepsFrom, renderDepsFrom, storeFrom } from '../../../layers/wiring/context.ts';
 import { positiveInteger } from './flent.ts';
 
 interface DemoOptions {
@@ -59,7 +59,7 @@ export function registerDemo(program: Command): void {
     )
     .option('--length <seconds>', 'seconds of measurement per pair', positiveInteger('--length'), 3)
     .option('--delay <seconds>', 'flent -d: idle seconds before and after the load', Number, 1)
-    .option('--test <name>', `${FLENT_TESTS.join(', ')}`, 'tcp_upload')
+    .option('--test <name>', `${TEST_NAMES.join(', ')}`, 'tcp_upload')
     .option('--out <dir>', 'keep the stack data and graphs in DIR and write DIR/summary.json')
     .option('--keep', 'leave the stack running (browse S3 and Prometheus) until Ctrl-C')
     .addHelpText(
@@ -71,11 +71,11 @@ export function registerDemo(program: Command): void {
     });
 }
 
-function checkOptions(options: DemoOptions): FlentTestName {
+function checkOptions(options: DemoOptions): TestName {
   if (options.nodes < 2 || options.nodes > 16)
     throw new ValidationError('--nodes', options.nodes, 'an integer from 2 to 16');
-  if (!isFlentTest(options.test))
-    throw new ValidationError('--test', options.test, `one of ${FLENT_TESTS.join(', ')}`);
+  if (!isTestName(options.test))
+    throw new ValidationError('--test', options.test, `one of ${TEST_NAMES.join(', ')}`);
   if (!Number.isInteger(options.delay) || options.delay < 0 || options.delay > 60) {
     throw new ValidationError('--delay', options.delay, 'an integer from 0 to 60');
   }
@@ -124,7 +124,7 @@ async function demoEnv(
   stack: LocalStack,
   cluster: SimCluster,
   out: string,
-  test: FlentTestName,
+  test: TestName,
   options: DemoOptions,
 ): Promise<NodeJS.ProcessEnv> {
   const nodesFile = join(out, 'nodes.json');

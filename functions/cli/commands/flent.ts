@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { formatBitsPerSecond, formatRatio, formatSeconds, renderTable } from '../../../layers/core/format.ts';
+import type { FlentSummary, SeriesStats } from '../../../layers/domain/figures.ts';
+import { DEFAULT_DELAY_SECONDS, TEST_NAMES } from '../../../layers/domain/test-types.ts';
 import { ARCHIVE_LIMITS, readArchiveFile } from '../../../layers/flent/archive.ts';
 import { runFlent } from '../../../layers/flent/run.ts';
-import { DEFAULT_DELAY_SECONDS, FLENT_TESTS, validateFlentSpec } from '../../../layers/flent/spec.ts';
-import { type FlentSummary, type SeriesStats, summarizeArchive } from '../../../layers/flent/summary.ts';
+import { validateFlentSpec } from '../../../layers/flent/spec.ts';
+import { summarizeArchive } from '../../../layers/flent/summary.ts';
 
 export function positiveInteger(name: string) {
   return (value: string): number => {
@@ -48,7 +50,7 @@ export function registerFlent(program: Command): void {
     .command('run')
     .description('run one flent test against a host that runs netserver (and irtt) and print its summary')
     .requiredOption('--host <host>', 'address or name of the host running netserver')
-    .option('--test <name>', `one of ${FLENT_TESTS.join(', ')}`, 'tcp_upload')
+    .option('--test <name>', `one of ${TEST_NAMES.join(', ')}`, 'tcp_upload')
     .option('--length <seconds>', 'measurement length, 1..3600', positiveInteger('--length'), 10)
     .option(
       '--delay <seconds>',

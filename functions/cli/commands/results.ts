@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ValidationError } from '../../../layers/core/errors.ts';
 import { formatBitsPerSecond, formatRatio, formatSeconds, renderTable } from '../../../layers/core/format.ts';
-import { storeFrom } from '../../../layers/pipeline/context.ts';
 import {
   findRound,
   listRounds,
@@ -11,6 +10,7 @@ import {
   roundResults,
   type StoredRecord,
 } from '../../../layers/pipeline/results.ts';
+import { storeFrom } from '../../../layers/wiring/context.ts';
 
 /** `netmon results`: what the pipeline stored in S3, for operators. Settings: NETMON_S3_* (see README). */
 export function registerResults(program: Command): void {

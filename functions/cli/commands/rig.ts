@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { cleanupStaleRigs, listRigObjects } from '../../../test/rig/sim-cluster.ts';
+import { cleanupStaleRigs, listRigObjects } from '../../../infra/rig/sim-cluster.ts';
 
 export function registerRig(program: Command): void {
   const rig = program

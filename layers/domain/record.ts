@@ -1,6 +1,6 @@
-import type { FailureReason } from '../flent/run.ts';
-import type { FlentTestName } from '../flent/spec.ts';
-import type { FlentSummary } from '../flent/summary.ts';
+import type { FlentSummary } from './figures.ts';
+import type { FailureReason } from './outcome.ts';
+import type { TestName } from './test-types.ts';
 
 /**
  * The record of one test of one ordered pair in one round, success or
@@ -17,7 +17,7 @@ export interface TestRecord {
   round: string;
   src: string;
   dst: string;
-  test: FlentTestName;
+  test: TestName;
   /** Unique per attempt: a redelivered message gets a new runId, the record keeps the last. */
   runId: string;
   startTime: string;

@@ -1,15 +1,16 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { CREDENTIAL_KEYS, loadConfig } from '../core/config.ts';
-import { ConfigError, errorLine } from '../core/errors.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { ServerPorts } from '../domain/test-types.ts';
+import { kubeClient, kubeconfigFrom } from '../k8s/kubeconfig.ts';
 import type { TestScheduleSource } from '../k8s/testschedules.ts';
+import type { AgentDeps, AgentTask } from '../pipeline/agent.ts';
+import { FileNodeSource, type NodeSource } from '../pipeline/nodes.ts';
+import type { PlanDeps } from '../pipeline/plan.ts';
+import type { ProbeDeps } from '../pipeline/probe.ts';
+import type { RenderDeps } from '../pipeline/render.ts';
+import type { ScheduleSource } from '../pipeline/schedules.ts';
 import { makeSqsClient, WorkQueue } from '../queue/work-queue.ts';
 import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
-import type { AgentDeps, AgentTask } from './agent.ts';
-import { FileNodeSource, type NodeSource } from './nodes.ts';
-import type { PlanDeps } from './plan.ts';
-import type { ProbeDeps } from './probe.ts';
-import type { RenderDeps } from './render.ts';
-import type { ScheduleSource } from './schedules.ts';
 
 /**
  * The composition root: settings read once, SDK clients built once, the
@@ -40,6 +41,11 @@ const SQS_KEYS = [
   ...CREDENTIAL_KEYS,
 ] as const;
 
+const PORT_KEYS = ['NETMON_NETSERVER_PORT', 'NETMON_IRTT_PORT'] as const;
+function portsOf(config: { NETMON_NETSERVER_PORT: number; NETMON_IRTT_PORT: number }): ServerPorts {
+  return { netserver: config.NETMON_NETSERVER_PORT, irtt: config.NETMON_IRTT_PORT };
+}
+
 export function storeFrom(env: NodeJS.ProcessEnv = process.env): ObjectStore {
   const config = loadConfig(S3_KEYS, env);
   return new ObjectStore(makeS3Client(config), config);
@@ -54,74 +60,6 @@ function queueFrom(env: NodeJS.ProcessEnv): WorkQueue {
   );
 }
 
-/**
- * The Kubernetes API clients: a kubeconfig read from Secrets Manager when
- * NETMON_KUBECONFIG_SECRET_ARN is set (a cloud function outside the
- * cluster), else KUBECONFIG, else the pod's service account.
- */
-function kubeFrom(env: NodeJS.ProcessEnv): Promise<KubeConfig> {
-  // One load per environment: nodes, schedules, runner and lease share it (and one secret read).
-  let loaded = kubeconfigs.get(env);
-  if (loaded === undefined) {
-    loaded = loadKubeconfig(env);
-    kubeconfigs.set(env, loaded);
-    loaded.catch(() => kubeconfigs.delete(env));
-  }
-  return loaded;
-}
-const kubeconfigs = new WeakMap<NodeJS.ProcessEnv, Promise<KubeConfig>>();
-
-/**
- * The Kubernetes client's classes, loaded on first use. A dynamic import
- * keeps a whole package in a bundle, so infra/build/bundle.ts reads the
- * names destructured here and bundles only those.
- */
-async function kubeClient() {
-  const { KubeConfig, CoreV1Api, CustomObjectsApi, CoordinationV1Api } = await import(
-    '@kubernetes/client-node'
-  );
-  return { KubeConfig, CoreV1Api, CustomObjectsApi, CoordinationV1Api };
-}
-
-async function loadKubeconfig(env: NodeJS.ProcessEnv): Promise<KubeConfig> {
-  const { KubeConfig } = await kubeClient();
-  const kubeconfig = new KubeConfig();
-  if (env.NETMON_KUBECONFIG_SECRET_ARN) {
-    kubeconfig.loadFromString(await readSecret(env.NETMON_KUBECONFIG_SECRET_ARN, env));
-  } else if (env.KUBECONFIG) kubeconfig.loadFromFile(env.KUBECONFIG);
-  else kubeconfig.loadFromDefault();
-  return kubeconfig;
-}
-
-/**
- * A secret's text through the AWS Parameters and Secrets Lambda Extension
- * (a layer serving GetSecretValue on localhost, authenticated by the
- * function's session token): no Secrets Manager SDK client in the bundles.
- */
-async function readSecret(arn: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const port = env.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT ?? '2773';
-  const expected = `the ARN of a Secrets Manager secret holding a kubeconfig, readable through the Parameters and Secrets extension on localhost:${port}`;
-  let response: Response;
-  try {
-    response = await fetch(
-      `http://localhost:${port}/secretsmanager/get?secretId=${encodeURIComponent(arn)}`,
-      {
-        headers: { 'X-Aws-Parameters-Secrets-Token': env.AWS_SESSION_TOKEN ?? '' },
-        signal: AbortSignal.timeout(10_000),
-      },
-    );
-  } catch (err) {
-    throw new ConfigError('NETMON_KUBECONFIG_SECRET_ARN', arn, `${expected} (${errorLine(err)})`, {
-      cause: err,
-    });
-  }
-  const body = (await response.json().catch(() => ({}))) as { SecretString?: unknown };
-  if (!response.ok || typeof body.SecretString !== 'string') {
-    throw new ConfigError('NETMON_KUBECONFIG_SECRET_ARN', arn, `${expected} (HTTP ${response.status})`);
-  }
-  return body.SecretString;
-}
-
 function isKubernetes(env: NodeJS.ProcessEnv): boolean {
   return loadConfig(['NETMON_RUNNER'], env).NETMON_RUNNER === 'kubernetes';
 }
@@ -133,7 +71,7 @@ async function nodesFrom(env: NodeJS.ProcessEnv): Promise<NodeSource> {
     const [{ CoreV1Api }, { KubeNodeSource }, kubeconfig] = await Promise.all([
       kubeClient(),
       import('../k8s/nodes.ts'),
-      kubeFrom(env),
+      kubeconfigFrom(env),
     ]);
     return new KubeNodeSource(
       kubeconfig.makeApiClient(CoreV1Api),
@@ -156,7 +94,7 @@ async function testSchedulesFrom(env: NodeJS.ProcessEnv): Promise<TestScheduleSo
   const [{ CustomObjectsApi }, { TestScheduleSource }, kubeconfig] = await Promise.all([
     kubeClient(),
     import('../k8s/testschedules.ts'),
-    kubeFrom(env),
+    kubeconfigFrom(env),
   ]);
   return new TestScheduleSource(kubeconfig.makeApiClient(CustomObjectsApi), { namespace: NETMON_NAMESPACE });
 }
@@ -173,7 +111,7 @@ export async function schedulesFrom(env: NodeJS.ProcessEnv = process.env): Promi
     );
   }
   // cron-parser and luxon only where schedules are read.
-  const { parseSchedules } = await import('./schedules.ts');
+  const { parseSchedules } = await import('../pipeline/schedules.ts');
   const schedules = parseSchedules(NETMON_SCHEDULES);
   return { list: async () => schedules };
 }
@@ -188,7 +126,7 @@ async function roundObserverFrom(
   pushgatewayUrl: string | undefined,
 ): Promise<Pick<PlanDeps, 'observer'>> {
   const [status, testSchedules] = await Promise.all([
-    import('./status.ts'),
+    import('../pipeline/status.ts'),
     isKubernetes(env) ? testSchedulesFrom(env) : undefined,
   ]);
   const observers = [
@@ -231,13 +169,13 @@ export async function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): Promi
 }
 
 async function localProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'lock'>> {
-  const config = loadConfig(['NETMON_LOCK_FILE', 'NETMON_WORK_DIR'], env);
+  const config = loadConfig(['NETMON_LOCK_FILE', 'NETMON_WORK_DIR', ...PORT_KEYS], env);
   const [{ LocalRunner }, { FileTestLock }] = await Promise.all([
     import('../local-runner/runner.ts'),
-    import('./test-lock.ts'),
+    import('../pipeline/test-lock.ts'),
   ]);
   return {
-    runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR }),
+    runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR, ports: portsOf(config) }),
     lock: new FileTestLock(config.NETMON_LOCK_FILE),
   };
 }
@@ -252,12 +190,18 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
       'NETMON_HOST_NETWORK',
       'NETMON_S3_CREDENTIALS_SECRET',
       'NETMON_SERVER_READY_TIMEOUT_SECONDS',
+      ...PORT_KEYS,
       ...S3_KEYS,
     ],
     env,
   );
   const [{ CoordinationV1Api, CoreV1Api }, { KubernetesRunner }, { LeaseTestLock }, kubeconfig] =
-    await Promise.all([kubeClient(), import('../k8s/runner.ts'), import('../k8s/lease.ts'), kubeFrom(env)]);
+    await Promise.all([
+      kubeClient(),
+      import('../k8s/runner.ts'),
+      import('../k8s/lease.ts'),
+      kubeconfigFrom(env),
+    ]);
   // The agent in the client pod writes the archive itself: it gets the same bucket and endpoint.
   const s3Env: Record<string, string> = {
     NETMON_S3_BUCKET: config.NETMON_S3_BUCKET,
@@ -275,6 +219,7 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
         ? {}
         : { s3CredentialsSecret: config.NETMON_S3_CREDENTIALS_SECRET }),
       s3Env,
+      ports: portsOf(config),
       agentCommand: ['node', '/opt/netmon/agent.js'],
       slackSeconds: 60,
       serverReadyTimeoutSeconds: config.NETMON_SERVER_READY_TIMEOUT_SECONDS,
@@ -328,6 +273,7 @@ export function agentFrom(env: NodeJS.ProcessEnv = process.env): { deps: AgentDe
       'NETMON_AGENT_DST',
       'NETMON_TERMINATION_LOG',
       'NETMON_WORK_DIR',
+      'NETMON_NETSERVER_PORT',
     ],
     env,
   );
@@ -345,6 +291,7 @@ export function agentFrom(env: NodeJS.ProcessEnv = process.env): { deps: AgentDe
       schedule: config.NETMON_AGENT_SCHEDULE,
       src: config.NETMON_AGENT_SRC,
       dst: config.NETMON_AGENT_DST,
+      netserverPort: config.NETMON_NETSERVER_PORT,
     },
   };
 }

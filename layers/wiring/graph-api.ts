@@ -1,7 +1,7 @@
 import { loadConfig } from '../core/config.ts';
-import { graphInputsFrom, storeFrom } from '../pipeline/context.ts';
-import type { GraphApiOptions } from './server.ts';
-import { type GraphSource, PrometheusGraphSource, S3GraphSource } from './source.ts';
+import type { GraphApiOptions } from '../graph-api/server.ts';
+import { type GraphSource, PrometheusGraphSource, S3GraphSource } from '../graph-api/source.ts';
+import { graphInputsFrom, storeFrom } from './context.ts';
 
 /**
  * The graph API's composition root: its settings read once, its source

@@ -1,6 +1,5 @@
-import type { ReportedOutcome } from '../flent/compact.ts';
-import type { FlentOutcome } from '../flent/run.ts';
-import type { FlentTestName } from '../flent/spec.ts';
+import type { FlentOutcome, ReportedOutcome } from './outcome.ts';
+import type { TestName } from './test-types.ts';
 
 /** A node as a runner sees it: where to reach it and, locally, which namespace it lives in. */
 export interface RunnerNode {
@@ -13,7 +12,7 @@ export interface RunnerNode {
 export interface TestRequest {
   src: RunnerNode;
   dst: RunnerNode;
-  test: FlentTestName;
+  test: TestName;
   lengthSeconds: number;
   delaySeconds?: number;
   title?: string;

@@ -1,0 +1,88 @@
+/**
+ * The registry of test types: every fact about a test that is not how Flent
+ * is called. Everything that names, validates, times or interprets a test
+ * reads it from here: the CRD, the values schema and serverless.yml are
+ * checked against it by test/unit/test-types.test.ts.
+ *
+ * Adding a test type: docs/adding-a-test-type.md.
+ */
+
+/** Flent's direction names: the client runs on src, the server on dst; upload flows src -> dst. */
+export type Direction = 'upload' | 'download';
+
+/** Programs the server side (dst) must run for the test. */
+export type ServerProgram = 'netserver' | 'irtt';
+
+export interface TestType {
+  /** One line for --help texts and docs. */
+  description: string;
+  /** Directions whose TCP throughput the test exists to measure: a run without them measured nothing. */
+  throughput: readonly Direction[];
+  /** Every test type needs at least one latency series with samples. */
+  servers: readonly ServerProgram[];
+  minLengthSeconds: number;
+}
+
+export const TEST_NAMES = ['ping', 'tcp_upload', 'tcp_download', 'rrul'] as const;
+export type TestName = (typeof TEST_NAMES)[number];
+
+export const TEST_TYPES: Readonly<Record<TestName, TestType>> = {
+  ping: {
+    description: 'ICMP round trips (fping), no load',
+    throughput: [],
+    servers: [],
+    minLengthSeconds: 1,
+  },
+  tcp_upload: {
+    description: 'one TCP stream src -> dst (netperf TCP_STREAM) with ICMP pings',
+    throughput: ['upload'],
+    servers: ['netserver'],
+    minLengthSeconds: 1,
+  },
+  tcp_download: {
+    description: 'one TCP stream dst -> src (netperf TCP_MAERTS) with ICMP pings',
+    throughput: ['download'],
+    servers: ['netserver'],
+    minLengthSeconds: 1,
+  },
+  rrul: {
+    description: 'four TCP streams each way plus UDP and ICMP pings: latency under load',
+    throughput: ['upload', 'download'],
+    servers: ['netserver', 'irtt'],
+    minLengthSeconds: 1,
+  },
+};
+
+/**
+ * The servers' default ports on dst (settings NETMON_NETSERVER_PORT and
+ * NETMON_IRTT_PORT change them). 2112 is irtt's own default, and flent's irtt
+ * runner always connects there: on another port rrul's UDP probes fall back
+ * to netperf UDP_RR through the netserver.
+ */
+export type ServerPorts = Readonly<Record<ServerProgram, number>>;
+export const DEFAULT_SERVER_PORTS: ServerPorts = { netserver: 12865, irtt: 2112 };
+export const SERVER_PROTOCOLS: Readonly<Record<ServerProgram, 'tcp' | 'udp'>> = {
+  netserver: 'tcp',
+  irtt: 'udp',
+};
+
+/** Seconds of measurement any test may ask for. */
+export const LENGTH_RANGE = { min: 1, max: 3600 } as const;
+/** Seconds flent waits before starting and after stopping the load. */
+export const DELAY_RANGE = { min: 0, max: 60 } as const;
+/** Flent's own default is 5 s on each side of the test; 2 s keeps rounds short and is enough for TCP to start. */
+export const DEFAULT_DELAY_SECONDS = 2;
+
+export function isTestName(value: unknown): value is TestName {
+  return typeof value === 'string' && (TEST_NAMES as readonly string[]).includes(value);
+}
+
+/** Seconds flent itself expects to run: the test plus a delay on each side. */
+export function expectedRunSeconds(lengthSeconds: number, delaySeconds = DEFAULT_DELAY_SECONDS): number {
+  return lengthSeconds + 2 * delaySeconds;
+}
+
+/** "ping, tcp_upload, tcp_download or rrul": for error messages. */
+export function testNamesText(conjunction = 'or'): string {
+  return `${TEST_NAMES.slice(0, -1).join(', ')} ${conjunction} ${TEST_NAMES[TEST_NAMES.length - 1]}`;
+}
