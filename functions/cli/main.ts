@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { errorLine, NetmonError } from '../../layers/core/errors.ts';
-import { registerDemo } from './commands/demo.ts';
+import { registerDemo } from './commands/demo/index.ts';
 import { registerFlent } from './commands/flent.ts';
 import { registerRender } from './commands/render.ts';
 import { registerResults } from './commands/results.ts';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { markReady, parseInvocation, runAsCommand } from '../../layers/core/handler.ts';
-import { type PlanOutcome, plan } from '../../layers/pipeline/plan.ts';
+import type { PlanOutcome } from '../../layers/domain/round.ts';
+import { plan } from '../../layers/pipeline/plan.ts';
 import { planDepsFrom, schedulesFrom } from '../../layers/wiring/context.ts';
 
 /** plan (CronJob every minute / scheduled function): open due rounds and queue their pairs. */

@@ -3,7 +3,7 @@ import { isRoot, missingPrograms } from '../../layers/core/host.ts';
 import { log } from '../../layers/core/log.ts';
 import { runChecked, runProcess } from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
-import type { ClusterNode } from '../../layers/pipeline/nodes.ts';
+import type { ClusterNode } from '../../layers/domain/nodes.ts';
 
 /**
  * The simulated cluster: one network namespace per node, all joined by a

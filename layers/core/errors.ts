@@ -73,3 +73,8 @@ export function errorLine(err: unknown): string {
   }
   return parts.join(': ');
 }
+
+/** The test lock was not had in time, or was lost. */
+export class LockError extends NetmonError {
+  override name = 'LockError';
+}

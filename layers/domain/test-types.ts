@@ -10,16 +10,18 @@
 /** Flent's direction names: the client runs on src, the server on dst; upload flows src -> dst. */
 export type Direction = 'upload' | 'download';
 
-/** Programs the server side (dst) must run for the test. */
+/** The servers dst runs for every test: netperf's netserver (TCP, UDP_RR) and irtt (UDP round trips). */
 export type ServerProgram = 'netserver' | 'irtt';
 
 export interface TestType {
   /** One line for --help texts and docs. */
   description: string;
-  /** Directions whose TCP throughput the test exists to measure: a run without them measured nothing. */
+  /**
+   * Directions whose TCP throughput the test exists to measure: a run without
+   * them measured nothing. Every test also needs a latency series with samples.
+   */
   throughput: readonly Direction[];
-  /** Every test type needs at least one latency series with samples. */
-  servers: readonly ServerProgram[];
+  /** Shorter runs measure TCP's start more than the path. */
   minLengthSeconds: number;
 }
 
@@ -28,28 +30,24 @@ export type TestName = (typeof TEST_NAMES)[number];
 
 export const TEST_TYPES: Readonly<Record<TestName, TestType>> = {
   ping: {
-    description: 'ICMP round trips (fping), no load',
+    description: 'ICMP (fping) and UDP (irtt) round trips, no load',
     throughput: [],
-    servers: [],
     minLengthSeconds: 1,
   },
   tcp_upload: {
     description: 'one TCP stream src -> dst (netperf TCP_STREAM) with ICMP pings',
     throughput: ['upload'],
-    servers: ['netserver'],
-    minLengthSeconds: 1,
+    minLengthSeconds: 2,
   },
   tcp_download: {
     description: 'one TCP stream dst -> src (netperf TCP_MAERTS) with ICMP pings',
     throughput: ['download'],
-    servers: ['netserver'],
-    minLengthSeconds: 1,
+    minLengthSeconds: 2,
   },
   rrul: {
     description: 'four TCP streams each way plus UDP and ICMP pings: latency under load',
     throughput: ['upload', 'download'],
-    servers: ['netserver', 'irtt'],
-    minLengthSeconds: 1,
+    minLengthSeconds: 2,
   },
 };
 
@@ -85,4 +83,12 @@ export function expectedRunSeconds(lengthSeconds: number, delaySeconds = DEFAULT
 /** "ping, tcp_upload, tcp_download or rrul": for error messages. */
 export function testNamesText(conjunction = 'or'): string {
   return `${TEST_NAMES.slice(0, -1).join(', ')} ${conjunction} ${TEST_NAMES[TEST_NAMES.length - 1]}`;
+}
+
+/** One line per test type, for --help texts. */
+export function testTypesHelp(indent = '  '): string {
+  const width = Math.max(...TEST_NAMES.map((name) => name.length));
+  return TEST_NAMES.map((name) => `${indent}${name.padEnd(width)}  ${TEST_TYPES[name].description}`).join(
+    '\n',
+  );
 }

@@ -4,9 +4,9 @@ import {
   type V1Lease,
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
-import { errorLine } from '../core/errors.ts';
+import { errorLine, LockError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { LockError, type TestLock } from '../pipeline/test-lock.ts';
+import type { TestLock } from '../domain/lock.ts';
 
 export interface LeaseLockOptions {
   namespace: string;

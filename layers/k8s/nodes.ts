@@ -1,5 +1,5 @@
 import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
-import type { ClusterNode, NodeSource } from '../pipeline/nodes.ts';
+import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
 
 /** The cluster's nodes from the API server: InternalIP, Ready condition, labels. */
 export class KubeNodeSource implements NodeSource {

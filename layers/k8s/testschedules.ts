@@ -2,10 +2,15 @@ import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { errorLine, ValidationError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import type { PlanOutcome } from '../pipeline/plan.ts';
-import { countPairs, isFinished, type RoundManifest } from '../pipeline/round.ts';
-import { type Schedule, type ScheduleSource, validateSchedule } from '../pipeline/schedules.ts';
-import type { RoundObserver } from '../pipeline/status.ts';
+import { validateSchedule } from '../core/schedules.ts';
+import {
+  countPairs,
+  isFinished,
+  type PlanOutcome,
+  type RoundManifest,
+  type RoundObserver,
+} from '../domain/round.ts';
+import type { Schedule, ScheduleSource } from '../domain/schedule.ts';
 
 /**
  * TestSchedule resources (netmon.erigrid.eu/v1alpha1, k8s/netmon/crds) as

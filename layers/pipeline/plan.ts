@@ -1,19 +1,20 @@
 import { log } from '../core/log.ts';
+import { latestTick, matchesSelector } from '../core/schedules.ts';
+import type { NodeSource } from '../domain/nodes.ts';
 import { orderedPairs, type Pair, pairKey, spreadPairs } from '../domain/pairs.ts';
-import type { WorkQueue } from '../queue/work-queue.ts';
-import { compactTime } from '../store/keys.ts';
-import type { ObjectStore } from '../store/s3-store.ts';
-import type { NodeSource } from './nodes.ts';
 import {
   countPairs,
   isFinished,
-  latestManifest,
+  type PlanOutcome,
   type RoundManifest,
+  type RoundObserver,
   type RoundPair,
-  saveManifest,
-} from './round.ts';
-import { latestTick, matchesSelector, type Schedule } from './schedules.ts';
-import type { RoundObserver } from './status.ts';
+} from '../domain/round.ts';
+import type { Schedule } from '../domain/schedule.ts';
+import type { WorkQueue } from '../queue/work-queue.ts';
+import { compactTime } from '../store/keys.ts';
+import type { ObjectStore } from '../store/s3-store.ts';
+import { latestManifest, saveManifest } from './round.ts';
 
 export interface PlanDeps {
   store: ObjectStore;
@@ -25,13 +26,6 @@ export interface PlanDeps {
   /** Told what plan decided for each schedule (the TestSchedule status in a cluster). */
   observer?: RoundObserver;
 }
-
-export type PlanOutcome =
-  | { schedule: string; action: 'opened'; round: string; queued: number }
-  | { schedule: string; action: 'requeued'; round: string; queued: number }
-  | { schedule: string; action: 'waiting'; round: string; remaining: number }
-  | { schedule: string; action: 'not-due' | 'suspended'; round: string | null }
-  | { schedule: string; action: 'too-few-nodes'; round: string | null; message: string };
 
 /**
  * plan: for each schedule, open a round when it is due and none is open, and

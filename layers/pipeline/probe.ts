@@ -3,16 +3,16 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import type { TestLock } from '../domain/lock.ts';
+import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
 import type { TestRecord } from '../domain/record.ts';
+import { isFinished, type RoundManifest, type RoundObserver, type RoundPair } from '../domain/round.ts';
 import { archiveOf, type Runner, type RunnerNode, type TestOutcome } from '../domain/runner.ts';
 import { expectedRunSeconds } from '../domain/test-types.ts';
 import type { ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
 import { archiveKey, resultKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
-import type { ClusterNode, NodeSource } from './nodes.ts';
-import { isFinished, loadManifest, type RoundManifest, type RoundPair, saveManifest } from './round.ts';
-import type { RoundObserver } from './status.ts';
-import type { TestLock } from './test-lock.ts';
+import { loadManifest, saveManifest } from './round.ts';
 
 export interface ProbeDeps {
   store: ObjectStore;

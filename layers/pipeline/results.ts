@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
 import type { TestRecord } from '../domain/record.ts';
+import type { RoundManifest } from '../domain/round.ts';
 import { decodeSegment, resultKey, resultPrefix, roundPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
-import { loadManifest, manifestSchema, type RoundManifest } from './round.ts';
+import { loadManifest, manifestSchema } from './round.ts';
 
 /**
  * Reading back what the pipeline stored: schedules, rounds and their

@@ -1,17 +1,15 @@
 import { z } from 'zod';
+import { countPairs, PAIR_STATES, type RoundManifest } from '../domain/round.ts';
 import { TEST_NAMES } from '../domain/test-types.ts';
 import { roundKey, roundPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 
 /**
- * A round: one pass over every ordered pair of a schedule. Its manifest
- * (rounds/<schedule>/<round>.json) is the round's own record of what was
- * queued and what was tested: plan decides from it what to enqueue, probe
+ * Round manifests in S3 (the shape is layers/domain/round.ts). The manifest
+ * is the round's own record: plan decides from it what to enqueue, probe
  * from it whether a redelivered message was already done. The queue alone
  * can do neither (local-aws-sqs forgets deduplication ids).
  */
-export const PAIR_STATES = ['queued', 'done', 'failed', 'skipped'] as const;
-export type PairState = (typeof PAIR_STATES)[number];
 
 const pairSchema = z.object({
   src: z.string(),
@@ -48,18 +46,7 @@ export const manifestSchema = z.object({
   nodes: z.array(z.string()),
   pairs: z.array(pairSchema),
   counts: z.object({ total: z.number(), done: z.number(), failed: z.number(), skipped: z.number() }),
-});
-export type RoundManifest = z.infer<typeof manifestSchema>;
-export type RoundPair = RoundManifest['pairs'][number];
-
-export function countPairs(pairs: readonly RoundPair[]): RoundManifest['counts'] {
-  const count = (state: PairState): number => pairs.filter((p) => p.state === state).length;
-  return { total: pairs.length, done: count('done'), failed: count('failed'), skipped: count('skipped') };
-}
-
-export function isFinished(pair: RoundPair): boolean {
-  return pair.state !== 'queued';
-}
+}) satisfies z.ZodType<RoundManifest, unknown>;
 
 export function saveManifest(store: ObjectStore, manifest: RoundManifest): Promise<void> {
   manifest.counts = countPairs(manifest.pairs);

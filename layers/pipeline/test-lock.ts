@@ -1,21 +1,7 @@
 import lockfile from 'proper-lockfile';
-import { NetmonError } from '../core/errors.ts';
+import { LockError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-
-export class LockError extends NetmonError {
-  override name = 'LockError';
-}
-
-/**
- * Mutual exclusion for tests: whoever holds it runs the only test in the
- * cluster. The file lock serves the local runner (all probes on one host);
- * the Kubernetes runner uses a coordination.k8s.io Lease behind the same
- * interface.
- */
-export interface TestLock {
-  /** Resolves with a release function once held; rejects with LockError after `timeoutMs`. */
-  acquire(timeoutMs: number, onWait?: () => Promise<void>): Promise<() => Promise<void>>;
-}
+import type { TestLock } from '../domain/lock.ts';
 
 export interface FileTestLockOptions {
   /** A holder that stops refreshing the lock for this long (a killed probe) loses it. */

@@ -1,14 +1,15 @@
 import { CREDENTIAL_KEYS, loadConfig } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
+import type { NodeSource } from '../domain/nodes.ts';
+import type { ScheduleSource } from '../domain/schedule.ts';
 import type { ServerPorts } from '../domain/test-types.ts';
 import { kubeClient, kubeconfigFrom } from '../k8s/kubeconfig.ts';
 import type { TestScheduleSource } from '../k8s/testschedules.ts';
+import { FileNodeSource } from '../local-runner/nodes.ts';
 import type { AgentDeps, AgentTask } from '../pipeline/agent.ts';
-import { FileNodeSource, type NodeSource } from '../pipeline/nodes.ts';
 import type { PlanDeps } from '../pipeline/plan.ts';
 import type { ProbeDeps } from '../pipeline/probe.ts';
 import type { RenderDeps } from '../pipeline/render.ts';
-import type { ScheduleSource } from '../pipeline/schedules.ts';
 import { makeSqsClient, WorkQueue } from '../queue/work-queue.ts';
 import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
 
@@ -111,7 +112,7 @@ export async function schedulesFrom(env: NodeJS.ProcessEnv = process.env): Promi
     );
   }
   // cron-parser and luxon only where schedules are read.
-  const { parseSchedules } = await import('../pipeline/schedules.ts');
+  const { parseSchedules } = await import('../core/schedules.ts');
   const schedules = parseSchedules(NETMON_SCHEDULES);
   return { list: async () => schedules };
 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalStack, startLocalStack } from '../../infra/local-stack/stack.ts';
-import type { ClusterNode } from '../../layers/pipeline/nodes.ts';
+import type { ClusterNode } from '../../layers/domain/nodes.ts';
 
 /** A local stack in a temporary directory, plus the NETMON_* environment for functions run against it. */
 export interface StackFixture {

@@ -147,6 +147,37 @@ describe('connectivity', () => {
   }, 30_000);
 });
 
+describe('server ports are settings', () => {
+  it('with netserver and irtt on other ports, tcp_upload measures; flent then runs its UDP probes over netperf', async () => {
+    const moved = new LocalRunner({ workDir, ports: { netserver: 12999, irtt: 2199 } });
+    const outcome = await moved.run({
+      src: node('a'),
+      dst: node('b'),
+      test: 'ping',
+      lengthSeconds: 2,
+      delaySeconds: 0,
+    });
+    const ping = expectSummary(outcome);
+    if (outcome.ok) archives.push(outcome.archivePath);
+    expect(ping.latency['Ping (ms) ICMP']?.count).toBeGreaterThan(0);
+    // flent's irtt client only knows port 2112: its UDP runner falls back to netperf UDP_RR on our netserver port.
+    expect(ping.latency['Ping (ms) UDP']?.count).toBeGreaterThan(0);
+    expect(ping.latency['Ping (ms) UDP']?.runner).not.toBe('IrttRunner');
+    const upload = await moved.run({
+      src: node('b'),
+      dst: node('a'),
+      test: 'tcp_upload',
+      lengthSeconds: 3,
+      delaySeconds: 1,
+    });
+    const summary = expectSummary(upload);
+    if (upload.ok) archives.push(upload.archivePath);
+    expect(relativeDifference(summary.throughput.upload.total?.mean ?? 0, RATES.b as number)).toBeLessThan(
+      0.1,
+    );
+  }, 60_000);
+});
+
 describe('archives match flent', () => {
   it('rrul and ping archives parse, with latency series and per-flow throughput', async () => {
     const rrul = expectSummary(await measure('b', 'c', 'rrul'));

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pairKey } from '../../layers/domain/pairs.ts';
+import type { Schedule } from '../../layers/domain/schedule.ts';
 import { type PlanDeps, plan } from '../../layers/pipeline/plan.ts';
 import { latestManifest, saveManifest } from '../../layers/pipeline/round.ts';
-import type { Schedule } from '../../layers/pipeline/schedules.ts';
 import { planDepsFrom } from '../../layers/wiring/context.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../layers/core/config.ts';
 import { ConfigError } from '../../layers/core/errors.ts';
-import { latestTick, parseSchedules } from '../../layers/pipeline/schedules.ts';
+import { latestTick, parseSchedules } from '../../layers/core/schedules.ts';
 import { deduplicationId } from '../../layers/queue/work-queue.ts';
 import {
   archiveKey,
@@ -48,8 +48,8 @@ describe('storage keys', () => {
       'results/hourly/20261126T070000.000Z/a/b.json',
     );
     expect(roundKey('hourly', 'r1')).toBe('rounds/hourly/r1.json');
-    expect(graphKey('latest', 'svg')).toBe('graphs/latest/graph.svg');
-    expect(graphKey(time, 'graphml')).toBe('graphs/20261126T075012.345Z/graph.graphml');
+    expect(graphKey('latest', 'graph.svg')).toBe('graphs/latest/graph.svg');
+    expect(graphKey(time, 'graph.graphml')).toBe('graphs/20261126T075012.345Z/graph.graphml');
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../layers/core/errors.ts';
+import { countPairs, type RoundManifest, type RoundPair } from '../../layers/domain/round.ts';
 import {
   readyCondition,
   scheduleFromSpec,
@@ -7,7 +8,6 @@ import {
   type TestScheduleStatus,
   withRound,
 } from '../../layers/k8s/testschedules.ts';
-import { countPairs, type RoundManifest, type RoundPair } from '../../layers/pipeline/round.ts';
 
 const T0 = new Date('2026-11-26T10:00:00Z');
 const T1 = new Date('2026-11-26T10:05:00Z');

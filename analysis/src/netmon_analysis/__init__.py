@@ -10,7 +10,8 @@
 
 from .filters import Filter
 from .flent import Archive, ArchiveError, archive_samples, archive_series, read_archive, series_stats
-from .frames import primary_latency_series, probe_name, samples_frame, series_summary_frame, summary_frame
+from .frames import primary_latency_series, samples_frame, series_summary_frame, summary_frame
+from .headline import headline, headline_probe, probe_name
 from .keys import decode_segment, encode_segment, parse_archive_key, parse_result_key
 from .plots import latency_cdf, latency_matrix, pair_timeseries, save, throughput_matrix
 from .s3 import NetmonDataError, PullReport, S3AccessError, S3Source, UnknownScheduleError
@@ -30,6 +31,8 @@ __all__ = [
     "archive_series",
     "decode_segment",
     "encode_segment",
+    "headline",
+    "headline_probe",
     "latency_cdf",
     "latency_matrix",
     "pair_timeseries",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence, Union
@@ -21,12 +20,12 @@ from .flent import (
     archive_series,
     read_archive,
 )
+from .headline import headline_series, probe_name
 from .keys import ArchiveKey, parse_archive_key
 from .s3 import S3Source
 
 LATENCY_STATS = ("min", "mean", "median", "p99", "max")
 THROUGHPUT_STATS = ("min", "mean", "median", "p99", "max")
-PRIMARY_LATENCY_SERIES = "Ping (ms) ICMP"
 
 SUMMARY_COLUMNS: dict[str, str] = {
     "time": "datetime64[ns, UTC]",
@@ -82,22 +81,9 @@ def _num(value: Any) -> float:
     return float(value)
 
 
-def probe_name(series: str) -> str | None:
-    """``"Ping (ms) UDP BE"`` -> ``"udp_be"`` (the metrics' probe label); None for flent's average."""
-    name = series.strip().lower()
-    if name.startswith("ping (ms) "):
-        name = name[len("ping (ms) ") :]
-    name = re.sub(r"[^a-z0-9_]", "_", re.sub(r"\s+", "_", name.strip()))
-    return None if name in ("", "avg") else name
-
-
 def primary_latency_series(summary: dict[str, Any]) -> str | None:
-    """The series behind the ``latency_*`` columns: ICMP when measured, else the first probe series."""
-    latency = summary.get("latency") or {}
-    if PRIMARY_LATENCY_SERIES in latency:
-        return PRIMARY_LATENCY_SERIES
-    probes = sorted(name for name in latency if probe_name(name) is not None)
-    return probes[0] if probes else None
+    """The series behind the ``latency_*`` columns: the headline probe's (ICMP when measured; see headline.py)."""
+    return headline_series(summary)
 
 
 def _records(source: Records, flt: Filter) -> list[dict]:

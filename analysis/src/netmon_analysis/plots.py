@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .frames import PRIMARY_LATENCY_SERIES, probe_name
+from .headline import headline_probe, probe_name
 
 MS = 1e3
 MBIT = 1e6
@@ -161,7 +161,7 @@ def latency_matrix(
     column = f"latency_{stat}_s"
     series = df["latency_series"].dropna().unique() if "latency_series" in df else []
     what = series[0] if len(series) == 1 else "latency"
-    what = "ICMP" if what == PRIMARY_LATENCY_SERIES else what
+    what = "ICMP" if probe_name(str(what)) == "icmp" else what
     return _matrix(
         df,
         column,
@@ -317,8 +317,9 @@ def latency_cdf(
         raise ValueError("the samples have no latency series")
     names = sorted(latency["series"].dropna().unique())
     if series is None:
-        probes = [s for s in names if probe_name(s) is not None]
-        series = PRIMARY_LATENCY_SERIES if PRIMARY_LATENCY_SERIES in names else (probes or names)[0]
+        by_probe = {probe_name(s): s for s in names if probe_name(s) is not None}
+        probe = headline_probe(list(by_probe))
+        series = by_probe[probe] if probe is not None else names[0]
     elif series not in names:
         raise ValueError(f"no latency series {series!r}; there are: {', '.join(names)}")
     rows = _auto_rows(latency[latency["series"] == series])

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ValidationError } from '../../../layers/core/errors.ts';
 import { formatBitsPerSecond, formatRatio, formatSeconds, renderTable } from '../../../layers/core/format.ts';
+import { headlineOf } from '../../../layers/domain/headline.ts';
 import {
   findRound,
   listRounds,
@@ -115,14 +116,14 @@ interface Figures {
   download: number | null;
 }
 
+/** The record's headline figures (docs/headline-figures.md): the same ones the graph shows. */
 function figures(record: StoredRecord): Figures {
-  const summary = record.summary;
-  const icmp = summary?.latency['Ping (ms) ICMP'] ?? Object.values(summary?.latency ?? {})[0];
+  const headline = headlineOf(record.summary ?? null);
   return {
-    latency: icmp?.median ?? null,
-    loss: icmp?.lossRatio ?? null,
-    upload: summary?.throughput.upload.total?.mean ?? null,
-    download: summary?.throughput.download.total?.mean ?? null,
+    latency: headline.latencySeconds,
+    loss: headline.lossRatio,
+    upload: headline.throughput.src_to_dst,
+    download: headline.throughput.dst_to_src,
   };
 }
 

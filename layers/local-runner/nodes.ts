@@ -1,22 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
-
-/** A cluster node as the pipeline sees it. */
-export interface ClusterNode {
-  name: string;
-  /** InternalIP: where tests reach the node. */
-  address: string;
-  ready: boolean;
-  labels: Record<string, string>;
-  /** Local runner only: the network namespace the node lives in on this host. */
-  netns?: string;
-}
-
-/** Where the node list comes from: the Kubernetes API in a cluster, a file for the local runner. */
-export interface NodeSource {
-  list(): Promise<ClusterNode[]>;
-}
+import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
 
 const nodeSchema = z.object({
   name: z.string().min(1),

@@ -1,29 +1,10 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { ConfigError } from '../core/errors.ts';
-import { LENGTH_RANGE, TEST_NAMES } from '../domain/test-types.ts';
+import type { Schedule } from '../domain/schedule.ts';
+import { DELAY_RANGE, LENGTH_RANGE, TEST_NAMES, TEST_TYPES } from '../domain/test-types.ts';
+import { ConfigError } from './errors.ts';
 
-/** A test schedule: which test, how long, when (cron). The TestSchedule resource in a cluster. */
-export interface Schedule {
-  name: string;
-  cron: string;
-  timeZone?: string;
-  test: (typeof TEST_NAMES)[number];
-  lengthSeconds: number;
-  delaySeconds?: number;
-  suspend?: boolean;
-  /** Only Ready nodes with all these labels are tested. */
-  nodeSelector?: Record<string, string>;
-  /** Kubernetes runner: test the nodes' own network (default) or the pod network. */
-  hostNetwork?: boolean;
-  /** Kubernetes runner: hard limit for one pair's test, pods included. */
-  timeoutSeconds?: number;
-}
-
-/** Where schedules come from: NETMON_SCHEDULES (local) or the TestSchedule resources of a namespace. */
-export interface ScheduleSource {
-  list(): Promise<Schedule[]>;
-}
+/** Schedules are settings (NETMON_SCHEDULES, TestSchedule specs): checked here, field by field. */
 
 const scheduleSchema = z.object({
   name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label (a-z, 0-9, -)'),
@@ -31,7 +12,7 @@ const scheduleSchema = z.object({
   timeZone: z.string().min(1).optional(),
   test: z.enum(TEST_NAMES),
   lengthSeconds: z.number().int().min(LENGTH_RANGE.min).max(LENGTH_RANGE.max),
-  delaySeconds: z.number().int().min(0).max(60).optional(),
+  delaySeconds: z.number().int().min(DELAY_RANGE.min).max(DELAY_RANGE.max).optional(),
   suspend: z.boolean().optional(),
   nodeSelector: z.record(z.string(), z.string()).optional(),
   hostNetwork: z.boolean().optional(),
@@ -91,6 +72,14 @@ export function validateSchedule(candidate: unknown, field: string): Schedule {
     );
     throw new ConfigError(`${field}.${issue?.path.join('.')}`, value, issue?.message ?? 'a schedule');
   }
+  const { test, lengthSeconds } = parsed.data;
+  const minLength = TEST_TYPES[test].minLengthSeconds;
+  if (lengthSeconds < minLength)
+    throw new ConfigError(
+      `${field}.lengthSeconds`,
+      lengthSeconds,
+      `at least ${minLength} seconds for ${test}`,
+    );
   if (parsed.data.timeZone !== undefined) validateTimeZone(`${field}.timeZone`, parsed.data.timeZone);
   validateCron(`${field}.cron`, parsed.data.cron, parsed.data.timeZone);
   return withoutUndefined(parsed.data);

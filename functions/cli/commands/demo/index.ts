@@ -1,0 +1,118 @@
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { startLocalStack } from '../../../../infra/local-stack/stack.ts';
+import { withSimCluster } from '../../../../infra/rig/sim-cluster.ts';
+import { RigError, ValidationError } from '../../../../layers/core/errors.ts';
+import { isRoot } from '../../../../layers/core/host.ts';
+import {
+  DELAY_RANGE,
+  isTestName,
+  TEST_NAMES,
+  type TestName,
+  testTypesHelp,
+} from '../../../../layers/domain/test-types.ts';
+import { storeFrom } from '../../../../layers/wiring/context.ts';
+import { positiveInteger } from '../flent.ts';
+import { holdUntilInterrupted, report, toRow } from './report.ts';
+import { demoEnv, renderWhenVisible, runRound } from './round.ts';
+
+/** `netmon demo`: one full round on a local simulated cluster with the embedded stack. */
+
+interface DemoOptions {
+  nodes: number;
+  length: number;
+  delay: number;
+  test: string;
+  out?: string;
+  keep?: boolean;
+}
+
+const MBIT = 1e6;
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'run one full measurement round on a local simulated cluster with the embedded stack (S3, SQS, Pushgateway, Prometheus): plan -> probe -> render',
+    )
+    .option(
+      '--nodes <n>',
+      'simulated nodes, 2..16; node i is shaped to 10*i Mbit/s',
+      positiveInteger('--nodes'),
+      4,
+    )
+    .option('--length <seconds>', 'seconds of measurement per pair', positiveInteger('--length'), 3)
+    .option('--delay <seconds>', 'flent -d: idle seconds before and after the load', Number, 1)
+    .option('--test <name>', `${TEST_NAMES.join(', ')}`, 'tcp_upload')
+    .option('--out <dir>', 'keep the stack data and graphs in DIR and write DIR/summary.json')
+    .option('--keep', 'leave the stack running (browse S3 and Prometheus) until Ctrl-C')
+    .addHelpText(
+      'after',
+      `\nTests:\n${testTypesHelp()}\n\nNeeds root (namespaces, tc, nftables) and the system packages of infra/system/install.sh.\nThe first node to the last is cut on purpose: its test must fail with connectivity 0.`,
+    )
+    .action(async (options: DemoOptions) => {
+      await runDemo(options);
+    });
+}
+
+function checkOptions(options: DemoOptions): TestName {
+  if (options.nodes < 2 || options.nodes > 16)
+    throw new ValidationError('--nodes', options.nodes, 'an integer from 2 to 16');
+  if (!isTestName(options.test))
+    throw new ValidationError('--test', options.test, `one of ${TEST_NAMES.join(', ')}`);
+  if (
+    !Number.isInteger(options.delay) ||
+    options.delay < DELAY_RANGE.min ||
+    options.delay > DELAY_RANGE.max
+  ) {
+    throw new ValidationError(
+      '--delay',
+      options.delay,
+      `an integer from ${DELAY_RANGE.min} to ${DELAY_RANGE.max}`,
+    );
+  }
+  if (!isRoot()) {
+    throw new RigError(
+      'the demo builds a simulated cluster of network namespaces, veth pairs, tc qdiscs and nftables rules, which needs root: run it as root (sudo npm run demo)',
+    );
+  }
+  return options.test;
+}
+
+async function runDemo(options: DemoOptions): Promise<void> {
+  const test = checkOptions(options);
+  const out = resolve(options.out ?? (await mkdtemp(join(tmpdir(), 'netmon-demo-'))));
+  await mkdir(out, { recursive: true });
+  const names = Array.from({ length: options.nodes }, (_, i) => `node-${i + 1}`);
+  const cut = [names[0], names[names.length - 1]] as [string, string];
+  const stack = await startLocalStack({ directory: out });
+  try {
+    await withSimCluster(
+      {
+        nodes: names.map((name, i) => ({
+          name,
+          rateBitsPerSecond: 10 * (i + 1) * MBIT,
+          zone: `zone-${i % 2 === 0 ? 'a' : 'b'}`,
+          region: 'sim',
+        })),
+        cuts: [cut],
+      },
+      async (cluster) => {
+        const env = await demoEnv(stack, cluster, out, test, options);
+        const records = await runRound(env, cluster.nodes.length);
+        const graphs = await renderWhenVisible(env, stack, records.length);
+        const store = storeFrom(env);
+        const rows = records.map((record) => toRow(cluster, record, (key) => store.urlFor(key)));
+        await report(rows, graphs, stack, store, out, {
+          writeSummary: options.out !== undefined,
+          keep: options.keep === true,
+        });
+        if (options.keep) await holdUntilInterrupted(stack);
+      },
+    );
+  } finally {
+    await stack.stop();
+  }
+}

@@ -1,0 +1,155 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LocalStack } from '../../../../infra/local-stack/stack.ts';
+import type { SimCluster } from '../../../../infra/rig/sim-cluster.ts';
+import { formatBitsPerSecond, formatSeconds, renderTable } from '../../../../layers/core/format.ts';
+import { FLOW_OF } from '../../../../layers/domain/figures.ts';
+import { headlineOf } from '../../../../layers/domain/headline.ts';
+import type { TestRecord } from '../../../../layers/domain/record.ts';
+import { TEST_TYPES } from '../../../../layers/domain/test-types.ts';
+import type { RenderReport } from '../../../../layers/pipeline/render.ts';
+import { GRAPH_FORMATS, type GraphFormat } from '../../../../layers/store/keys.ts';
+import type { ObjectStore } from '../../../../layers/store/s3-store.ts';
+import { SCHEDULE } from './round.ts';
+
+/** What the demo shows when its round is done: a table, where things went, and summary.json. */
+
+/** One row of summary.json: what a user checks after the demo. */
+export interface DemoPair {
+  src: string;
+  dst: string;
+  test: string;
+  cut: boolean;
+  shapedBitsPerSecond: number | null;
+  /** The headline throughput (docs/headline-figures.md) in the test's first direction of data flow. */
+  measuredBitsPerSecond: number | null;
+  /** The headline latency: median round trip of the headline probe (ICMP). */
+  latencySeconds: number | null;
+  connectivity: 0 | 1;
+  reason: string | null;
+  archiveUrl: string | null;
+}
+
+export function toRow(cluster: SimCluster, record: TestRecord, urlFor: (key: string) => string): DemoPair {
+  const [direction] = TEST_TYPES[record.test].throughput;
+  const flow = direction === undefined ? undefined : FLOW_OF[direction];
+  // Data flows out of the sender, so the sender's egress shaping is the rate to compare with.
+  const sender = flow === 'dst_to_src' ? record.dst : record.src;
+  const headline = headlineOf(record.summary);
+  return {
+    src: record.src,
+    dst: record.dst,
+    test: record.test,
+    cut: cluster.isCut(record.src, record.dst),
+    shapedBitsPerSecond: flow === undefined ? null : (cluster.node(sender).rateBitsPerSecond ?? null),
+    measuredBitsPerSecond: flow === undefined ? null : headline.throughput[flow],
+    latencySeconds: headline.latencySeconds,
+    connectivity: record.connectivity,
+    reason: record.reason,
+    archiveUrl: record.archiveKey === null ? null : urlFor(record.archiveKey),
+  };
+}
+
+function table(rows: readonly DemoPair[]): string {
+  return renderTable(
+    ['src', 'dst', 'shaped', 'measured', 'latency (median)', 'connectivity'],
+    rows.map((row) => [
+      row.src,
+      row.dst,
+      formatBitsPerSecond(row.shapedBitsPerSecond),
+      formatBitsPerSecond(row.measuredBitsPerSecond),
+      formatSeconds(row.latencySeconds),
+      row.connectivity === 1 ? '1' : `0 (${row.reason}${row.cut ? ', cut on purpose' : ''})`,
+    ]),
+  );
+}
+
+/** The latest graph set from S3 into DIR/graphs, so it stays after the stack stops. */
+async function copyGraphs(store: ObjectStore, graphs: RenderReport, out: string): Promise<string> {
+  const graphDir = join(out, 'graphs');
+  await mkdir(graphDir, { recursive: true });
+  for (const format of Object.keys(GRAPH_FORMATS) as GraphFormat[]) {
+    const bytes = await store.getBytes(graphs.stored.latest[format]);
+    await writeFile(join(graphDir, `graph.${format}`), bytes ?? '');
+  }
+  return graphDir;
+}
+
+/** DIR/summary.json: the pairs, the graph URLs and where the stack listens. */
+async function writeSummary(
+  rows: readonly DemoPair[],
+  graphs: RenderReport,
+  stack: LocalStack,
+  out: string,
+  running: boolean,
+): Promise<string> {
+  const summaryPath = join(out, 'summary.json');
+  const summary = {
+    schedule: SCHEDULE,
+    pairs: rows,
+    graphs: graphs.urls,
+    // Where the embedded stack listens (it keeps running with --keep); local test credentials, not secrets.
+    stack: {
+      s3: {
+        endpoint: stack.env.NETMON_S3_ENDPOINT,
+        bucket: stack.env.NETMON_S3_BUCKET,
+        accessKeyId: stack.env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: stack.env.AWS_SECRET_ACCESS_KEY,
+      },
+      prometheus: stack.prometheusUrl,
+      pushgateway: stack.pushgatewayUrl,
+      running,
+    },
+  };
+  await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  return summaryPath;
+}
+
+export interface ReportOptions {
+  /** Write DIR/summary.json (the user asked for --out). */
+  writeSummary: boolean;
+  keep: boolean;
+}
+
+export async function report(
+  rows: DemoPair[],
+  graphs: RenderReport,
+  stack: LocalStack,
+  store: ObjectStore,
+  out: string,
+  options: ReportOptions,
+): Promise<void> {
+  rows.sort((a, b) => a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst));
+  const graphDir = await copyGraphs(store, graphs, out);
+  const lines = [
+    table(rows),
+    '',
+    `archives (S3):   ${store.urlFor(`archives/${SCHEDULE}/`)}  (s3rver folder ${stack.s3Directory})`,
+    ...Object.entries(graphs.urls).map(([format, url]) => `graph ${format.padEnd(8)} ${url}`),
+    `graphs (local):  ${graphDir}`,
+    `metrics:         ${stack.prometheusUrl}/graph?g0.expr=netmon_connectivity`,
+  ];
+  if (!options.keep)
+    lines.push(
+      '(the stack stops now: run with --keep to browse these URLs; the files stay in the folders above)',
+    );
+  if (options.writeSummary)
+    lines.push(`summary:         ${await writeSummary(rows, graphs, stack, out, options.keep)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export async function holdUntilInterrupted(stack: LocalStack): Promise<void> {
+  process.stdout.write(
+    [
+      '',
+      'The stack keeps running (Ctrl-C stops it and removes the simulated cluster):',
+      `  S3          ${stack.env.NETMON_S3_ENDPOINT}  bucket ${stack.env.NETMON_S3_BUCKET}, access key S3RVER, secret S3RVER`,
+      `  Prometheus  ${stack.prometheusUrl}`,
+      `  Pushgateway ${stack.pushgatewayUrl}`,
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>(() => {
+    // Resolved never: the shutdown handler stops everything and exits on SIGINT/SIGTERM.
+  });
+}
