@@ -37,9 +37,9 @@ export interface FlentSpec {
   netperfControlPort?: number;
 }
 
-function integerIn(field: string, value: unknown, range: { min: number; max: number }): number {
+function integerIn(field: string, value: unknown, range: { min: number; max: number }, why = ''): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < range.min || value > range.max) {
-    throw new ValidationError(field, value, `an integer from ${range.min} to ${range.max}`);
+    throw new ValidationError(field, value, `an integer from ${range.min} to ${range.max}${why}`);
   }
   return value;
 }
@@ -55,10 +55,12 @@ export function validateFlentSpec(input: FlentSpecInput): FlentSpec {
   const spec: FlentSpec = {
     test: input.test,
     host,
-    length: integerIn('length', input.length ?? 10, {
-      min: TEST_TYPES[input.test].minLengthSeconds,
-      max: LENGTH_RANGE.max,
-    }),
+    length: integerIn(
+      'length',
+      input.length ?? 10,
+      { min: TEST_TYPES[input.test].minLengthSeconds, max: LENGTH_RANGE.max },
+      TEST_TYPES[input.test].minLengthSeconds > LENGTH_RANGE.min ? ` for ${input.test}` : '',
+    ),
     delay: integerIn('delay', input.delay ?? DEFAULT_DELAY_SECONDS, DELAY_RANGE),
     outputDir: '',
   };

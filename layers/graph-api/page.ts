@@ -1,3 +1,4 @@
+import { HEADLINE_NAMES } from '../graph/headline.ts';
 import { GRAPH_METRICS, type GraphMetric, type ViewParams } from './params.ts';
 
 /**
@@ -10,8 +11,8 @@ import { GRAPH_METRICS, type GraphMetric, type ViewParams } from './params.ts';
 export const PAGE_SCRIPT = 'graph-page.js';
 
 export const METRIC_TITLES: Readonly<Record<GraphMetric, string>> = {
-  latency: 'median latency',
-  throughput: 'median throughput',
+  latency: HEADLINE_NAMES.latency,
+  throughput: HEADLINE_NAMES.throughput,
   loss: 'loss',
 };
 

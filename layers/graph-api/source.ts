@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { errorLine, NetmonError, ValidationError } from '../core/errors.ts';
-import { type GraphModel, type GraphSetFile, graphFromJson } from '../graph/index.ts';
+import { type GraphModel, type GraphNode, graphFromJson, graphFromMetrics } from '../graph/index.ts';
 import { type PairMetrics, queryLatestPairs } from '../metrics/query.ts';
-import type { ClusterNode, NodeSource } from '../pipeline/nodes.ts';
-import { graphFromMetrics, graphSetKey } from '../pipeline/render.ts';
+import { type GraphSetFile, graphKey, graphSetPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 import { withMaxAge } from './views.ts';
 
@@ -75,12 +74,12 @@ export class S3GraphSource implements GraphSource {
 
   constructor(store: ObjectStore, refreshSeconds: number) {
     this.store = store;
-    this.description = `s3://${store.bucket}/graphs/latest/`;
+    this.description = `s3://${store.bucket}/${graphSetPrefix('latest')}`;
     this.latest = new Refreshing(refreshSeconds, (previous) => this.readSet(previous));
   }
 
   private async readSet(previous: StoredSet | undefined): Promise<StoredSet> {
-    const key = graphSetKey('latest', 'json');
+    const key = graphKey('latest', 'json');
     let document: unknown;
     try {
       // getJson retries a document caught half-rewritten (s3rver rewrites objects in place).
@@ -92,7 +91,7 @@ export class S3GraphSource implements GraphSource {
     }
     if (document === undefined) {
       throw new NoGraphError(
-        `no graph in s3://${this.store.bucket}/graphs/latest/ yet: the render function writes one every few minutes (or set NETMON_GRAPH_API_SOURCE=prometheus)`,
+        `no graph in s3://${this.store.bucket}/${graphSetPrefix('latest')} yet: the render function writes one every few minutes (or set NETMON_GRAPH_API_SOURCE=prometheus)`,
       );
     }
     const text = JSON.stringify(document);
@@ -127,7 +126,7 @@ export class S3GraphSource implements GraphSource {
   }
 
   private async readFile(file: GraphSetFile): Promise<Uint8Array | undefined> {
-    const key = graphSetKey('latest', file);
+    const key = graphKey('latest', file);
     try {
       return await this.store.getBytes(key);
     } catch (err) {
@@ -138,10 +137,15 @@ export class S3GraphSource implements GraphSource {
   }
 }
 
+/** The cluster's nodes with their addresses and labels (the pipeline's NodeSource is one). */
+export interface GraphNodeSource {
+  list(): Promise<readonly GraphNode[]>;
+}
+
 export interface PrometheusSourceOptions {
   prometheusUrl: string;
   /** Node addresses and labels; without it the nodes are the names seen in the metrics. */
-  nodes?: NodeSource;
+  nodes?: GraphNodeSource;
   clusterName: string;
   maxAgeSeconds: number;
   refreshSeconds: number;
@@ -152,7 +156,7 @@ export class PrometheusGraphSource implements GraphSource {
   readonly kind = 'prometheus';
   readonly description: string;
   private readonly options: PrometheusSourceOptions;
-  private readonly latest: Refreshing<{ pairs: PairMetrics[]; nodes: ClusterNode[] }>;
+  private readonly latest: Refreshing<{ pairs: PairMetrics[]; nodes: readonly GraphNode[] }>;
 
   constructor(options: PrometheusSourceOptions) {
     this.options = options;

@@ -5,10 +5,11 @@ import {
   chooseEngine,
   EDGE_LABEL_LIMIT,
   edgeState,
-  GRAPH_SET_FILES,
   type GraphEdge,
   GraphError,
   type GraphModel,
+  headlineLatency,
+  headlineThroughput,
   quoteDot,
   renderMatrixSvg,
   renderSvg,
@@ -16,7 +17,7 @@ import {
   toGraphJson,
   toGraphML,
 } from '../graph/index.ts';
-import type { GraphFormat } from '../store/keys.ts';
+import { GRAPH_SET_FILES, type GraphFormat } from '../store/keys.ts';
 import { DEFAULT_METRIC, type GraphMetric, type ViewParams } from './params.ts';
 
 /**
@@ -58,12 +59,17 @@ export function modelFingerprint(model: GraphModel): string {
   return createHash('sha256').update(JSON.stringify(content)).digest('base64url');
 }
 
+/** The edge's headline figure of `metric`, as the combined view labels it. */
 function metricLabel(edge: GraphEdge, metric: GraphMetric): string {
   switch (metric) {
-    case 'latency':
-      return edge.latency?.median == null ? '' : formatSeconds(edge.latency.median);
-    case 'throughput':
-      return edge.throughput?.median == null ? '' : formatBitsPerSecond(edge.throughput.median);
+    case 'latency': {
+      const seconds = headlineLatency(edge);
+      return seconds === null ? '' : formatSeconds(seconds);
+    }
+    case 'throughput': {
+      const bits = headlineThroughput(edge);
+      return bits === null ? '' : formatBitsPerSecond(bits);
+    }
     case 'loss':
       return edge.lossRatio === null ? '' : `loss ${formatRatio(edge.lossRatio)}`;
   }

@@ -1,6 +1,8 @@
-import { formatBitsPerSecond, formatRatio, formatSeconds } from '../core/format.ts';
+import { formatAge, formatBitsPerSecond, formatRatio, formatSeconds } from '../core/format.ts';
+import { LATENCY_STATS, THROUGHPUT_STATS } from '../domain/figures.ts';
 import { chooseEngine, type LayoutEngine } from './engine.ts';
 import { DEFAULT_EDGE_FOCUS, type EdgeFocus, selectEdges } from './focus.ts';
+import { HEADLINE_NAMES, headlineLatency, headlineThroughput } from './headline.ts';
 import { type Point, ringLayout } from './layout.ts';
 import {
   compareText,
@@ -12,38 +14,16 @@ import {
   sortNodes,
   zoneOf,
 } from './model.ts';
-import { formatAge, xmlSafe } from './text.ts';
+import { EDGE_COLORS, LATENCY_SCALE, latencyColor } from './palette.ts';
+import { xmlSafe } from './text.ts';
 
 /**
- * The model as Graphviz DOT. Colour says median latency on a fixed scale (so
- * two graphs compare at a glance), width says throughput, dashed red says
- * the pair failed, grey dotted says the figures are old. Each ordered pair is
- * its own edge, so A->B and B->A show their own figures.
+ * The model as Graphviz DOT. Colour says the headline latency on a fixed
+ * scale (so two graphs compare at a glance), width says the headline
+ * throughput, dashed red says the pair failed, grey dotted says the figures
+ * are old. Each ordered pair is its own edge, so A->B and B->A show their
+ * own figures.
  */
-
-export interface LatencyBand {
-  /** Upper bound (exclusive) of the band in seconds; null: no upper bound. */
-  belowSeconds: number | null;
-  color: string;
-  label: string;
-}
-
-/** Median round-trip latency -> edge colour. Exported so that other views draw the same legend. */
-export const LATENCY_SCALE: readonly LatencyBand[] = [
-  { belowSeconds: 0.001, color: '#1a9850', label: '< 1 ms' },
-  { belowSeconds: 0.005, color: '#91cf60', label: '1-5 ms' },
-  { belowSeconds: 0.02, color: '#fc8d59', label: '5-20 ms' },
-  { belowSeconds: null, color: '#d73027', label: '>= 20 ms' },
-];
-
-export const EDGE_COLORS = {
-  /** connectivity 0, drawn dashed. */
-  failed: '#e41a1c',
-  /** stale or never measured, drawn dotted. */
-  stale: '#9e9e9e',
-  /** reached, but no latency figure (a TCP-only test). */
-  noLatency: '#525252',
-} as const;
 
 /**
  * dot labels every edge up to this many; above, and always on the rings of
@@ -72,12 +52,6 @@ export const THROUGHPUT_PEN_SCALE = {
   minWidth: 1,
   maxWidth: 6,
 } as const;
-
-export function latencyColor(medianSeconds: number | null): string {
-  if (medianSeconds === null) return EDGE_COLORS.noLatency;
-  const band = LATENCY_SCALE.find((b) => b.belowSeconds === null || medianSeconds < b.belowSeconds);
-  return band?.color ?? EDGE_COLORS.noLatency;
-}
 
 export function penWidth(bitsPerSecond: number | null): number {
   const { minBitsPerSecond, maxBitsPerSecond, minWidth, maxWidth } = THROUGHPUT_PEN_SCALE;
@@ -186,18 +160,12 @@ function clusterLines(zone: string, members: readonly GraphNode[], positions: Po
   ];
 }
 
-function throughputMedian(edge: GraphEdge): number | null {
-  return edge.throughput?.median ?? null;
-}
-
-function latencyMedian(edge: GraphEdge): number | null {
-  return edge.latency?.median ?? null;
-}
-
 function figuresLabel(edge: GraphEdge): string {
   const lines: string[] = [];
-  if (latencyMedian(edge) !== null) lines.push(formatSeconds(latencyMedian(edge)));
-  if (throughputMedian(edge) !== null) lines.push(formatBitsPerSecond(throughputMedian(edge)));
+  const latency = headlineLatency(edge);
+  const throughput = headlineThroughput(edge);
+  if (latency !== null) lines.push(formatSeconds(latency));
+  if (throughput !== null) lines.push(formatBitsPerSecond(throughput));
   return lines.join('\n');
 }
 
@@ -224,9 +192,23 @@ function edgeTooltip(edge: GraphEdge): string {
   return [
     `${edge.src} -> ${edge.dst}`,
     `connectivity: ${connectivity}`,
-    `latency min/mean/median/p99/max: ${l === null ? '-' : figureList([l.min, l.mean, l.median, l.p99, l.max], formatSeconds)}`,
+    `latency ${LATENCY_STATS.join('/')}: ${
+      l === null
+        ? '-'
+        : figureList(
+            LATENCY_STATS.map((stat) => l[stat]),
+            formatSeconds,
+          )
+    }`,
     `loss: ${formatRatio(edge.lossRatio)}`,
-    `throughput mean/median/p99: ${t === null ? '-' : figureList([t.mean, t.median, t.p99], formatBitsPerSecond)}`,
+    `throughput ${THROUGHPUT_STATS.join('/')}: ${
+      t === null
+        ? '-'
+        : figureList(
+            THROUGHPUT_STATS.map((stat) => t[stat]),
+            formatBitsPerSecond,
+          )
+    }`,
     `tests: ${edge.tests.length === 0 ? '-' : edge.tests.join(', ')}`,
     `measured: ${edge.measuredAt ?? 'never'}${edge.ageSeconds === null ? '' : ` (${formatAge(edge.ageSeconds)} ago)`}`,
     `stale: ${edge.stale ? 'yes' : 'no'}`,
@@ -251,10 +233,10 @@ function edgeStyle(edge: GraphEdge, state: EdgeState): Attrs {
       return { color: EDGE_COLORS.failed, fontcolor: EDGE_COLORS.failed, style: 'dashed', penwidth: 1.5 };
     case 'ok':
       return {
-        color: latencyColor(latencyMedian(edge)),
+        color: latencyColor(headlineLatency(edge)),
         fontcolor: '#303030',
         style: 'solid',
-        penwidth: penWidth(throughputMedian(edge)),
+        penwidth: penWidth(headlineThroughput(edge)),
       };
   }
 }
@@ -298,10 +280,10 @@ function legendRows(): string[] {
   const styles = [
     `<FONT COLOR="${EDGE_COLORS.failed}">dashed red: failed (label: reason)</FONT>`,
     `<FONT COLOR="${EDGE_COLORS.stale}">dotted grey: stale or never measured</FONT>`,
-    'line width: median throughput, log scale 1 Mbit/s .. 100 Gbit/s',
+    `line width: ${HEADLINE_NAMES.throughput}, log scale 1 Mbit/s .. 100 Gbit/s`,
   ].map((text) => `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${text}</FONT></TD></TR>`);
   return [
-    `<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="5" CELLPADDING="0"><TR><TD ALIGN="LEFT">median latency</TD>${spacer}${bands}</TR></TABLE></TD></TR>`,
+    `<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="5" CELLPADDING="0"><TR><TD ALIGN="LEFT">${html(HEADLINE_NAMES.latency)}</TD>${spacer}${bands}</TR></TABLE></TD></TR>`,
     ...styles,
   ];
 }

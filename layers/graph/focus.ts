@@ -1,4 +1,5 @@
 import { formatRatio, formatSeconds } from '../core/format.ts';
+import { headlineLatency } from './headline.ts';
 import type { GraphEdge, GraphModel } from './model.ts';
 
 /**
@@ -13,7 +14,7 @@ import type { GraphEdge, GraphModel } from './model.ts';
 export interface EdgeFocus {
   /** Draw every edge while the model has at most this many. */
   allEdgesUpTo: number;
-  /** Above that, a direction with a median latency at or above this needs attention (seconds). */
+  /** Above that, a direction with a headline latency at or above this needs attention (seconds). */
   latencySeconds: number;
   /** ... or with a loss ratio at or above this. */
   lossRatio: number;
@@ -36,7 +37,7 @@ const ATTENTION_RANK: Record<Attention, number> = { failed: 5, unmeasured: 4, st
 
 /** Within one kind of attention, how bad: the slowest, lossiest, oldest first. */
 function severity(edge: GraphEdge, attention: Attention): number {
-  if (attention === 'slow') return edge.latency?.median ?? 0;
+  if (attention === 'slow') return headlineLatency(edge) ?? 0;
   if (attention === 'lossy') return edge.lossRatio ?? 0;
   if (attention === 'stale') return edge.ageSeconds ?? 0;
   return 0;
@@ -47,7 +48,7 @@ export function attentionOf(edge: GraphEdge, focus: EdgeFocus): Attention | null
   if (edge.connectivity === null) return 'unmeasured';
   if (edge.stale) return 'stale';
   if (edge.connectivity === 0) return 'failed';
-  if ((edge.latency?.median ?? 0) >= focus.latencySeconds) return 'slow';
+  if ((headlineLatency(edge) ?? 0) >= focus.latencySeconds) return 'slow';
   if ((edge.lossRatio ?? 0) >= focus.lossRatio) return 'lossy';
   return null;
 }

@@ -1,3 +1,4 @@
+import type { GraphFormat, GraphSetFile } from '../store/keys.ts';
 import { type DotOptions, toDot } from './dot.ts';
 import { chooseEngine } from './engine.ts';
 import { toGraphML } from './graphml.ts';
@@ -6,15 +7,12 @@ import { MATRIX_METRICS, type MatrixMetric, renderMatrixSvg } from './matrix.ts'
 import type { GraphModel } from './model.ts';
 import { renderSvg } from './svg.ts';
 
+// The set's file names and media types are part of the S3 layout (store/keys.ts); here for the graph's readers.
 export {
   type DotOptions,
-  EDGE_COLORS,
   EDGE_LABEL_LIMIT,
   type EdgeState,
   edgeState,
-  LATENCY_SCALE,
-  type LatencyBand,
-  latencyColor,
   penWidth,
   quote as quoteDot,
   THROUGHPUT_PEN_SCALE,
@@ -30,13 +28,14 @@ export {
   type EdgeSelection,
   selectEdges,
 } from './focus.ts';
+export { type GraphFromMetricsOptions, graphFromMetrics } from './from-metrics.ts';
 export { GRAPHML_KEYS, type GraphMLKeySpec, type GraphMLType, toGraphML } from './graphml.ts';
+export { HEADLINE_NAMES, headlineLatency, headlineThroughput } from './headline.ts';
 export { graphFromJson, parseGraphJson, toGraphJson } from './json.ts';
 export { ringLayout } from './layout.ts';
 export {
   type CellState,
   drawMatrix,
-  MATRIX_COLORS,
   MATRIX_METRICS,
   type MatrixMetric,
   type MatrixOptions,
@@ -51,21 +50,29 @@ export {
   type GraphModel,
   type GraphModelInput,
   type GraphNode,
-  type LatencyFigures,
   REGION_LABEL,
   regionOf,
-  type ThroughputFigures,
   ZONE_LABEL,
   zoneOf,
 } from './model.ts';
+export {
+  EDGE_COLORS,
+  LATENCY_SCALE,
+  type LatencyBand,
+  latencyColor,
+  MATRIX_COLORS,
+} from './palette.ts';
 export { graphvizVersion, type RenderOptions, renderSvg } from './svg.ts';
 
-export interface RenderedGraph {
-  dot: string;
-  svg: string;
-  graphml: string;
-  json: string;
-}
+/** The graph in every format (store/keys.ts names the files). */
+export type RenderedGraph = Record<GraphFormat, string>;
+
+/** Fails to compile unless the stored set has exactly one matrix file per metric. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type MatrixFilesMatchMetrics = Assert<
+  Same<Exclude<GraphSetFile, GraphFormat>, `matrix-${MatrixMetric}`>
+>;
 
 /** Every format of one model; the DOT is tuned for the engine that lays it out. */
 export async function renderAll(model: GraphModel, options: DotOptions = {}): Promise<RenderedGraph> {
@@ -74,20 +81,6 @@ export async function renderAll(model: GraphModel, options: DotOptions = {}): Pr
   const svg = await renderSvg(dot, { engine });
   return { dot, svg, graphml: toGraphML(model), json: toGraphJson(model) };
 }
-
-/** Every file the render step publishes for one model. */
-export type GraphSetFile = keyof RenderedGraph | `matrix-${MatrixMetric}`;
-
-/** File name inside graphs/latest/ and graphs/<time>/, and its media type. */
-export const GRAPH_SET_FILES: Readonly<Record<GraphSetFile, { name: string; contentType: string }>> = {
-  dot: { name: 'graph.dot', contentType: 'text/vnd.graphviz; charset=utf-8' },
-  svg: { name: 'graph.svg', contentType: 'image/svg+xml' },
-  graphml: { name: 'graph.graphml', contentType: 'application/graphml+xml' },
-  json: { name: 'graph.json', contentType: 'application/json' },
-  'matrix-latency': { name: 'matrix-latency.svg', contentType: 'image/svg+xml' },
-  'matrix-throughput': { name: 'matrix-throughput.svg', contentType: 'image/svg+xml' },
-  'matrix-loss': { name: 'matrix-loss.svg', contentType: 'image/svg+xml' },
-};
 
 /** renderAll plus a matrix view per metric: what the render step stores. */
 export async function renderGraphSet(

@@ -1,14 +1,30 @@
 import { axisLeft, axisRight, axisTop } from 'd3-axis';
 import { rgb } from 'd3-color';
 import { type ScaleContinuousNumeric, scaleBand, scaleLog, scaleSqrt } from 'd3-scale';
-import { interpolateBlues, interpolateRdYlGn, interpolateYlOrRd } from 'd3-scale-chromatic';
 import { type BaseType, type Selection, select } from 'd3-selection';
 import { ValidationError } from '../core/errors.ts';
-import { formatBitsPerSecond, formatRatio, formatSeconds } from '../core/format.ts';
-import { EDGE_COLORS } from './dot.ts';
+import {
+  compactBits,
+  compactBitsPerSecond,
+  compactNumber,
+  compactPercent,
+  compactSeconds,
+  formatAge,
+  formatBitsPerSecond,
+  formatRatio,
+  formatSeconds,
+} from '../core/format.ts';
+import {
+  HEADLINE_NAMES,
+  headlineLatency,
+  headlineThroughput,
+  LATENCY_SPREAD,
+  OTHER_THROUGHPUT_STATS,
+} from './headline.ts';
 import { compareText, type GraphEdge, type GraphModel, type GraphNode, zoneOf } from './model.ts';
+import { MATRIX_COLORS, RAMPS } from './palette.ts';
 import { SVG_NS, SvgDocument, type SvgElement, serializeSvg } from './svg-dom.ts';
-import { formatAge, textEms } from './text.ts';
+import { textEms } from './text.ts';
 
 /**
  * The model as a heatmap: one row per source, one column per destination,
@@ -35,18 +51,6 @@ export const MATRIX_CELL_VALUES_MAX_NODES = 15;
 /** Axis labels longer than this are cut with an ellipsis; the full name is in the label's <title>. */
 export const MATRIX_LABEL_MAX_CHARS = 32;
 
-export const MATRIX_COLORS = {
-  /** Stale: the last figure is known but old (the graph's grey). */
-  stale: EDGE_COLORS.stale,
-  /** Reached, but no figure for this metric (e.g. throughput of a ping-only pair). */
-  noFigure: '#e6e6e6',
-  /** Never measured, or no edge for the pair. */
-  unmeasured: '#ffffff',
-  /** The hatch of a failed pair (the graph's dashed red). */
-  failed: EDGE_COLORS.failed,
-  diagonal: '#ffffff',
-} as const;
-
 export type CellState = 'ok' | 'failed' | 'stale' | 'no-figure' | 'unmeasured' | 'diagonal';
 
 /** Checks a metric name from a user (CLI flag, URL), naming the valid ones. */
@@ -66,7 +70,7 @@ interface ColorScale {
 }
 
 interface MetricSpec {
-  /** "median latency, round trip src → dst → src". */
+  /** "median latency, round trip src → dst → src" (the headline figure's name). */
   title: string;
   /** "median latency": the figure's name in tooltips. */
   name: string;
@@ -97,12 +101,6 @@ function logScale(values: readonly number[], floor: number, ramp: (t: number) =>
   return { color: (v) => ramp(position(Math.max(v, floor))), position, ticks, ramp };
 }
 
-/** Lower is better: green (the graph's fast) to red (slow). */
-const greenToRed = (t: number): string => interpolateRdYlGn(1 - 0.1 - t * 0.8);
-/** Higher is better: pale to dark blue; the palest stays off white (white: not measured). */
-const paleToBlue = (t: number): string => interpolateBlues(0.2 + t * 0.8);
-const yellowToRed = (t: number): string => interpolateYlOrRd(0.05 + t * 0.95);
-
 const LOSS_MAXIMA = [0.01, 0.05, 0.1, 0.25, 0.5, 1];
 
 function lossScale(values: readonly number[]): ColorScale {
@@ -112,67 +110,36 @@ function lossScale(values: readonly number[]): ColorScale {
   const position = scaleSqrt().domain([0, top]).range([0, 1]).clamp(true);
   const ticks = position.ticks(4);
   if (!ticks.includes(top)) ticks.push(top);
-  return { color: (v) => yellowToRed(position(v)), position, ticks, ramp: yellowToRed };
-}
-
-function compactNumber(value: number): string {
-  if (value === 0) return '0';
-  if (value >= 100) return value.toFixed(0);
-  if (value >= 10) return value.toFixed(1).replace(/\.0$/, '');
-  return String(Number(value.toPrecision(2)));
-}
-
-function tickSeconds(seconds: number): string {
-  if (seconds < 1e-3) return `${compactNumber(seconds * 1e6)} µs`;
-  if (seconds < 1) return `${compactNumber(seconds * 1e3)} ms`;
-  return `${compactNumber(seconds)} s`;
-}
-
-const BIT_UNITS: ReadonlyArray<[number, string]> = [
-  [1e9, 'G'],
-  [1e6, 'M'],
-  [1e3, 'k'],
-];
-
-/** "940M", "2.5G". */
-function compactBits(bits: number): string {
-  const [divisor, unit] = BIT_UNITS.find(([d]) => bits >= d) ?? [1, ''];
-  return `${compactNumber(bits / divisor)}${unit}`;
-}
-
-/** "10 Mbit/s". */
-function tickBits(bits: number): string {
-  const [divisor, unit] = BIT_UNITS.find(([d]) => bits >= d) ?? [1, ''];
-  return `${compactNumber(bits / divisor)} ${unit}bit/s`;
+  return { color: (v) => RAMPS.yellowToRed(position(v)), position, ticks, ramp: RAMPS.yellowToRed };
 }
 
 const METRICS: Record<MatrixMetric, MetricSpec> = {
   latency: {
-    title: 'median latency, round trip src → dst → src',
-    name: 'median latency',
+    title: `${HEADLINE_NAMES.latency}, round trip src → dst → src`,
+    name: HEADLINE_NAMES.latency,
     better: 'lower',
-    value: (e) => e.latency?.median ?? null,
+    value: headlineLatency,
     format: formatSeconds,
-    tick: tickSeconds,
+    tick: compactSeconds,
     short: (v) => (v < 1 ? compactNumber(v * 1e3) : `${compactNumber(v)}s`),
     details: (e) => [
-      `min / p99 / max: ${[e.latency?.min, e.latency?.p99, e.latency?.max].map(formatSeconds).join(' / ')}`,
+      `${LATENCY_SPREAD.join(' / ')}: ${LATENCY_SPREAD.map((stat) => formatSeconds(e.latency?.[stat])).join(' / ')}`,
       `loss: ${formatRatio(e.lossRatio)}`,
     ],
-    scale: (values) => logScale(values, 1e-6, greenToRed),
+    scale: (values) => logScale(values, 1e-6, RAMPS.greenToRed),
   },
   throughput: {
-    title: 'median throughput src → dst',
-    name: 'median throughput',
+    title: `${HEADLINE_NAMES.throughput} src → dst`,
+    name: HEADLINE_NAMES.throughput,
     better: 'higher',
-    value: (e) => e.throughput?.median ?? null,
+    value: headlineThroughput,
     format: formatBitsPerSecond,
-    tick: tickBits,
+    tick: compactBitsPerSecond,
     short: compactBits,
     details: (e) => [
-      `mean / p99: ${[e.throughput?.mean, e.throughput?.p99].map(formatBitsPerSecond).join(' / ')}`,
+      `${OTHER_THROUGHPUT_STATS.join(' / ')}: ${OTHER_THROUGHPUT_STATS.map((stat) => formatBitsPerSecond(e.throughput?.[stat])).join(' / ')}`,
     ],
-    scale: (values) => logScale(values, 1, paleToBlue),
+    scale: (values) => logScale(values, 1, RAMPS.paleToBlue),
   },
   loss: {
     title: 'probe loss src → dst',
@@ -180,9 +147,9 @@ const METRICS: Record<MatrixMetric, MetricSpec> = {
     better: 'lower',
     value: (e) => e.lossRatio,
     format: formatRatio,
-    tick: (v) => `${compactNumber(v * 100)} %`,
-    short: (v) => `${compactNumber(v * 100)}%`,
-    details: (e) => [`median latency: ${formatSeconds(e.latency?.median)}`],
+    tick: (v) => compactPercent(v),
+    short: (v) => compactPercent(v, false),
+    details: (e) => [`${HEADLINE_NAMES.latency}: ${formatSeconds(headlineLatency(e))}`],
     scale: lossScale,
   },
 };

@@ -1,5 +1,7 @@
+import type { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
-import { edgeInputSchema, nodeSchema, parseWith } from './schema.ts';
+import type { LatencyFigures, ThroughputFigures } from '../domain/figures.ts';
+import { edgeInputSchema, type edgeSchema, type graphModelSchema, nodeSchema, parseWith } from './schema.ts';
 
 /**
  * The graph of the cluster at one moment: nodes, and one directed edge per
@@ -17,22 +19,6 @@ export interface GraphNode {
   labels: Record<string, string>;
 }
 
-/** Seconds, round trip of probes src -> dst -> src. */
-export interface LatencyFigures {
-  min: number | null;
-  mean: number | null;
-  median: number | null;
-  p99: number | null;
-  max: number | null;
-}
-
-/** bit/s of data flowing src -> dst. */
-export interface ThroughputFigures {
-  mean: number | null;
-  median: number | null;
-  p99: number | null;
-}
-
 export interface GraphEdge {
   /** Direction of probes and data: src -> dst. */
   src: string;
@@ -41,8 +27,10 @@ export interface GraphEdge {
   connectivity: 0 | 1 | null;
   /** Why connectivity is 0 (unreachable, timeout, server-missing, tool-error, skipped). */
   reason: string | null;
+  /** Seconds, round trip of the headline probe src -> dst -> src. */
   latency: LatencyFigures | null;
   lossRatio: number | null;
+  /** bit/s of data flowing src -> dst. */
   throughput: ThroughputFigures | null;
   /** Flent tests that contributed (ping, tcp_upload, tcp_download, rrul). */
   tests: string[];
@@ -66,6 +54,12 @@ export interface GraphModel {
 }
 
 export type GraphEdgeInput = Omit<GraphEdge, 'ageSeconds' | 'stale'>;
+
+/** Fails to compile when the schema (schema.ts) and this model drift apart. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type SchemaMatchesModel = Assert<Same<z.infer<typeof graphModelSchema>, GraphModel>>;
+export type SchemaMatchesEdge = Assert<Same<z.infer<typeof edgeSchema>, GraphEdge>>;
 
 /** An edge with nothing measured yet: the start of every merge. */
 export function unmeasuredEdge(src: string, dst: string): GraphEdgeInput {

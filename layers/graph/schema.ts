@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
-import type { GraphEdge, GraphModel } from './model.ts';
 import { isXmlSafe } from './text.ts';
 
 /**
  * The runtime shape of a graph model (version 1), shared by parseGraphJson
- * and buildGraphModel so that what one writes the other accepts. Every field
+ * and buildGraphModel so that what one writes the other accepts. The
+ * TypeScript types are model.ts's, which checks at compile time that both
+ * agree (this file imports none of the model: no cycle). Every field
  * is present; null means unknown. Unknown fields are dropped (see
  * docs/graph-json.md for the version policy).
  */
@@ -73,12 +74,6 @@ export const graphModelSchema = z.object({
   nodes: z.array(nodeSchema, { error: 'an array of nodes' }),
   edges: z.array(edgeSchema, { error: 'an array of edges' }),
 });
-
-/** Fails to compile when the schema and the TypeScript model drift apart. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Assert<T extends true> = T;
-export type SchemaMatchesModel = Assert<Same<z.infer<typeof graphModelSchema>, GraphModel>>;
-export type SchemaMatchesEdge = Assert<Same<z.infer<typeof edgeSchema>, GraphEdge>>;
 
 /** `edges[3].latency.median`, `nodes[0].labels["topology.kubernetes.io/zone"]`. */
 export function formatPath(root: string, path: readonly PropertyKey[]): string {

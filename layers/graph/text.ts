@@ -23,16 +23,6 @@ export function xmlSafe(text: string): string {
   return out;
 }
 
-/** A duration in a few characters: "45 s", "12 min", "3.5 h", "2.0 d". */
-export function formatAge(seconds: number | null): string {
-  if (seconds === null) return 'never';
-  const abs = Math.abs(seconds);
-  if (abs < 120) return `${seconds.toFixed(0)} s`;
-  if (abs < 7200) return `${(seconds / 60).toFixed(0)} min`;
-  if (abs < 172800) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86400).toFixed(1)} d`;
-}
-
 /**
  * Rough width of a line of text in a sans-serif font, in ems (wide East
  * Asian characters and emoji count double): enough to size margins and

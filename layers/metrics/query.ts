@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { errorLine } from '../core/errors.ts';
 import { runProcess } from '../core/process.ts';
-import type { FlowDirection, ThroughputStat } from '../domain/figures.ts';
+import type { FlowDirection, LatencyFigures, ThroughputFigures, ThroughputStat } from '../domain/figures.ts';
 import { MetricsError, PromtoolError } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, getText } from './http.ts';
 import { BITS_PER_BYTE, JOB, type MetricTarget, metricByName, PUSH_TIME_METRIC } from './names.ts';
@@ -13,20 +13,9 @@ import { BITS_PER_BYTE, JOB, type MetricTarget, metricByName, PUSH_TIME_METRIC }
  * fresh pair from one that has not been tested for a while.
  */
 
-export interface LatencyFigures {
-  min: number | null;
-  mean: number | null;
-  median: number | null;
-  p99: number | null;
-  max: number | null;
+/** One probe's round-trip figures (seconds) and its loss (0..1 ratio). */
+export interface ProbeFigures extends LatencyFigures {
   lossRatio: number | null;
-}
-
-/** Bits per second (the gauges carry bytes per second). */
-export interface ThroughputFigures {
-  mean: number | null;
-  median: number | null;
-  p99: number | null;
 }
 
 export interface PairMetrics {
@@ -41,8 +30,8 @@ export interface PairMetrics {
   lastSuccessTimestampSeconds: number | null;
   durationSeconds: number | null;
   /** By probe label ("icmp", "udp_be"...); seconds and a 0..1 ratio. */
-  latency: Record<string, LatencyFigures>;
-  /** By direction of data flow; bit/s. */
+  latency: Record<string, ProbeFigures>;
+  /** By direction of data flow; bit/s (the gauges carry bytes per second). */
   throughput: Partial<Record<FlowDirection, ThroughputFigures>>;
 }
 
@@ -205,7 +194,7 @@ function applyPairField(
   }
 }
 
-function latencyOf(pair: PairMetrics, probe: string): LatencyFigures {
+function latencyOf(pair: PairMetrics, probe: string): ProbeFigures {
   let figures = pair.latency[probe];
   if (figures === undefined) {
     figures = { min: null, mean: null, median: null, p99: null, max: null, lossRatio: null };

@@ -69,15 +69,44 @@ export function roundPrefix(schedule: string): string {
   return `rounds/${encodeSegment(schedule)}/`;
 }
 
+/** Media type and file name of one file of a graph set. */
+export interface GraphFileSpec {
+  /** The file name inside the set's folder. */
+  name: string;
+  contentType: string;
+}
+
+/** The graph itself, one file per format. */
 export const GRAPH_FORMATS = {
-  dot: 'text/vnd.graphviz; charset=utf-8',
-  svg: 'image/svg+xml',
-  graphml: 'application/graphml+xml',
-  json: 'application/json',
-} as const;
+  dot: { name: 'graph.dot', contentType: 'text/vnd.graphviz; charset=utf-8' },
+  svg: { name: 'graph.svg', contentType: 'image/svg+xml' },
+  graphml: { name: 'graph.graphml', contentType: 'application/graphml+xml' },
+  json: { name: 'graph.json', contentType: 'application/json' },
+} as const satisfies Record<string, GraphFileSpec>;
 export type GraphFormat = keyof typeof GRAPH_FORMATS;
 
-export function graphKey(set: 'latest' | Date, format: GraphFormat): string {
-  const folder = set === 'latest' ? 'latest' : compactTime(set);
-  return `graphs/${folder}/graph.${format}`;
+/**
+ * Every file of a graph set, in the order render writes them (graph.json
+ * before the matrices): the one list of names and media types that render
+ * stores, the graph API serves and the graph layer renders (it checks at
+ * compile time that there is a matrix file per metric).
+ */
+export const GRAPH_SET_FILES = {
+  ...GRAPH_FORMATS,
+  'matrix-latency': { name: 'matrix-latency.svg', contentType: 'image/svg+xml' },
+  'matrix-throughput': { name: 'matrix-throughput.svg', contentType: 'image/svg+xml' },
+  'matrix-loss': { name: 'matrix-loss.svg', contentType: 'image/svg+xml' },
+} as const satisfies Record<string, GraphFileSpec>;
+export type GraphSetFile = keyof typeof GRAPH_SET_FILES;
+
+export const GRAPHS_PREFIX = 'graphs/';
+
+/** The folder of a graph set: graphs/latest/ or graphs/<time>/. */
+export function graphSetPrefix(set: 'latest' | Date): string {
+  return `${GRAPHS_PREFIX}${set === 'latest' ? 'latest' : compactTime(set)}/`;
+}
+
+/** graphs/<set>/<file name>. */
+export function graphKey(set: 'latest' | Date, file: GraphSetFile): string {
+  return `${graphSetPrefix(set)}${GRAPH_SET_FILES[file].name}`;
 }

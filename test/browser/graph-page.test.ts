@@ -174,7 +174,9 @@ describe('graph page', () => {
     const text = (await page.textContent('#tooltip')) ?? '';
     expect(text).toContain('node-2 → node-1');
     expect(text).toContain(`median ${formatSeconds(edge.latency?.median)}`);
-    expect(text).toContain(`median ${formatBitsPerSecond(edge.throughput?.median)}`);
+    expect(text).toContain(
+      `mean ${formatBitsPerSecond(edge.throughput?.mean)} (median ${formatBitsPerSecond(edge.throughput?.median)}`,
+    );
     expect(await page.textContent('#tooltip .current')).toContain('latency');
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'graph-page.png'), fullPage: true });
@@ -211,7 +213,7 @@ describe('graph page', () => {
     const graph = meshOf(1);
     const labels = await edgeLabels();
     for (const edge of graph.edges.filter((e) => e.connectivity === 1)) {
-      expect(labels).toContain(formatBitsPerSecond(edge.throughput?.median));
+      expect(labels).toContain(formatBitsPerSecond(edge.throughput?.mean));
     }
     expect(labels.filter((label) => label.endsWith(' ms'))).toEqual([]);
     expect(new URL(page.url()).searchParams.get('metric')).toBe('throughput');
@@ -235,7 +237,7 @@ describe('graph page', () => {
     );
     expect(kept.sort()).toEqual(NAMES);
     expect(await edgeLabels()).toContain(
-      formatBitsPerSecond(edgeOf(next, 'node-5', 'node-1').throughput?.median),
+      formatBitsPerSecond(edgeOf(next, 'node-5', 'node-1').throughput?.mean),
     );
     await page.selectOption('#metric', 'latency');
     await drawn('latency', before + 1);

@@ -196,7 +196,7 @@ describe('graph API', () => {
     const model = JSON.parse((await get(`${s3Base}/graph.json`)).text) as GraphModel;
     const expected = {
       latency: (e: GraphModel['edges'][number]) => formatSeconds(e.latency?.median),
-      throughput: (e: GraphModel['edges'][number]) => formatBitsPerSecond(e.throughput?.median),
+      throughput: (e: GraphModel['edges'][number]) => formatBitsPerSecond(e.throughput?.mean),
     };
     const etags = new Set<string>();
     for (const [metric, label] of Object.entries(expected)) {

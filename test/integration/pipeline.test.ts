@@ -9,7 +9,7 @@ import type { TestRecord } from '../../layers/domain/record.ts';
 import type { PlanOutcome, RoundManifest } from '../../layers/domain/round.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { summarizeArchive } from '../../layers/flent/summary.ts';
-import { EDGE_COLORS, GRAPH_SET_FILES, type GraphSetFile, parseGraphJson } from '../../layers/graph/index.ts';
+import { EDGE_COLORS, parseGraphJson } from '../../layers/graph/index.ts';
 import { renderSvg } from '../../layers/graph/svg.ts';
 import {
   checkGatewayMetrics,
@@ -19,6 +19,7 @@ import {
 } from '../../layers/metrics/query.ts';
 import type { RenderReport } from '../../layers/pipeline/render.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
+import { GRAPH_SET_FILES, type GraphSetFile } from '../../layers/store/keys.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
 import { elementsNamed, parseXml, type XmlElement } from '../fixtures/graph/models.ts';

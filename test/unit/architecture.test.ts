@@ -24,9 +24,10 @@ const RANKS: Record<string, number> = {
   'layers/pipeline': 4,
   'layers/graph-api': 5,
   'layers/wiring': 6,
-  // Tools the product runs: the embedded stack and the simulated cluster (the demo, `netmon rig`).
+  // Tools the product runs: the embedded stack, the simulated cluster (the demo, `netmon rig`), the local real cluster.
   'infra/local-stack': 6,
   'infra/rig': 6,
+  'infra/cluster': 6,
   functions: 7,
   // The build bundles the functions.
   'infra/build': 8,

@@ -48,9 +48,10 @@ describe('flent spec', () => {
 
   it.each([
     [{ test: 'tcp_8down' }, 'test', 'one of ping, tcp_upload, tcp_download, rrul'],
-    [{ length: 0 }, 'length', 'an integer from 1 to 3600'],
-    [{ length: 3601 }, 'length', 'an integer from 1 to 3600'],
-    [{ length: 2.5 }, 'length', 'an integer from 1 to 3600'],
+    [{ length: 1 }, 'length', 'an integer from 2 to 3600 for tcp_upload'],
+    [{ test: 'ping', length: 0 }, 'length', 'an integer from 1 to 3600'],
+    [{ length: 3601 }, 'length', 'an integer from 2 to 3600'],
+    [{ length: 2.5 }, 'length', 'an integer from 2 to 3600'],
     [{ delay: -1 }, 'delay', 'an integer from 0 to 60'],
     [{ host: '198.18.0.1; rm -rf /' }, 'host', 'an IPv4/IPv6 address or a DNS host name'],
     [{ host: '-H' }, 'host', 'an IPv4/IPv6 address or a DNS host name'],

@@ -1,15 +1,9 @@
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { describe, expect, it } from 'vitest';
-import {
-  EDGE_COLORS,
-  EDGE_LABEL_LIMIT,
-  LATENCY_SCALE,
-  latencyColor,
-  penWidth,
-  quote,
-  toDot,
-} from '../../layers/graph/dot.ts';
+import { formatBitsPerSecond } from '../../layers/core/format.ts';
+import { EDGE_LABEL_LIMIT, penWidth, quote, toDot } from '../../layers/graph/dot.ts';
 import type { GraphModel } from '../../layers/graph/model.ts';
+import { EDGE_COLORS, LATENCY_SCALE, latencyColor } from '../../layers/graph/palette.ts';
 import { AWKWARD_NAMES, awkwardModel, meshModel, sampleModel } from '../fixtures/graph/models.ts';
 
 /** The DOT is read back with Graphviz's own parser (cgraph), not with a regular expression. */
@@ -76,6 +70,9 @@ describe('DOT visual encoding', () => {
   const model = sampleModel();
   const parsed = parseDot(toDot(model));
   const attr = (src: string, dst: string, name: string) => parsed.edgeAttr(src, dst, name);
+  /** The fixture's mean throughput of src -> dst: the headline figure the graph shows. */
+  const meanThroughput = (src: string, dst: string): number | null =>
+    model.edges.find((e) => e.src === src && e.dst === dst)?.throughput?.mean ?? null;
 
   it('draws a failed pair dashed red with its reason as the label', () => {
     expect(attr('node-a', 'node-c', 'style')).toBe('dashed');
@@ -102,13 +99,22 @@ describe('DOT visual encoding', () => {
   it('shows each direction with its own colour, width and label (asymmetry)', () => {
     expect(attr('node-a', 'node-b', 'color')).toBe(LATENCY_SCALE[0]?.color);
     expect(attr('node-b', 'node-a', 'color')).toBe(LATENCY_SCALE[3]?.color);
-    expect(Number(attr('node-a', 'node-b', 'penwidth'))).toBeCloseTo(penWidth(9.4e8), 5);
-    expect(Number(attr('node-b', 'node-a', 'penwidth'))).toBeCloseTo(penWidth(2e6), 5);
+    expect(Number(attr('node-a', 'node-b', 'penwidth'))).toBeCloseTo(
+      penWidth(meanThroughput('node-a', 'node-b')),
+      5,
+    );
+    expect(Number(attr('node-b', 'node-a', 'penwidth'))).toBeCloseTo(
+      penWidth(meanThroughput('node-b', 'node-a')),
+      5,
+    );
     expect(Number(attr('node-a', 'node-b', 'penwidth'))).toBeGreaterThan(
       Number(attr('node-b', 'node-a', 'penwidth')),
     );
-    expect(attr('node-a', 'node-b', 'label')).toBe('0.400 ms\\n940.00 Mbit/s');
-    expect(attr('node-b', 'node-a', 'label')).toBe('30.000 ms\\n2.00 Mbit/s');
+    expect(attr('node-a', 'node-b', 'label')).toBe(
+      `0.400 ms\\n${formatBitsPerSecond(meanThroughput('node-a', 'node-b'))}`,
+    );
+    expect(attr('node-a', 'node-b', 'label')).toBe('0.400 ms\\n921.20 Mbit/s');
+    expect(attr('node-b', 'node-a', 'label')).toBe('30.000 ms\\n1.96 Mbit/s');
     expect(attr('node-a', 'node-b', 'style')).toBe('solid');
   });
 
@@ -140,6 +146,8 @@ describe('DOT visual encoding', () => {
     expect(label).toContain('generated 2025-06-01T12:00:00.000Z');
     for (const band of LATENCY_SCALE) expect(label).toContain(`BGCOLOR="${band.color}"`);
     expect(label).toContain('&lt; 1 ms');
+    expect(label).toContain('>median latency<');
+    expect(label).toContain('line width: mean throughput, log scale');
   });
 });
 

@@ -2,16 +2,16 @@ import { XMLValidator } from 'fast-xml-parser';
 import { JSDOM } from 'jsdom';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../layers/core/errors.ts';
-import { EDGE_COLORS } from '../../layers/graph/dot.ts';
+import { formatBitsPerSecond } from '../../layers/core/format.ts';
 import {
   drawMatrix,
-  MATRIX_COLORS,
   MATRIX_LABEL_MAX_CHARS,
   MATRIX_METRICS,
   type MatrixMetric,
   renderMatrixSvg,
 } from '../../layers/graph/matrix.ts';
 import type { GraphModel } from '../../layers/graph/model.ts';
+import { EDGE_COLORS, MATRIX_COLORS } from '../../layers/graph/palette.ts';
 import { awkwardModel, meshModel, model, node, okEdge, sampleModel } from '../fixtures/graph/models.ts';
 
 /** The matrix as a real DOM (jsdom), for CSS selectors. */
@@ -80,8 +80,15 @@ describe('matrix view: cells', () => {
     expect(ab.title).toContain('measured 2025-06-01T11:59:00.000Z (60 s ago)');
     expect(ab.text).toBe('0.4');
     const throughput = cells(parse(renderMatrixSvg(sampleModel(), 'throughput')));
-    expect(cell(throughput, 'node-a', 'node-b').title).toContain('940.00 Mbit/s');
-    expect(cell(throughput, 'node-a', 'node-b').text).toBe('940M');
+    const abFigures = sampleModel().edges.find((e) => e.src === 'node-a' && e.dst === 'node-b')?.throughput;
+    // The headline is the mean (921.2 Mbit/s in the fixture); the median and p99 follow.
+    expect(cell(throughput, 'node-a', 'node-b').title).toContain(
+      `mean throughput: ${formatBitsPerSecond(abFigures?.mean)}`,
+    );
+    expect(cell(throughput, 'node-a', 'node-b').title).toContain(
+      `median / p99: ${formatBitsPerSecond(abFigures?.median)} / ${formatBitsPerSecond(abFigures?.p99)}`,
+    );
+    expect(cell(throughput, 'node-a', 'node-b').text).toBe('921M');
     const loss = cells(parse(renderMatrixSvg(sampleModel(), 'loss')));
     expect(cell(loss, 'node-b', 'node-a').title).toContain('loss: 1.0 %');
   });
@@ -202,7 +209,7 @@ describe('matrix view: axes, legend, title', () => {
 
   it('titles the view with the graph title, the metric, schedule and time', () => {
     const doc = parse(renderMatrixSvg(sampleModel(), 'throughput'));
-    expect(doc.querySelector('svg > title')?.textContent).toBe('test cluster: median throughput src → dst');
+    expect(doc.querySelector('svg > title')?.textContent).toBe('test cluster: mean throughput src → dst');
     expect(doc.querySelector('.netmon-title')?.textContent).toBe('test cluster');
     const subtitle = doc.querySelector('.netmon-subtitle')?.textContent ?? '';
     expect(subtitle).toContain('schedule every-5-min');

@@ -5,14 +5,9 @@ import { XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startLocalS3 } from '../../infra/local-stack/s3.ts';
 import { ValidationError } from '../../layers/core/errors.ts';
-import {
-  GRAPH_SET_FILES,
-  type GraphSetFile,
-  graphFromJson,
-  renderGraphSet,
-} from '../../layers/graph/index.ts';
-import { GRAPH_CACHE_CONTROL, graphSetKey, storeGraphs } from '../../layers/pipeline/render.ts';
-import { GRAPH_FORMATS, type GraphFormat, graphKey } from '../../layers/store/keys.ts';
+import { graphFromJson, renderGraphSet } from '../../layers/graph/index.ts';
+import { GRAPH_CACHE_CONTROL, storeGraphs } from '../../layers/pipeline/render.ts';
+import { GRAPH_FORMATS, GRAPH_SET_FILES, type GraphSetFile, graphKey } from '../../layers/store/keys.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
 import { sampleModel } from '../fixtures/graph/models.ts';
@@ -22,7 +17,23 @@ import { sampleModel } from '../fixtures/graph/models.ts';
 const FILES = Object.keys(GRAPH_SET_FILES) as GraphSetFile[];
 
 describe('graph set', () => {
-  it('has the four graph formats under the names and media types of keys.ts, and a matrix per metric', () => {
+  it('has the four graph formats and a matrix per metric, each under its key and media type', () => {
+    const now = new Date('2026-11-26T07:50:12.345Z');
+    const set = Object.fromEntries(
+      FILES.map((file) => [file, [graphKey(now, file), GRAPH_SET_FILES[file].contentType]]),
+    );
+    const at = 'graphs/20261126T075012.345Z';
+    // The published layout: the keys and Content-Types readers (the graph API, users' scripts) rely on.
+    expect(set).toEqual({
+      dot: [`${at}/graph.dot`, 'text/vnd.graphviz; charset=utf-8'],
+      svg: [`${at}/graph.svg`, 'image/svg+xml'],
+      graphml: [`${at}/graph.graphml`, 'application/graphml+xml'],
+      json: [`${at}/graph.json`, 'application/json'],
+      'matrix-latency': [`${at}/matrix-latency.svg`, 'image/svg+xml'],
+      'matrix-throughput': [`${at}/matrix-throughput.svg`, 'image/svg+xml'],
+      'matrix-loss': [`${at}/matrix-loss.svg`, 'image/svg+xml'],
+    });
+    // storeGraphs writes in this order: graph.json before the matrices (source.ts relies on it).
     expect(FILES).toEqual([
       'dot',
       'svg',
@@ -32,13 +43,8 @@ describe('graph set', () => {
       'matrix-throughput',
       'matrix-loss',
     ]);
-    const now = new Date('2026-11-26T07:50:12.345Z');
-    for (const format of Object.keys(GRAPH_FORMATS) as GraphFormat[]) {
-      expect(GRAPH_SET_FILES[format].contentType).toBe(GRAPH_FORMATS[format]);
-      expect(graphSetKey(now, format)).toBe(graphKey(now, format));
-    }
-    expect(graphSetKey('latest', 'matrix-loss')).toBe('graphs/latest/matrix-loss.svg');
-    expect(graphSetKey(now, 'matrix-latency')).toBe('graphs/20261126T075012.345Z/matrix-latency.svg');
+    expect(Object.keys(GRAPH_FORMATS)).toEqual(['dot', 'svg', 'graphml', 'json']);
+    expect(graphKey('latest', 'matrix-loss')).toBe('graphs/latest/matrix-loss.svg');
   });
 
   it('renders every file of one model', async () => {

@@ -48,8 +48,8 @@ describe('storage keys', () => {
       'results/hourly/20261126T070000.000Z/a/b.json',
     );
     expect(roundKey('hourly', 'r1')).toBe('rounds/hourly/r1.json');
-    expect(graphKey('latest', 'graph.svg')).toBe('graphs/latest/graph.svg');
-    expect(graphKey(time, 'graph.graphml')).toBe('graphs/20261126T075012.345Z/graph.graphml');
+    expect(graphKey('latest', 'svg')).toBe('graphs/latest/graph.svg');
+    expect(graphKey(time, 'graphml')).toBe('graphs/20261126T075012.345Z/graph.graphml');
   });
 });
 

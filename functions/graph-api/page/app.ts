@@ -1,10 +1,11 @@
 /// <reference lib="dom" />
 import { easeCubicInOut, select, selectAll, transition } from 'd3';
 import { graphviz } from 'd3-graphviz';
-import { formatBitsPerSecond, formatRatio, formatSeconds } from '../../../layers/core/format.ts';
+import { formatAge, formatBitsPerSecond, formatRatio, formatSeconds } from '../../../layers/core/format.ts';
+import { HEADLINE_LATENCY_STAT, HEADLINE_THROUGHPUT_STAT } from '../../../layers/domain/headline.ts';
 import { chooseEngine } from '../../../layers/graph/engine.ts';
+import { LATENCY_SPREAD, OTHER_THROUGHPUT_STATS } from '../../../layers/graph/headline.ts';
 import type { GraphEdge, GraphModel } from '../../../layers/graph/model.ts';
-import { formatAge } from '../../../layers/graph/text.ts';
 
 /**
  * The interactive graph page (browser side). It polls graph.dot with
@@ -87,6 +88,17 @@ function edgeOf(group: Element): GraphEdge | undefined {
   return state.edges.get(titleOf(group));
 }
 
+/** "median 0.400 ms (min 0.320 ms, p99 0.800 ms)": the headline figure first, the others in brackets. */
+function figures<S extends string>(
+  values: Readonly<Record<S, number | null>>,
+  headline: S,
+  others: readonly S[],
+  format: (value: number | null) => string,
+): string {
+  const rest = others.map((stat) => `${stat} ${format(values[stat])}`).join(', ');
+  return `${headline} ${format(values[headline])} (${rest})`;
+}
+
 function edgeLines(edge: GraphEdge): Array<{ text: string; metric?: Metric }> {
   const l = edge.latency;
   const t = edge.throughput;
@@ -100,12 +112,12 @@ function edgeLines(edge: GraphEdge): Array<{ text: string; metric?: Metric }> {
     { text: `${edge.src} → ${edge.dst}` },
     { text: `connectivity  ${connectivity}` },
     {
-      text: `latency       ${l === null ? '-' : `median ${formatSeconds(l.median)} (min ${formatSeconds(l.min)}, p99 ${formatSeconds(l.p99)}, max ${formatSeconds(l.max)})`}`,
+      text: `latency       ${l === null ? '-' : figures(l, HEADLINE_LATENCY_STAT, LATENCY_SPREAD, formatSeconds)}`,
       metric: 'latency',
     },
     { text: `loss          ${formatRatio(edge.lossRatio)}`, metric: 'loss' },
     {
-      text: `throughput    ${t === null ? '-' : `median ${formatBitsPerSecond(t.median)} (mean ${formatBitsPerSecond(t.mean)}, p99 ${formatBitsPerSecond(t.p99)})`}`,
+      text: `throughput    ${t === null ? '-' : figures(t, HEADLINE_THROUGHPUT_STAT, OTHER_THROUGHPUT_STATS, formatBitsPerSecond)}`,
       metric: 'throughput',
     },
     { text: `tests         ${edge.tests.length === 0 ? '-' : edge.tests.join(', ')}` },
