@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Builds the test Kubernetes control plane (embedded etcd + kube-apiserver in
-# one binary, test/k8s/control-plane) and helm (test/k8s/helm) from their Go
-# modules into a cache outside the repository:
+# Builds the Kubernetes binaries from their Go modules into a cache outside
+# the repository:
+#   control-plane  embedded etcd + kube-apiserver     infra/cluster/kube/cmd/control-plane
+#   hyperkube      kubelet, kube-scheduler,           infra/cluster/kube/cmd/hyperkube
+#                  kube-controller-manager (one binary, a process each)
+#   pause          the pods' sandbox process (static)  infra/cluster/kube/cmd/pause
+#   helm                                               infra/cluster/helm
+# control-plane, hyperkube and pause share one go.mod (infra/cluster/kube) and
+# the same flags, so the Go build cache compiles each package once for all.
 #
 #   ${NETMON_CACHE_DIR:-$HOME/.cache/k8s-netmon}/<name>-<hash>/<name>
 #
-# <hash> is the first 16 hex digits of a sha256 over the module's go.mod,
-# go.sum and *.go files, the Go version and this script's build recipe. A warm
-# call only hashes and prints; a cold one downloads the modules (into the
-# normal GOMODCACHE) and compiles (nice -n 10, -p 2), printing progress.
+# <hash> is the first 16 hex digits of a sha256 over the module's go.mod and
+# go.sum, the binary's own *.go files, the Go version and this script's build
+# recipe. A warm call only hashes and prints; a cold one downloads the modules
+# (into the normal GOMODCACHE) and compiles (nice -n 10, -p 2), printing progress.
 #
-# Usage: infra/k8s-test/build.sh [control-plane|helm]...   (default: both)
+# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|helm]...   (default: all)
 # stdout: one NAME=PATH line per binary; stderr: progress and timings.
 set -euo pipefail
 export LC_ALL=C
@@ -34,26 +40,39 @@ elapsed() {
   printf '%dm%02ds' $((seconds / 60)) $((seconds % 60))
 }
 
+readonly ALL_NAMES=(control-plane hyperkube pause helm)
+
 module_dir() {
   case $1 in
-    control-plane) printf '%s\n' "$repo/test/k8s/control-plane" ;;
-    helm) printf '%s\n' "$repo/test/k8s/helm" ;;
+    control-plane | hyperkube | pause) printf '%s\n' "$repo/infra/cluster/kube" ;;
+    helm) printf '%s\n' "$repo/infra/cluster/helm" ;;
     *) return 1 ;;
   esac
 }
 
-# sha256 over the names and contents of the files that decide the binary.
+# The package to build, relative to the module folder.
+package_for() {
+  case $1 in
+    control-plane | hyperkube | pause) printf './cmd/%s\n' "$1" ;;
+    helm) printf 'helm.sh/helm/v3/cmd/helm\n' ;;
+  esac
+}
+
+# sha256 over the names and contents of the files that decide the binary:
+# the module's go.mod and go.sum and, for a package of ours, its *.go files.
 module_hash() {
-  local dir=$1 go_version=$2 file
+  local name=$1 dir=$2 go_version=$3 file package
   local -a files
+  package=$(package_for "$name")
   shopt -s nullglob
-  files=("$dir/go.mod" "$dir/go.sum" "$dir"/*.go)
+  files=("$dir/go.mod" "$dir/go.sum")
+  case $package in ./*) files+=("$dir/${package#./}"/*.go) ;; esac
   shopt -u nullglob
   {
     printf 'recipe %s\n%s\n' "$RECIPE" "$go_version"
     for file in "${files[@]}"; do
       [ -f "$file" ] || die "missing $file"
-      printf '%s %s\n' "${file##*/}" "$(sha256sum <"$file" | cut -d' ' -f1)"
+      printf '%s %s\n' "${file#"$dir"/}" "$(sha256sum <"$file" | cut -d' ' -f1)"
     done
   } | sha256sum | cut -c1-16
 }
@@ -62,7 +81,7 @@ module_hash() {
 ldflags_for() {
   local name=$1 dir=$2 version minor
   case $name in
-    control-plane)
+    control-plane | hyperkube)
       version=$(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
       minor=${version#v1.}
       minor=${minor%%.*}
@@ -81,13 +100,17 @@ ldflags_for() {
         " -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor" \
         " -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
       ;;
+    pause) printf '%s' "-s -w" ;;
   esac
 }
 
-package_for() {
+# CGO_ENABLED for a binary: pause runs alone in its image, so it must be
+# static; the others keep the toolchain's default (on), the setting their
+# shared build cache entries were compiled with.
+cgo_for() {
   case $1 in
-    control-plane) printf '.\n' ;;
-    helm) printf 'helm.sh/helm/v3/cmd/helm\n' ;;
+    pause) printf '0\n' ;;
+    *) go env CGO_ENABLED ;;
   esac
 }
 
@@ -131,9 +154,10 @@ build_one() {
   (cd "$dir" && go mod download) || die "$name: go mod download failed"
   say "$name: modules ready after $(elapsed "$started")"
 
-  local ldflags package
+  local ldflags package cgo
   ldflags=$(ldflags_for "$name" "$dir")
   package=$(package_for "$name")
+  cgo=$(cgo_for "$name")
   say "$name: compiling (nice -n 10, -p 2)"
   (
     # The sleep must not outlive the loop: it would hold our stderr open.
@@ -147,7 +171,7 @@ build_one() {
     done
   ) &
   heartbeat_pid=$!
-  (cd "$dir" && nice -n 10 go build -p 2 -trimpath -buildvcs=false -mod=readonly \
+  (cd "$dir" && CGO_ENABLED=$cgo nice -n 10 go build -p 2 -trimpath -buildvcs=false -mod=readonly \
     -ldflags="$ldflags" -o "$tmp_dir/$name" "$package") || die "$name: go build failed"
   stop_heartbeat
 
@@ -165,15 +189,15 @@ build_one() {
 
 main() {
   local -a names=("$@")
-  [ ${#names[@]} -gt 0 ] || names=(control-plane helm)
+  [ ${#names[@]} -gt 0 ] || names=("${ALL_NAMES[@]}")
   command -v go >/dev/null || die "go not found: install Go >= 1.26 (the Debian or go.dev toolchain)"
   local go_version name dir hash target started
   go_version=$(go env GOVERSION)
   mkdir -p -- "$cache"
   for name in "${names[@]}"; do
-    dir=$(module_dir "$name") || die "unknown binary '$name' (want control-plane or helm)"
+    dir=$(module_dir "$name") || die "unknown binary '$name' (want one of ${ALL_NAMES[*]})"
     started=$(date +%s%N)
-    hash=$(module_hash "$dir" "$go_version")
+    hash=$(module_hash "$name" "$dir" "$go_version")
     target="$cache/$name-$hash"
     if [ ! -x "$target/$name" ]; then
       # One build at a time per cache; a second caller waits, then finds it.

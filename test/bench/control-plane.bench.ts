@@ -1,5 +1,5 @@
 /** The test control plane (kube-apiserver + etcd, cached build): warm start to ready; the target is under 30 s. */
-import { startControlPlane } from '../k8s/control-plane.ts';
+import { startControlPlane } from '../../infra/cluster/control-plane.ts';
 import { line, median } from './report.ts';
 
 export default async function controlPlane(): Promise<void> {

@@ -11,8 +11,8 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlane, helmBinary, startControlPlane } from '../../infra/cluster/control-plane.ts';
 import { runChecked, waitFor } from '../../layers/core/process.ts';
-import { type ControlPlane, helmBinary, startControlPlane } from '../k8s/control-plane.ts';
 
 /**
  * The real control plane (embedded etcd + kube-apiserver from the upstream Go

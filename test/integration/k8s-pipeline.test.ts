@@ -12,6 +12,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlane, helmBinary, startControlPlane } from '../../infra/cluster/control-plane.ts';
 import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { type ManagedProcess, runProcess, waitFor } from '../../layers/core/process.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
@@ -26,7 +27,6 @@ import { storeFrom } from '../../layers/wiring/context.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe } from '../helpers/probes.ts';
 import { serverSideApply } from '../k8s/apply.ts';
-import { type ControlPlane, helmBinary, startControlPlane } from '../k8s/control-plane.ts';
 import { NodeSimulator } from '../k8s/node-simulator.ts';
 
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlane, startControlPlane } from '../../infra/cluster/control-plane.ts';
 import { type LocalS3, startLocalS3 } from '../../infra/local-stack/s3.ts';
 import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { LockError } from '../../layers/core/errors.ts';
@@ -16,7 +17,6 @@ import { KubeNodeSource } from '../../layers/k8s/nodes.ts';
 import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import { KubernetesRunner, type KubernetesRunnerOptions } from '../../layers/k8s/runner.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
-import { type ControlPlane, startControlPlane } from '../k8s/control-plane.ts';
 import { NodeSimulator } from '../k8s/node-simulator.ts';
 
 /**

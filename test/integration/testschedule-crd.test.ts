@@ -16,9 +16,9 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlane, helmBinary, startControlPlane } from '../../infra/cluster/control-plane.ts';
 import { type RunResult, runProcess, waitFor } from '../../layers/core/process.ts';
 import { type Dashboard, loadDashboard } from '../helpers/grafana.ts';
-import { type ControlPlane, helmBinary, startControlPlane } from '../k8s/control-plane.ts';
 
 /** The chart's TestSchedule CRD on a real API server: what it accepts and what it refuses, and why. */
 const CRD = new URL('../../k8s/netmon/crds/testschedule.yaml', import.meta.url);

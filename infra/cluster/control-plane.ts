@@ -8,15 +8,17 @@ import { lastLines, startProcess, waitFor } from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
 
 /**
- * A real Kubernetes control plane for tests and the demo: one process that
- * runs an embedded etcd and kube-apiserver (built from the upstream Go
- * modules by infra/k8s-test/build.sh, cached outside the repository), on
- * 127.0.0.1 only, with RBAC, client certificates and service-account tokens.
+ * A real Kubernetes control plane: one process that runs an embedded etcd and
+ * kube-apiserver (built from the upstream Go modules by
+ * infra/k8s-test/build.sh, cached outside the repository), on 127.0.0.1 (or
+ * the one address given), with RBAC, client certificates and service-account
+ * tokens.
  *
- * There is no controller-manager and no scheduler: nothing creates default
- * service accounts, deletes namespaces' contents, collects garbage by owner
- * references, runs workloads or marks nodes NotReady. Tests create what they
- * need and must not wait for any of that.
+ * On its own there is no controller-manager and no scheduler: nothing creates
+ * default service accounts, deletes namespaces' contents, collects garbage by
+ * owner references, runs workloads or marks nodes NotReady. Tests that use it
+ * alone create what they need and must not wait for any of that; the local
+ * real cluster (./cluster.ts) runs both beside it.
  */
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -27,7 +29,8 @@ const READY_TIMEOUT_MS = 4 * 60_000;
 /** Between SIGTERM and SIGKILL: the API server drains, then etcd closes. */
 const STOP_GRACE_MS = 20_000;
 
-type BinaryName = 'control-plane' | 'helm';
+/** The binaries infra/k8s-test/build.sh builds (see its header). */
+export type BinaryName = 'control-plane' | 'hyperkube' | 'pause' | 'helm';
 
 export interface ControlPlaneOptions {
   /**
@@ -35,6 +38,10 @@ export interface ControlPlaneOptions {
    * and kept after stop(); by default a new temporary one is made and removed.
    */
   dir?: string;
+  /** The one IPv4 address the API server listens on and names in its certificate (default 127.0.0.1). */
+  bindAddress?: string;
+  /** More kube-apiserver flags, after ours (a later flag wins). */
+  apiserverArgs?: readonly string[];
 }
 
 export interface ControlPlane {
@@ -45,8 +52,9 @@ export interface ControlPlane {
   kubeconfig: KubeConfig;
   /**
    * etcd data, the admin kubeconfig and pki/: ca.crt and ca.key (to issue more
-   * client certificates, e.g. system:node:NAME for a simulated kubelet),
-   * sa.key/sa.pub (service-account tokens), apiserver and admin certificates.
+   * client certificates, e.g. system:node:NAME for a kubelet: `control-plane
+   * issue-cert`), sa.key/sa.pub (service-account tokens), the apiserver, admin
+   * and kubelet-client certificates.
    */
   dataDir: string;
   /** Process id of the control plane (etcd and kube-apiserver run inside it). */
@@ -184,6 +192,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--exit-with-parent',
       // The binary removes a directory of ours itself, even when this process is killed outright.
       ...(ownsDir ? ['--remove-data-dir'] : []),
+      ...(options.bindAddress === undefined ? [] : ['--bind-address', options.bindAddress]),
+      ...(options.apiserverArgs === undefined ? [] : ['--', ...options.apiserverArgs]),
     ],
     { killGraceMs: STOP_GRACE_MS, maxOutputBytes: 256 * 1024 },
   );

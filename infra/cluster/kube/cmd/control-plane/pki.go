@@ -21,6 +21,7 @@ import (
 type pki struct {
 	CACert, CAKey, ServerCert, ServerKey string
 	AdminCert, AdminKey                  string
+	KubeletClientCert, KubeletClientKey  string
 	ServiceAccountKey, ServiceAccountPub string
 	caPEM, adminCertPEM, adminKeyPEM     []byte
 }
@@ -82,12 +83,13 @@ func issue(template *x509.Certificate, parent *keyPair) (*keyPair, error) {
 	}, nil
 }
 
-// writePKI creates a CA, a serving certificate for 127.0.0.1 and localhost
-// (plus the in-cluster names of the kubernetes service), an admin client
-// certificate in system:masters, and the service-account signing key pair.
-// The CA key stays in dir (ca.key) so that a test can issue more client
-// certificates, e.g. system:node:NAME in system:nodes for a simulated kubelet.
-func writePKI(dir string, serviceIP net.IP) (*pki, error) {
+// writePKI creates a CA, a serving certificate for 127.0.0.1, localhost and
+// bind (plus the in-cluster names of the kubernetes service), an admin client
+// certificate in system:masters, the client certificate the API server shows
+// kubelets, and the service-account signing key pair. The CA key stays in dir
+// (ca.key) so that more client certificates can be issued (issue-cert), e.g.
+// system:node:NAME in system:nodes for a kubelet.
+func writePKI(dir string, serviceIP, bind net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -108,18 +110,20 @@ func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 			"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc.cluster.local",
 		},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP},
+		IPAddresses: servingIPs(serviceIP, bind),
 	}, ca)
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
-	admin, err := issue(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: "kubernetes-admin", Organization: []string{"system:masters"}},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, ca)
+	admin, err := issue(clientTemplate("kubernetes-admin", []string{"system:masters"}), ca)
 	if err != nil {
 		return nil, fmt.Errorf("admin certificate: %w", err)
+	}
+	// system:masters may reach every kubelet API (logs, exec, proxy); a test
+	// control plane needs no finer role for its own API server.
+	kubeletClient, err := issue(clientTemplate("kube-apiserver-kubelet-client", []string{"system:masters"}), ca)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
 	}
 	saKey, saKeyPEM, err := newKey()
 	if err != nil {
@@ -136,6 +140,8 @@ func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 		ServerKey:         filepath.Join(dir, "apiserver.key"),
 		AdminCert:         filepath.Join(dir, "admin.crt"),
 		AdminKey:          filepath.Join(dir, "admin.key"),
+		KubeletClientCert: filepath.Join(dir, "kubelet-client.crt"),
+		KubeletClientKey:  filepath.Join(dir, "kubelet-client.key"),
 		ServiceAccountKey: filepath.Join(dir, "sa.key"),
 		ServiceAccountPub: filepath.Join(dir, "sa.pub"),
 		caPEM:             ca.certPEM,
@@ -149,6 +155,8 @@ func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 		p.ServerKey:         server.keyPEM,
 		p.AdminCert:         admin.certPEM,
 		p.AdminKey:          admin.keyPEM,
+		p.KubeletClientCert: kubeletClient.certPEM,
+		p.KubeletClientKey:  kubeletClient.keyPEM,
 		p.ServiceAccountKey: saKeyPEM,
 		p.ServiceAccountPub: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER}),
 	}
@@ -158,4 +166,22 @@ func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// servingIPs are the addresses the API server's certificate names: loopback,
+// the kubernetes service address and the bind address (once).
+func servingIPs(serviceIP, bind net.IP) []net.IP {
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP}
+	if !bind.Equal(ips[0]) {
+		ips = append(ips, bind)
+	}
+	return ips
+}
+
+func clientTemplate(commonName string, groups []string) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName, Organization: groups},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
 }

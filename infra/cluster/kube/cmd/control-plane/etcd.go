@@ -11,10 +11,10 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1. Another process
-// could take it before it is used again; on a test machine that is rare.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// freePort asks the kernel for a free TCP port on ip. Another process could
+// take it before it is used again; on a test machine that is rare.
+func freePort(ip net.IP) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -30,11 +30,12 @@ func loopbackURL(port int) url.URL {
 // waits until it serves. Its data lives in dir; fsync is off because the data
 // of a test control plane is thrown away.
 func startEtcd(ctx context.Context, dir string) (*embed.Etcd, string, error) {
-	clientPort, err := freePort()
+	loopback := net.IPv4(127, 0, 0, 1)
+	clientPort, err := freePort(loopback)
 	if err != nil {
 		return nil, "", err
 	}
-	peerPort, err := freePort()
+	peerPort, err := freePort(loopback)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,16 +1,19 @@
-// Command control-plane runs a Kubernetes control plane for tests in one
-// process: an embedded etcd and kube-apiserver, both from the upstream Go
-// modules, on loopback only. It prints one JSON line on stdout when /readyz
-// answers ok, and stops both cleanly on SIGTERM or SIGINT.
+// Command control-plane runs a Kubernetes control plane in one process: an
+// embedded etcd and kube-apiserver, both from the upstream Go modules, on
+// loopback (or one given address, such as a bridge that simulated nodes
+// reach). It prints one JSON line on stdout when /readyz answers ok, and
+// stops both cleanly on SIGTERM or SIGINT.
 //
-//	control-plane [--data-dir DIR] [--port N] [--kubeconfig-out PATH]
-//	              [--ready-file PATH] [--ready-timeout D] [--exit-with-parent]
-//	              [--remove-data-dir]
+//	control-plane [--data-dir DIR] [--port N] [--bind-address IP]
+//	              [--kubeconfig-out PATH] [--ready-file PATH]
+//	              [--ready-timeout D] [--exit-with-parent] [--remove-data-dir]
 //	              [-- kube-apiserver flags...]
+//	control-plane issue-cert --pki DIR --cn NAME [--org GROUP]... --out PREFIX
 //
-// There is no controller-manager and no scheduler: what controllers would
-// create (default service accounts, garbage collection, namespace deletion,
-// pods of workloads) does not happen.
+// The scheduler and the controller-manager are not in this process: the
+// local real cluster runs them beside it (cmd/hyperkube). Without them, what
+// controllers would create (default service accounts, garbage collection,
+// namespace deletion, pods of workloads) does not happen.
 package main
 
 import (
@@ -45,6 +48,7 @@ const (
 type options struct {
 	dataDir        string
 	port           int
+	bindAddress    net.IP
 	kubeconfigOut  string
 	readyFile      string
 	readyTimeout   time.Duration
@@ -69,7 +73,8 @@ func parseOptions(args []string) (*options, error) {
 	fs := flag.NewFlagSet("control-plane", flag.ContinueOnError)
 	o := &options{}
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder for etcd data and certificates (default: a new temporary folder, removed on exit)")
-	fs.IntVar(&o.port, "port", 0, "kube-apiserver port on 127.0.0.1 (0: a free one)")
+	fs.IntVar(&o.port, "port", 0, "kube-apiserver port on the bind address (0: a free one)")
+	bind := fs.String("bind-address", "127.0.0.1", "the one IPv4 address kube-apiserver listens on and names in its serving certificate")
 	fs.StringVar(&o.kubeconfigOut, "kubeconfig-out", "", "where to write the admin kubeconfig (default: DATA_DIR/admin.kubeconfig)")
 	fs.StringVar(&o.readyFile, "ready-file", "", "also write the ready line to this file (atomically), for callers that cannot read stdout")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for /readyz")
@@ -86,10 +91,16 @@ func parseOptions(args []string) (*options, error) {
 	if o.port < 0 || o.port > 65535 {
 		return nil, fmt.Errorf("--port %d: want 0..65535", o.port)
 	}
+	if o.bindAddress = net.ParseIP(*bind).To4(); o.bindAddress == nil || o.bindAddress.IsUnspecified() {
+		return nil, fmt.Errorf("--bind-address %q: want one IPv4 address of this host (not 0.0.0.0)", *bind)
+	}
 	return o, nil
 }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "issue-cert" {
+		return issueCertCommand(os.Args[2:])
+	}
 	o, err := parseOptions(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -162,12 +173,12 @@ func serve(ctx context.Context, o *options, setArgs func([]string), execute func
 	}
 	port := o.port
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = freePort(o.bindAddress); err != nil {
 			return err
 		}
 	}
 	serviceIP := net.IPv4(10, 96, 0, 1)
-	certs, err := writePKI(filepath.Join(dataDir, "pki"), serviceIP)
+	certs, err := writePKI(filepath.Join(dataDir, "pki"), serviceIP, o.bindAddress)
 	if err != nil {
 		return err
 	}
@@ -179,11 +190,11 @@ func serve(ctx context.Context, o *options, setArgs func([]string), execute func
 	}
 	defer etcd.Close()
 
-	setArgs(append(apiserverFlags(port, etcdURL, dataDir, certs), o.apiserverArgs...))
+	setArgs(append(apiserverFlags(o.bindAddress, port, etcdURL, dataDir, certs), o.apiserverArgs...))
 	apiserverDone := make(chan error, 1)
 	go func() { apiserverDone <- execute() }()
 
-	server := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	server := "https://" + net.JoinHostPort(o.bindAddress.String(), strconv.Itoa(port))
 	if err := waitReady(ctx, server, certs, o.readyTimeout, apiserverDone); err != nil {
 		return err
 	}
@@ -213,11 +224,11 @@ func serve(ctx context.Context, o *options, setArgs func([]string), execute func
 	}
 }
 
-func apiserverFlags(port int, etcdURL, dataDir string, p *pki) []string {
+func apiserverFlags(bind net.IP, port int, etcdURL, dataDir string, p *pki) []string {
 	return []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + bind.String(),
+		"--advertise-address=" + bind.String(),
 		"--secure-port=" + strconv.Itoa(port),
 		// The endpoints of the kubernetes service may not be a loopback address.
 		"--endpoint-reconciler-type=none",
@@ -225,6 +236,9 @@ func apiserverFlags(port int, etcdURL, dataDir string, p *pki) []string {
 		"--tls-cert-file=" + p.ServerCert,
 		"--tls-private-key-file=" + p.ServerKey,
 		"--client-ca-file=" + p.CACert,
+		// What it shows to kubelets (logs, exec, proxy); unused when no kubelet runs.
+		"--kubelet-client-certificate=" + p.KubeletClientCert,
+		"--kubelet-client-key=" + p.KubeletClientKey,
 		"--authorization-mode=Node,RBAC",
 		"--service-account-issuer=" + issuer,
 		"--service-account-key-file=" + p.ServiceAccountPub,
