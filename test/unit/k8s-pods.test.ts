@@ -55,6 +55,19 @@ describe('test pods', () => {
     expect(client.spec?.containers[0]?.securityContext?.capabilities?.add).toEqual(['NET_RAW']);
   });
 
+  it('serves and connects on the ports of the settings', () => {
+    const ports = { netserver: 12999, irtt: 2199 };
+    const server = serverPod(request, context, { ...settings, ports });
+    const [netserver, irtt] = server.spec?.containers ?? [];
+    expect(netserver?.command).toEqual(['netserver', '-D', '-4', '-p', '12999']);
+    expect(netserver?.ports).toEqual([{ name: 'netperf', containerPort: 12999, protocol: 'TCP' }]);
+    expect(netserver?.readinessProbe?.tcpSocket?.port).toBe(12999);
+    expect(irtt?.command).toEqual(['irtt', 'server', '-b', ':2199']);
+    expect(irtt?.ports).toEqual([{ name: 'irtt', containerPort: 2199, protocol: 'UDP' }]);
+    const client = clientPod(request, context, { ...settings, ports }, '10.0.0.2');
+    expect(client.spec?.containers[0]?.env).toContainEqual({ name: 'NETMON_NETSERVER_PORT', value: '12999' });
+  });
+
   it('allows unprivileged ICMP for our group on the pod network, and leaves the host network alone', () => {
     const onHost = clientPod(request, context, settings, '10.0.0.2');
     expect(onHost.spec?.securityContext?.sysctls).toBeUndefined();
