@@ -2,9 +2,19 @@ import type { FlentSummary } from './figures.ts';
 
 /**
  * Why a test measured nothing. Only the first three are findings about the
- * network; tool-error means the test itself broke.
+ * network; the others mean the test itself broke: tool-error (flent or the
+ * agent failed), oom-killed (the agent's container ran out of memory),
+ * deadline-exceeded (Kubernetes stopped the test pod at its
+ * activeDeadlineSeconds).
  */
-export const FAILURE_REASONS = ['unreachable', 'timeout', 'server-missing', 'tool-error'] as const;
+export const FAILURE_REASONS = [
+  'unreachable',
+  'timeout',
+  'server-missing',
+  'tool-error',
+  'oom-killed',
+  'deadline-exceeded',
+] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 export function isFailureReason(value: unknown): value is FailureReason {

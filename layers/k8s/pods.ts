@@ -77,6 +77,8 @@ function hardened(addCapabilities: string[] = []): V1SecurityContext {
     runAsGroup: RUN_AS_GROUP,
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
+    // Pod Security "restricted" asks for it; the runtime's default profile allows everything our tools do.
+    seccompProfile: { type: 'RuntimeDefault' },
     capabilities: { drop: ['ALL'], ...(addCapabilities.length > 0 ? { add: addCapabilities } : {}) },
   };
 }
@@ -112,6 +114,8 @@ function commonSpec(
   return {
     nodeName,
     hostNetwork: settings.hostNetwork,
+    // On the host network "ClusterFirst" falls back to the node's resolv.conf: in-cluster S3 names would not resolve.
+    dnsPolicy: settings.hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst',
     restartPolicy: 'Never',
     automountServiceAccountToken: false,
     activeDeadlineSeconds: deadline(request, settings),

@@ -13,6 +13,8 @@ export interface KubernetesRunnerOptions extends PodSettings {
   pollMs?: number;
 }
 
+const DEADLINE_GRACE_SECONDS = 10;
+
 /** ready: running with every container ready; started: past Pending (images pulled); done: ended. */
 type Goal = 'ready' | 'started' | 'done';
 
@@ -75,7 +77,12 @@ export class KubernetesRunner implements Runner {
           'timeout',
           `client pod on ${request.src.name}: ${describe(running)}`,
         );
-      const finished = await this.waitFor(client, 'done', client.spec?.activeDeadlineSeconds ?? 300);
+      // A little past the pod's own deadline, so that the kubelet's DeadlineExceeded is what we see.
+      const finished = await this.waitFor(
+        client,
+        'done',
+        (client.spec?.activeDeadlineSeconds ?? 300) + DEADLINE_GRACE_SECONDS,
+      );
       if (finished.kind !== 'done')
         return this.failure(
           request,
@@ -108,6 +115,21 @@ export class KubernetesRunner implements Runner {
   private fromClient(request: TestRequest, started: Date, pod: V1Pod): TestOutcome {
     const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
     const message = terminated?.message ?? '';
+    // The pod's own reasons come before whatever text the killed agent left behind.
+    if (pod.status?.reason === 'DeadlineExceeded')
+      return this.failure(
+        request,
+        started,
+        'deadline-exceeded',
+        `client pod on ${request.src.name} stopped at its activeDeadlineSeconds (${pod.spec?.activeDeadlineSeconds} s): ${pod.status.message ?? ''}`.trim(),
+      );
+    if (terminated?.reason === 'OOMKilled')
+      return this.failure(
+        request,
+        started,
+        'oom-killed',
+        `the agent on ${request.src.name} ran out of memory (limit ${pod.spec?.containers[0]?.resources?.limits?.memory ?? 'none'}) and was killed`,
+      );
     try {
       const report = decodeReport(message);
       return {

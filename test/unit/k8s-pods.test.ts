@@ -44,6 +44,7 @@ describe('test pods', () => {
           allowPrivilegeEscalation: false,
           readOnlyRootFilesystem: true,
           capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
         });
         expect(container.resources?.requests).toBeDefined();
       }
@@ -53,6 +54,17 @@ describe('test pods', () => {
       undefined,
     ]);
     expect(client.spec?.containers[0]?.securityContext?.capabilities?.add).toEqual(['NET_RAW']);
+  });
+
+  it('resolves cluster DNS names on the host network too (an in-cluster S3 such as minio.storage)', () => {
+    for (const hostNetwork of [true, false]) {
+      const pods = [
+        serverPod(request, context, { ...settings, hostNetwork }),
+        clientPod(request, context, { ...settings, hostNetwork }, '10.0.0.2'),
+      ];
+      for (const pod of pods)
+        expect(pod.spec?.dnsPolicy).toBe(hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst');
+    }
   });
 
   it('serves and connects on the ports of the settings', () => {
