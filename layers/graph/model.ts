@@ -25,7 +25,7 @@ export interface GraphEdge {
   dst: string;
   /** null: never measured. */
   connectivity: 0 | 1 | null;
-  /** Why connectivity is 0 (unreachable, timeout, server-missing, tool-error, skipped). */
+  /** Why connectivity is 0 (a FailureReason of layers/domain/outcome.ts, or skipped). */
   reason: string | null;
   /** Seconds, round trip of the headline probe src -> dst -> src. */
   latency: LatencyFigures | null;

@@ -178,6 +178,24 @@ describe('Kubernetes runner', () => {
     expect(await podsLeft()).toEqual([]);
   }, 60_000);
 
+  it("a test stopped at its pod's activeDeadlineSeconds is deadline-exceeded, not a network failure", async () => {
+    const runner = new KubernetesRunner(core, runnerOptions());
+    const outcome = await runner.run({
+      src: node('node-a'),
+      dst: node('node-b'),
+      test: 'ping',
+      lengthSeconds: 20,
+      delaySeconds: 0,
+      timeoutSeconds: 3,
+    });
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) {
+      expect(outcome.failure.reason).toBe('deadline-exceeded');
+      expect(outcome.failure.message).toContain('activeDeadlineSeconds (3 s)');
+    }
+    expect(await podsLeft()).toEqual([]);
+  }, 60_000);
+
   it('deletes pods that a crashed run left behind', async () => {
     await core.createNamespacedPod({
       namespace: NAMESPACE,

@@ -337,6 +337,21 @@ describe('Helm chart', () => {
     ]);
   });
 
+  it("passes the servers' ports to the functions, and refuses a port out of range naming it", async () => {
+    const configOf = async (...sets: string[]) =>
+      ofKind<V1ConfigMap>(await render(...sets), 'ConfigMap').find(
+        (m) => m.metadata?.name === 'netmon-config',
+      )?.data;
+    expect(await configOf()).toMatchObject({ NETMON_NETSERVER_PORT: '12865', NETMON_IRTT_PORT: '2112' });
+    expect(await configOf('ports.netserver=22865', 'ports.irtt=3112')).toMatchObject({
+      NETMON_NETSERVER_PORT: '22865',
+      NETMON_IRTT_PORT: '3112',
+    });
+    const bad = await helmTemplate('ports.irtt=70000');
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/ports\/irtt|ports\.irtt/);
+  });
+
   it('ships the Grafana dashboard for the sidecar, its graph URL from the values, and can leave it out', async () => {
     const dashboardOf = (manifests: Manifest[]) => {
       const [map] = ofKind<V1ConfigMap>(manifests, 'ConfigMap').filter(
@@ -463,6 +478,9 @@ describe('Helm chart', () => {
     expect(notes).toContain('netmon_');
     expect(notes).toContain('functions.probe.schedule');
     expect(notes).toContain('"schedules"');
+    // What the namespace needs: host-network test pods are outside Pod Security baseline; the servers' ports.
+    expect(notes).toContain('kubectl label namespace netmon pod-security.kubernetes.io/enforce=privileged');
+    expect(notes).toContain('TCP 12865 (netserver), UDP 2112 (irtt)');
   });
 
   it('installs on the real API server: its TestSchedules pass the CRD, per-schedule settings win', async () => {
