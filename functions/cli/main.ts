@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { errorLine, NetmonError } from '../../layers/core/errors.ts';
 import { registerDemo } from './commands/demo/index.ts';
 import { registerFlent } from './commands/flent.ts';
+import { registerGraphs } from './commands/graphs.ts';
 import { registerRender } from './commands/render.ts';
 import { registerResults } from './commands/results.ts';
 import { registerRig } from './commands/rig.ts';
@@ -20,6 +21,7 @@ registerFlent(program);
 registerDemo(program);
 registerResults(program);
 registerRender(program);
+registerGraphs(program);
 registerRig(program);
 
 try {

@@ -17,6 +17,9 @@ import { ConfigError } from './errors.ts';
  * variable, its value and the expected form.
  */
 
+/** The longest a SigV4 presigned URL may last (X-Amz-Expires): 7 days. */
+export const PRESIGNED_URL_MAX_SECONDS = 604_800;
+
 const url = z.url({ protocol: /^https?$/ });
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -78,6 +81,10 @@ const SETTINGS = {
   NETMON_GRAPH_KEEP: {
     schema: seconds(1, 10_000).default(48),
     expected: 'how many timestamped graph sets to keep, 1 to 10000',
+  },
+  NETMON_GRAPH_LINK_SECONDS: {
+    schema: seconds(1, PRESIGNED_URL_MAX_SECONDS).optional(),
+    expected: `whole seconds from 1 to ${PRESIGNED_URL_MAX_SECONDS} (7 days, the most SigV4 allows): how long the presigned links in render's report open (empty: no links)`,
   },
   // Optional static credentials; without them the SDK's default chain applies (IRSA, instance roles, ~/.aws).
   AWS_ACCESS_KEY_ID: { schema: z.string().min(1).optional(), expected: 'an access key id' },

@@ -12,6 +12,7 @@ import {
   graphSetPrefix,
 } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
+import { presignKeys } from './graph-links.ts';
 
 /**
  * render: the latest figures of every pair (from Prometheus) become the
@@ -77,6 +78,8 @@ export interface RenderDeps {
   maxAgeSeconds: number;
   keep: number;
   schedule?: string;
+  /** NETMON_GRAPH_LINK_SECONDS: presign links to the latest set, valid this long (undefined: none). */
+  linkSeconds?: number;
   now?: () => Date;
 }
 
@@ -87,6 +90,11 @@ export interface RenderReport {
   stored: StoredGraphs;
   /** File -> URL of the latest set. */
   urls: Record<GraphSetFile, string>;
+  /**
+   * With NETMON_GRAPH_LINK_SECONDS: file -> presigned URL of the latest set,
+   * which opens in a browser without credentials until `expiresAt`.
+   */
+  links?: { expiresAt: string; urls: Record<GraphSetFile, string> };
 }
 
 export async function render(deps: RenderDeps): Promise<RenderReport> {
@@ -107,13 +115,17 @@ export async function render(deps: RenderDeps): Promise<RenderReport> {
   const urls = Object.fromEntries(
     Object.entries(stored.latest).map(([file, key]) => [file, deps.store.urlFor(key)]),
   ) as Record<GraphSetFile, string>;
-  const report = {
+  const report: RenderReport = {
     nodes: model.nodes.length,
     edges: model.edges.length,
     staleEdges: model.edges.filter((e) => e.stale).length,
     stored,
     urls,
+    ...(deps.linkSeconds === undefined
+      ? {}
+      : { links: await presignKeys(deps.store, stored.latest, deps.linkSeconds) }),
   };
+  // The links stay in the report: a log line at info level does not repeat signed URLs.
   log.info({ nodes: report.nodes, edges: report.edges, stale: report.staleEdges, urls }, 'graphs rendered');
   return report;
 }

@@ -10,12 +10,45 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { z } from 'zod';
-import { type Config, type CredentialSettings, credentialsOption } from '../core/config.ts';
-import { NetmonError } from '../core/errors.ts';
+import {
+  type Config,
+  type CredentialSettings,
+  credentialsOption,
+  PRESIGNED_URL_MAX_SECONDS,
+} from '../core/config.ts';
+import { NetmonError, ValidationError } from '../core/errors.ts';
+
+/**
+ * Why a request failed, when S3 said so in a way a user can act on: the
+ * bucket is not there, no credentials were found, they were refused, or they
+ * may not do this. Otherwise `other`.
+ */
+export type StoreFailure =
+  | 'no-such-bucket'
+  | 'no-credentials'
+  | 'credentials-refused'
+  | 'access-denied'
+  | 'other';
 
 export class StoreError extends NetmonError {
   override name = 'StoreError';
+  readonly failure: StoreFailure;
+
+  constructor(message: string, options?: ErrorOptions & { failure?: StoreFailure }) {
+    super(message, options);
+    this.failure = options?.failure ?? 'other';
+  }
+}
+
+function failureOf(err: unknown): StoreFailure {
+  if (err instanceof Error && err.name === 'CredentialsProviderError') return 'no-credentials';
+  if (!(err instanceof S3ServiceException)) return 'other';
+  if (err.name === 'NoSuchBucket') return 'no-such-bucket';
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken'].includes(err.name))
+    return 'credentials-refused';
+  return err.name === 'AccessDenied' || err.$metadata.httpStatusCode === 403 ? 'access-denied' : 'other';
 }
 
 export type S3Settings = Pick<
@@ -58,6 +91,32 @@ export class ObjectStore {
     const path = key.split('/').map(encodeURIComponent).join('/');
     if (this.endpoint !== undefined) return `${this.endpoint.replace(/\/$/, '')}/${this.bucket}/${path}`;
     return `https://${this.bucket}.s3.${this.region}.amazonaws.com/${path}`;
+  }
+
+  /**
+   * A presigned GET URL for the object: anyone with it can read the object
+   * until it expires, without credentials. It is signed here (no request to
+   * S3) with this store's credentials, so it opens only if they may read the
+   * key. `expiresAt` is the sooner of `seconds` from now and the end of
+   * temporary credentials (a role's session): S3 refuses the URL after either.
+   */
+  async presignGet(key: string, seconds: number): Promise<{ url: string; expiresAt: Date }> {
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > PRESIGNED_URL_MAX_SECONDS) {
+      throw new ValidationError(
+        'expires',
+        seconds,
+        `whole seconds from 1 to ${PRESIGNED_URL_MAX_SECONDS} (7 days, the most SigV4 allows)`,
+      );
+    }
+    const signedAt = Date.now();
+    const credentials = await this.call(`credentials to sign ${key}`, () => this.client.config.credentials());
+    const url = await this.call(`sign ${key}`, () =>
+      getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+        expiresIn: seconds,
+      }),
+    );
+    const sessionEnd = credentials.expiration?.getTime() ?? Number.POSITIVE_INFINITY;
+    return { url, expiresAt: new Date(Math.min(signedAt + seconds * 1000, sessionEnd)) };
   }
 
   async putFile(key: string, path: string, contentType: string): Promise<void> {
@@ -105,7 +164,10 @@ export class ObjectStore {
       ) {
         return undefined;
       }
-      throw new StoreError(`get s3://${this.bucket}/${key}: ${(err as Error).message}`, { cause: err });
+      throw new StoreError(`get s3://${this.bucket}/${key}: ${(err as Error).message}`, {
+        cause: err,
+        failure: failureOf(err),
+      });
     }
   }
 
@@ -214,7 +276,10 @@ export class ObjectStore {
     try {
       return await request();
     } catch (err) {
-      throw new StoreError(`${what} in bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
+      throw new StoreError(`${what} in bucket ${this.bucket}: ${(err as Error).message}`, {
+        cause: err,
+        failure: failureOf(err),
+      });
     }
   }
 }

@@ -258,8 +258,15 @@ export function graphInputsFrom(env: NodeJS.ProcessEnv = process.env): GraphInpu
 }
 
 export function renderDepsFrom(env: NodeJS.ProcessEnv = process.env): RenderDeps {
-  const { NETMON_GRAPH_KEEP } = loadConfig(['NETMON_GRAPH_KEEP'], env);
-  return { store: storeFrom(env), ...graphInputsFrom(env), keep: NETMON_GRAPH_KEEP };
+  const config = loadConfig(['NETMON_GRAPH_KEEP', 'NETMON_GRAPH_LINK_SECONDS'], env);
+  return {
+    store: storeFrom(env),
+    ...graphInputsFrom(env),
+    keep: config.NETMON_GRAPH_KEEP,
+    ...(config.NETMON_GRAPH_LINK_SECONDS === undefined
+      ? {}
+      : { linkSeconds: config.NETMON_GRAPH_LINK_SECONDS }),
+  };
 }
 
 export function agentFrom(env: NodeJS.ProcessEnv = process.env): { deps: AgentDeps; task: AgentTask } {

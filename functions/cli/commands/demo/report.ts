@@ -88,6 +88,7 @@ async function writeSummary(
     schedule: SCHEDULE,
     pairs: rows,
     graphs: graphs.urls,
+    ...(graphs.links === undefined ? {} : { graphLinks: graphs.links }),
     // Where the embedded stack listens (it keeps running with --keep); local test credentials, not secrets.
     stack: {
       s3: {
@@ -126,6 +127,13 @@ export async function report(
     '',
     `archives (S3):   ${store.urlFor(`archives/${SCHEDULE}/`)}  (s3rver folder ${stack.s3Directory})`,
     ...Object.entries(graphs.urls).map(([format, url]) => `graph ${format.padEnd(8)} ${url}`),
+    // NETMON_GRAPH_LINK_SECONDS: presigned links, as render's report has them.
+    ...(graphs.links === undefined
+      ? []
+      : [
+          `links (presigned, open until ${graphs.links.expiresAt}):`,
+          ...Object.entries(graphs.links.urls).map(([file, url]) => `link  ${file.padEnd(17)} ${url}`),
+        ]),
     `graphs (local):  ${graphDir}`,
     `metrics:         ${stack.prometheusUrl}/graph?g0.expr=netmon_connectivity`,
   ];
