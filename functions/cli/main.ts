@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { errorLine, NetmonError } from '../../layers/core/errors.ts';
+import { registerCluster } from './commands/cluster.ts';
 import { registerDemo } from './commands/demo/index.ts';
 import { registerFlent } from './commands/flent.ts';
 import { registerGraphs } from './commands/graphs.ts';
@@ -23,6 +24,7 @@ registerResults(program);
 registerRender(program);
 registerGraphs(program);
 registerRig(program);
+registerCluster(program);
 
 try {
   await program.parseAsync(process.argv);

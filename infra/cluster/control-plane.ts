@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { lastLines, startProcess, waitFor } from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
+import { type BinaryName, cachedBinary as cachedBinaryWithStatus } from './binaries.ts';
 
 /**
  * A real Kubernetes control plane: one process that runs an embedded etcd and
@@ -21,16 +20,11 @@ import { onShutdown } from '../../layers/core/shutdown.ts';
  * real cluster (./cluster.ts) runs both beside it.
  */
 
-const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const BUILD_SCRIPT = join(REPO, 'infra/k8s-test/build.sh');
-/** A cold build of the control plane takes many minutes on 2 cores (see build.sh). */
-const BUILD_TIMEOUT_MS = 45 * 60_000;
 const READY_TIMEOUT_MS = 4 * 60_000;
 /** Between SIGTERM and SIGKILL: the API server drains, then etcd closes. */
 const STOP_GRACE_MS = 20_000;
 
-/** The binaries infra/k8s-test/build.sh builds (see its header). */
-export type BinaryName = 'control-plane' | 'hyperkube' | 'pause' | 'helm';
+export type { BinaryName };
 
 export interface ControlPlaneOptions {
   /**
@@ -70,79 +64,14 @@ interface ReadyLine {
   kubeconfig: string;
 }
 
-const builds = new Map<BinaryName, Promise<string>>();
-
 /** Path of the cached binary, building it first when the cache has none. */
-export function cachedBinary(name: BinaryName): Promise<string> {
-  let build = builds.get(name);
-  if (build === undefined) {
-    build = runBuild(name);
-    builds.set(name, build);
-    build.catch(() => builds.delete(name));
-  }
-  return build;
+export async function cachedBinary(name: BinaryName): Promise<string> {
+  return (await cachedBinaryWithStatus(name)).path;
 }
 
 /** The helm binary built from its Go module (helm.sh/helm/v3). */
 export function helmBinary(): Promise<string> {
   return cachedBinary('helm');
-}
-
-/**
- * Runs build.sh for one binary. Its progress (stderr) goes to our stderr as
- * it comes, because a cold build is long and should not look stuck.
- */
-function runBuild(name: BinaryName): Promise<string> {
-  return new Promise((resolvePath, reject) => {
-    const child = spawn('bash', [BUILD_SCRIPT, name], {
-      cwd: REPO,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const killGroup = (signal: NodeJS.Signals): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, signal);
-      } catch {
-        // Already gone.
-      }
-    };
-    const exited = new Promise<void>((resolveExit) => child.on('close', () => resolveExit()));
-    // SIGTERM first, so that build.sh removes its temporary folder.
-    const unregister = onShutdown(`build ${name}`, async () => {
-      killGroup('SIGTERM');
-      const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, 5_000).unref());
-      await Promise.race([exited, grace]);
-      killGroup('SIGKILL');
-    });
-    const timer = setTimeout(() => killGroup('SIGKILL'), BUILD_TIMEOUT_MS);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      process.stderr.write(chunk);
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      unregister();
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      unregister();
-      const path = stdout
-        .split('\n')
-        .find((line) => line.startsWith(`${name}=`))
-        ?.slice(name.length + 1);
-      if (code === 0 && path !== undefined && path !== '') {
-        resolvePath(path);
-      } else {
-        reject(new Error(`${BUILD_SCRIPT} ${name}: exit ${code ?? signal}: ${lastLines(stderr, 5)}`));
-      }
-    });
-  });
 }
 
 function parseReadyLine(text: string): ReadyLine {

@@ -16,12 +16,13 @@ import (
 )
 
 // launch joins the cgroup PATH (relative to each hierarchy's root) in every
-// mounted cgroup v1 hierarchy, sets the parent-death signal to SIGTERM and
-// execs the program. With --parent, it refuses to go on when its parent is
-// no longer that process (it died before the signal was armed).
+// mounted cgroup hierarchy (v1, and the unified one of a hybrid host), sets
+// the parent-death signal to SIGTERM and execs the program. With --parent,
+// it refuses to go on when its parent is no longer that process (it died
+// before the signal was armed).
 func launch(args []string) int {
 	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
-	cgroup := fs.String("cgroup", "", "cgroup path to join in every v1 hierarchy, e.g. /k8s-netmon-123/node-1/runtime (must exist)")
+	cgroup := fs.String("cgroup", "", "cgroup path to join in every hierarchy, e.g. /k8s-netmon-123/node-1/runtime (must exist)")
 	parent := fs.Int("parent", 0, "the expected parent process id (0: do not check)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -59,14 +60,14 @@ func launch(args []string) int {
 	return 126
 }
 
-// joinCgroup moves this process into path in every cgroup v1 hierarchy.
+// joinCgroup moves this process into path in every cgroup hierarchy.
 func joinCgroup(path string) error {
-	roots, err := cgroupV1Roots()
+	roots, err := cgroupRoots()
 	if err != nil {
 		return err
 	}
 	if len(roots) == 0 {
-		return errors.New("no cgroup v1 hierarchy is mounted")
+		return errors.New("no cgroup hierarchy is mounted")
 	}
 	pid := []byte(strconv.Itoa(os.Getpid()))
 	for _, root := range roots {
@@ -78,9 +79,10 @@ func joinCgroup(path string) error {
 	return nil
 }
 
-// cgroupV1Roots lists the mount points of cgroup v1 hierarchies (filesystem
-// type "cgroup"; "cgroup2" is the unified one, which has no controllers here).
-func cgroupV1Roots() ([]string, error) {
+// cgroupRoots lists the mount points of whole cgroup hierarchies: filesystem
+// type "cgroup" (v1) and "cgroup2" (unified; in hybrid mode runc and the
+// kubelet make cgroups there too, so the cluster's processes live there as well).
+func cgroupRoots() ([]string, error) {
 	file, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -92,7 +94,8 @@ func cgroupV1Roots() ([]string, error) {
 		// "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER"
 		before, after, found := strings.Cut(scanner.Text(), " - ")
 		fields, tail := strings.Fields(before), strings.Fields(after)
-		if found && len(fields) >= 5 && len(tail) >= 1 && tail[0] == "cgroup" && fields[3] == "/" {
+		isCgroup := len(tail) >= 1 && (tail[0] == "cgroup" || tail[0] == "cgroup2")
+		if found && len(fields) >= 5 && isCgroup && fields[3] == "/" {
 			roots = append(roots, fields[4])
 		}
 	}

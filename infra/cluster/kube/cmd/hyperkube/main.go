@@ -15,7 +15,7 @@
 //   - the scheduler and controller-manager start in ~0.1 s either way: a
 //     separate process costs nothing measurable against the API server's start.
 //
-// launch is not a component: it puts itself in a cgroup in every cgroup v1
+// launch is not a component: it puts itself in a cgroup in every cgroup
 // hierarchy, asks for SIGTERM when its parent dies, and execs PROGRAM. The
 // cluster starts containerd and kubelets through it, so that their children
 // (containerd's shims, the containers) are found by cgroup and nothing

@@ -1,0 +1,135 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import { ValidationError } from '../../../layers/core/errors.ts';
+import { positiveInteger } from './flent.ts';
+
+/**
+ * `netmon cluster up|down`: a local real Kubernetes cluster (control plane,
+ * scheduler, controller-manager, N nodes of containerd + kubelet in network
+ * namespaces). The cluster code (infra/cluster) is loaded only when a
+ * cluster command runs, so that other commands start fast.
+ */
+
+const MIN_NODES = 2;
+const MAX_NODES = 8;
+
+interface UpOptions {
+  nodes: number;
+  out: string;
+  rates?: number[];
+  cut: Array<[string, string]>;
+}
+
+function rateList(value: string): number[] {
+  const rates = value.split(',').map(Number);
+  if (rates.some((rate) => !Number.isFinite(rate) || rate <= 0 || rate > 100_000)) {
+    throw new InvalidArgumentError(
+      `--rates must be Mbit/s figures separated by commas, got ${JSON.stringify(value)}`,
+    );
+  }
+  return rates;
+}
+
+function collectCut(value: string, previous: Array<[string, string]>): Array<[string, string]> {
+  const [src, dst, ...rest] = value.split(':');
+  if (src === undefined || dst === undefined || rest.length > 0 || src === '' || dst === '') {
+    throw new InvalidArgumentError(`--cut wants SRC:DST (e.g. node-1:node-3), got ${JSON.stringify(value)}`);
+  }
+  return [...previous, [src, dst]];
+}
+
+function checkUp(options: UpOptions): void {
+  if (options.nodes < MIN_NODES || options.nodes > MAX_NODES)
+    throw new ValidationError('--nodes', options.nodes, `an integer from ${MIN_NODES} to ${MAX_NODES}`);
+  if (options.rates !== undefined && options.rates.length !== options.nodes)
+    throw new ValidationError(
+      '--rates',
+      options.rates.join(','),
+      `${options.nodes} rates in Mbit/s, one per node`,
+    );
+}
+
+function withUpOptions(command: Command): Command {
+  return command
+    .option('--nodes <n>', `nodes, ${MIN_NODES}..${MAX_NODES}`, positiveInteger('--nodes'), 3)
+    .requiredOption('--out <dir>', 'folder for cluster.json, the kubeconfig, configs, node data and logs')
+    .option(
+      '--rates <mbits>',
+      'egress rate of each node in Mbit/s, comma-separated (default: node i at 10*i)',
+      rateList,
+    )
+    .option('--cut <src:dst>', 'drop traffic from src to dst (repeatable)', collectCut, []);
+}
+
+async function residentMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kib = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  return kib / 1024;
+}
+
+export function registerCluster(program: Command): void {
+  const cluster = program
+    .command('cluster')
+    .description('a local real Kubernetes cluster: kubelets and containerd on simulated nodes (needs root)');
+
+  withUpOptions(cluster.command('up'))
+    .description('start the cluster and write DIR/cluster.json; it runs until `cluster down --out DIR`')
+    .action(async (options: UpOptions) => {
+      checkUp(options);
+      const { clusterUp } = await import('../../../infra/cluster/supervisor.ts');
+      const cli = [process.execPath, ...process.execArgv, process.argv[1] ?? ''];
+      const info = await clusterUp(
+        { nodes: options.nodes, out: options.out, ratesMbit: options.rates, cuts: options.cut },
+        cli,
+        (line) => process.stderr.write(`cluster: ${line}\n`),
+      );
+      const memory = await Promise.all(
+        info.nodes.map(async (n) => (await residentMiB(n.kubeletPid)) + (await residentMiB(n.containerdPid))),
+      );
+      const mean = memory.reduce((a, b) => a + b, 0) / memory.length;
+      const how = info.startup.cold
+        ? `cold: built ${info.startup.built.join(', ')}`
+        : 'warm: binaries and images cached';
+      // Since this command started (Node's clock starts with the process): what the user waited.
+      const seconds = (performance.now() / 1000).toFixed(1);
+      const rows = info.nodes.map(
+        (n) =>
+          `  ${n.name.padEnd(8)} ${n.address.padEnd(15)} ${n.rateBitsPerSecond === undefined ? 'unshaped' : `${n.rateBitsPerSecond / 1e6} Mbit/s`}  ${n.labels['topology.kubernetes.io/zone'] ?? ''}`,
+      );
+      process.stdout.write(
+        [
+          `cluster up: ${info.nodes.length} nodes Ready in ${seconds} s (${how}; the supervisor's part ${info.startup.seconds} s)`,
+          ...rows,
+          `  memory per node: ${mean.toFixed(0)} MiB (kubelet + containerd RSS, idle)`,
+          `  export KUBECONFIG=${info.kubeconfig}`,
+          `  cluster.json: ${join(resolve(options.out), 'cluster.json')}`,
+          `  helm values:  ${info.values}`,
+          `  remove it:    npm run cluster -- down --out ${options.out}`,
+          '',
+        ].join('\n'),
+      );
+    });
+
+  cluster
+    .command('down')
+    .description('stop the cluster in DIR and remove everything it made (also after a crash)')
+    .requiredOption('--out <dir>', 'the folder given to `cluster up`')
+    .action(async (options: { out: string }) => {
+      const { clusterDown } = await import('../../../infra/cluster/supervisor.ts');
+      await clusterDown(options.out, (line) => process.stderr.write(`cluster: ${line}\n`));
+    });
+
+  withUpOptions(cluster.command('supervise', { hidden: true }))
+    .description('(internal) the process that owns a cluster: started by `cluster up`')
+    .action(async (options: UpOptions) => {
+      checkUp(options);
+      const { superviseCluster } = await import('../../../infra/cluster/supervisor.ts');
+      await superviseCluster({
+        nodes: options.nodes,
+        out: options.out,
+        ratesMbit: options.rates,
+        cuts: options.cut,
+      });
+    });
+}

@@ -1,0 +1,427 @@
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { isRoot, missingPrograms } from '../../layers/core/host.ts';
+import { log } from '../../layers/core/log.ts';
+import { waitFor } from '../../layers/core/process.ts';
+import { onShutdown } from '../../layers/core/shutdown.ts';
+import { SimCluster, type SimNodeSpec } from '../rig/sim-cluster.ts';
+import { type Binary, cachedBinary } from './binaries.ts';
+import { createCgroup } from './cgroups.ts';
+import { sweepStaleClusters, teardownCluster } from './cleanup.ts';
+import { type ControlPlane, startControlPlane } from './control-plane.ts';
+import { type Daemon, startDaemon } from './daemon.ts';
+import { ClusterError } from './errors.ts';
+import { busyboxImage, importImages, type LocalImage, pauseImage } from './images.ts';
+import { type ClusterLayout, clusterLayout, newState, startTicksOf } from './layout.ts';
+import {
+  addPodRoutes,
+  createUtsNamespace,
+  issueNodeCertificate,
+  type NodeSpec,
+  prepareNode,
+  startContainerd,
+  startKubelet,
+} from './node.ts';
+
+/**
+ * The local real cluster: the control plane (etcd + kube-apiserver), the
+ * scheduler and the controller-manager on the host, and N nodes, each a
+ * network namespace of the simulated cluster rig (one bridge, tbf rates,
+ * cuts) running containerd and a kubelet. One process, the supervisor, owns
+ * it all: it starts everything here and removes everything on SIGTERM; its
+ * pid is in every name, so a crash leaves nothing that `cluster down` or the
+ * next `cluster up` cannot find.
+ */
+
+export const MIN_NODES = 2;
+export const MAX_NODES = 8;
+const MBIT = 1e6;
+const NODES_READY_MS = 120_000;
+const CONTROLLERS_READY_MS = 60_000;
+
+/** Debian packages of the programs the cluster runs (infra/system/packages.txt). */
+const REQUIRED_PROGRAMS: Record<string, string> = {
+  containerd: 'containerd',
+  'containerd-shim-runc-v2': 'containerd',
+  ctr: 'containerd',
+  runc: 'runc',
+  iptables: 'iptables',
+  nsenter: 'util-linux',
+  unshare: 'util-linux',
+  umount: 'mount',
+};
+const CNI_PLUGINS = ['bridge', 'host-local', 'loopback', 'portmap'];
+
+export interface ClusterOptions {
+  out: string;
+  nodes: number;
+  /** Egress rate of each node in Mbit/s; default 10 * (i + 1), as the demo. */
+  ratesMbit?: readonly number[] | undefined;
+  /** Ordered pairs [src, dst] whose src->dst traffic is dropped. */
+  cuts?: ReadonlyArray<readonly [string, string]>;
+  /** Human progress: one line per step. */
+  progress?: (line: string) => void;
+}
+
+export interface ClusterNodeInfo {
+  name: string;
+  address: string;
+  netns: string;
+  podCidr: string;
+  rateBitsPerSecond: number | undefined;
+  labels: Record<string, string>;
+  containerdSocket: string;
+  containerdPid: number;
+  kubeletPid: number;
+  logs: { containerd: string; kubelet: string };
+}
+
+/** DIR/cluster.json */
+export interface ClusterInfo {
+  kubeconfig: string;
+  values: string;
+  nodes: ClusterNodeInfo[];
+  endpoints: Record<string, string>;
+  supervisor: { pid: number; log: string };
+  images: string[];
+  startup: { seconds: number; cold: boolean; built: string[] };
+}
+
+export function nodeNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `node-${i + 1}`);
+}
+
+/** Throws a ClusterError naming what this host lacks: root, programs, CNI plugins. */
+export async function checkClusterHost(): Promise<void> {
+  if (!isRoot()) {
+    throw new ClusterError(
+      'the local real cluster needs root: it creates network namespaces, cgroups and mounts, and runs containerd and kubelets (run it as root, e.g. sudo)',
+    );
+  }
+  const missing = missingPrograms(Object.keys(REQUIRED_PROGRAMS));
+  const plugins = await Promise.all(
+    CNI_PLUGINS.map(async (p) => ((await readFile(`/usr/lib/cni/${p}`).catch(() => undefined)) ? [] : [p])),
+  );
+  const packages = new Set(missing.map((p) => REQUIRED_PROGRAMS[p] ?? p));
+  if (plugins.flat().length > 0) packages.add('containernetworking-plugins');
+  if (packages.size > 0) {
+    throw new ClusterError(
+      `the local real cluster needs ${[...missing, ...plugins.flat().map((p) => `/usr/lib/cni/${p}`)].join(', ')}: install ${[...packages].join(' ')} (bash infra/system/install.sh installs all system packages)`,
+    );
+  }
+}
+
+function simNodes(names: readonly string[], ratesMbit: readonly number[] | undefined): SimNodeSpec[] {
+  return names.map((name, i) => ({
+    name,
+    rateBitsPerSecond: (ratesMbit?.[i] ?? 10 * (i + 1)) * MBIT,
+    zone: `zone-${i % 2 === 0 ? 'a' : 'b'}`,
+    region: 'sim',
+  }));
+}
+
+export class LocalCluster {
+  readonly layout: ClusterLayout;
+  private sim: SimCluster | undefined;
+  private controlPlane: ControlPlane | undefined;
+  private readonly daemons: Daemon[] = [];
+  private unregister: (() => void) | undefined;
+  private stopped: Promise<void> | undefined;
+
+  private constructor(layout: ClusterLayout) {
+    this.layout = layout;
+  }
+
+  /**
+   * Builds and starts the cluster in this process, which becomes its owner,
+   * and waits until every node is Ready and the controllers work. On any
+   * failure everything started so far is removed.
+   */
+  static async up(options: ClusterOptions): Promise<{ cluster: LocalCluster; info: ClusterInfo }> {
+    const started = performance.now();
+    const say = (line: string): void => {
+      log.info({ step: line }, 'cluster');
+      options.progress?.(`${line} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    };
+    await checkClusterHost();
+    const swept = await sweepStaleClusters();
+    if (swept.length > 0) say(`removed ${swept.length} cluster(s) of crashed supervisors`);
+    const names = nodeNames(options.nodes);
+    const layout = clusterLayout(process.pid, options.out, names);
+    const cluster = new LocalCluster(layout);
+    // Before anything exists: the state says what to remove, even after a crash.
+    const owner = { pid: process.pid, startTicks: (await startTicksOf(process.pid)) ?? 0 };
+    const state = `${JSON.stringify(newState(owner, options.out, names))}\n`;
+    for (const file of [layout.stateFile, join(options.out, 'state.json')]) {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, state);
+    }
+    cluster.unregister = onShutdown(`local cluster ${process.pid}`, () => cluster.down({ removeOut: false }));
+    try {
+      const info = await cluster.start(options, say, started);
+      return { cluster, info };
+    } catch (err) {
+      await cluster.down({ removeOut: false });
+      throw err;
+    }
+  }
+
+  private async start(
+    options: ClusterOptions,
+    say: (line: string) => void,
+    started: number,
+  ): Promise<ClusterInfo> {
+    const { layout } = this;
+    const progress = options.progress;
+    const buildOutput = (text: string): void => {
+      for (const line of text.split('\n').filter(Boolean)) progress?.(line);
+    };
+    const binaries: Record<'control-plane' | 'hyperkube' | 'pause', Binary> = {
+      'control-plane': await cachedBinary('control-plane', buildOutput),
+      hyperkube: await cachedBinary('hyperkube', buildOutput),
+      pause: await cachedBinary('pause', buildOutput),
+    };
+    const images: LocalImage[] = [await pauseImage(binaries.pause.path), await busyboxImage()];
+    const built = [
+      ...Object.entries(binaries)
+        .filter(([, b]) => b.built)
+        .map(([name]) => name),
+      ...images.filter((i) => i.built).map((i) => i.ref),
+    ];
+    say(built.length > 0 ? `built ${built.join(', ')}` : 'binaries and images cached');
+
+    this.sim = await SimCluster.create({
+      nodes: simNodes(
+        layout.nodes.map((n) => n.name),
+        options.ratesMbit,
+      ),
+      cuts: options.cuts ?? [],
+      hostAddress: true,
+    });
+    const sim = this.sim;
+    const hostAddress = sim.hostAddress;
+    if (hostAddress === undefined) throw new ClusterError('the rig gave the host no address on the bridge');
+    say(`network: ${sim.nodes.length} namespaces on a bridge, host ${hostAddress}`);
+    await createCgroup(layout.controlCgroup);
+    const specs: NodeSpec[] = layout.nodes.map((node) => {
+      const simNode = sim.node(node.name);
+      return { layout: node, netns: simNode.netns, address: simNode.address, labels: simNode.labels };
+    });
+
+    const hyperkube = binaries.hyperkube.path;
+    const [controlPlane, containerds] = await Promise.all([
+      startControlPlane({
+        dir: layout.controlPlaneDir,
+        bindAddress: hostAddress,
+        // Kubelets register their node address, not a resolvable host name.
+        apiserverArgs: ['--kubelet-preferred-address-types=InternalIP'],
+      }).then((cp) => {
+        say(`control plane ready at ${cp.server}`);
+        return cp;
+      }),
+      Promise.all(specs.map((spec) => this.startRuntime(spec, specs, hyperkube, images))).then((all) => {
+        say(`containerd ready on ${all.length} nodes, images imported`);
+        return all;
+      }),
+    ]);
+    this.controlPlane = controlPlane;
+    await copyFile(controlPlane.kubeconfigPath, layout.kubeconfig);
+    await this.startControllers(controlPlane, hyperkube);
+
+    const pki = join(layout.controlPlaneDir, 'pki');
+    const caFile = join(pki, 'ca.crt');
+    const kubelets = await Promise.all(
+      specs.map(async (spec) => {
+        const cert = await issueNodeCertificate(binaries['control-plane'].path, pki, spec.layout);
+        const kubelet = await startKubelet(spec, hyperkube, controlPlane.server, caFile, cert);
+        this.daemons.push(kubelet);
+        return kubelet;
+      }),
+    );
+    await this.waitReady(controlPlane.kubeconfig, specs.length);
+    say(`${specs.length} nodes Ready, scheduler and controller-manager leading`);
+
+    const seconds = (performance.now() - started) / 1000;
+    const info: ClusterInfo = {
+      kubeconfig: layout.kubeconfig,
+      values: layout.values,
+      nodes: specs.map((spec, i) => {
+        const simNode = sim.node(spec.layout.name);
+        return {
+          name: spec.layout.name,
+          address: spec.address,
+          netns: spec.netns,
+          podCidr: spec.layout.podCidr,
+          rateBitsPerSecond: simNode.rateBitsPerSecond,
+          labels: spec.labels,
+          containerdSocket: spec.layout.socket,
+          containerdPid: containerds[i]?.pid ?? 0,
+          kubeletPid: kubelets[i]?.pid ?? 0,
+          logs: { containerd: spec.layout.containerdLog, kubelet: spec.layout.kubeletLog },
+        };
+      }),
+      endpoints: { kubernetes: controlPlane.server },
+      supervisor: { pid: process.pid, log: layout.supervisorLog },
+      images: images.map((i) => i.ref),
+      startup: { seconds: Math.round(seconds * 10) / 10, cold: built.length > 0, built },
+    };
+    await writeFile(layout.values, valuesYaml());
+    await writeFile(layout.clusterJson, `${JSON.stringify(info, null, 2)}\n`);
+    return info;
+  }
+
+  /** containerd of one node, with its network, UTS namespace, routes and images. */
+  private async startRuntime(
+    spec: NodeSpec,
+    all: readonly NodeSpec[],
+    hyperkube: string,
+    images: readonly LocalImage[],
+  ): Promise<Daemon> {
+    await prepareNode(spec.layout);
+    await createCgroup(spec.layout.runtimeCgroup);
+    await createUtsNamespace(spec.layout);
+    await addPodRoutes(
+      spec.netns,
+      all.filter((s) => s !== spec).map((s) => ({ address: s.address, podCidr: s.layout.podCidr })),
+    );
+    const containerd = await startContainerd(spec, hyperkube);
+    this.daemons.push(containerd);
+    await importImages(spec.layout.socket, images);
+    return containerd;
+  }
+
+  /**
+   * kube-scheduler and kube-controller-manager as the admin (system:masters):
+   * a local cluster gains nothing from their narrower identities. Leader
+   * election is on, because its Leases are how we see that they work.
+   * No serving port: nothing scrapes them, and fixed ports would collide
+   * between clusters on one host.
+   */
+  private async startControllers(controlPlane: ControlPlane, hyperkube: string): Promise<void> {
+    const { layout } = this;
+    const pki = join(layout.controlPlaneDir, 'pki');
+    const kubeconfig = layout.kubeconfig;
+    const common = [
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      '--secure-port=0',
+      '--leader-elect=true',
+    ];
+    const launch = [
+      hyperkube,
+      'launch',
+      '--cgroup',
+      layout.controlCgroup,
+      '--parent',
+      String(process.pid),
+      '--',
+    ];
+    this.daemons.push(
+      await startDaemon(
+        'kube-scheduler',
+        [...launch, hyperkube, 'kube-scheduler', ...common],
+        join(layout.out, 'kube-scheduler.log'),
+      ),
+      await startDaemon(
+        'kube-controller-manager',
+        [
+          ...launch,
+          hyperkube,
+          'kube-controller-manager',
+          ...common,
+          `--service-account-private-key-file=${join(pki, 'sa.key')}`,
+          `--root-ca-file=${join(pki, 'ca.crt')}`,
+          `--cluster-signing-cert-file=${join(pki, 'ca.crt')}`,
+          `--cluster-signing-key-file=${join(pki, 'ca.key')}`,
+          '--use-service-account-credentials=false',
+        ],
+        join(layout.out, 'kube-controller-manager.log'),
+      ),
+    );
+    log.debug({ server: controlPlane.server }, 'scheduler and controller-manager started');
+  }
+
+  /** Every node Ready; the controller-manager made the default service account; both controllers hold their Lease. */
+  private async waitReady(kubeconfig: KubeConfig, count: number): Promise<void> {
+    const core = kubeconfig.makeApiClient(CoreV1Api);
+    const coordination = kubeconfig.makeApiClient(CoordinationV1Api);
+    const failIfDown = (): void => {
+      const down = this.daemons.find((d) => !d.running);
+      if (down !== undefined) throw new ClusterError(`${down.name} exited during start-up: see ${down.log}`);
+    };
+    const readyNodes = async (): Promise<number> => {
+      const list = await core.listNode();
+      return list.items.filter((node) =>
+        node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      ).length;
+    };
+    try {
+      await waitFor(
+        `${count} nodes Ready`,
+        async () => {
+          failIfDown();
+          return (await readyNodes()) === count;
+        },
+        { timeoutMs: NODES_READY_MS, intervalMs: 200 },
+      );
+      await waitFor(
+        'the default service account and the controllers leases',
+        async () => {
+          failIfDown();
+          const found = await Promise.all([
+            core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }),
+            coordination.readNamespacedLease({ name: 'kube-scheduler', namespace: 'kube-system' }),
+            coordination.readNamespacedLease({ name: 'kube-controller-manager', namespace: 'kube-system' }),
+          ]).then(
+            () => true,
+            () => false,
+          );
+          return found;
+        },
+        { timeoutMs: CONTROLLERS_READY_MS, intervalMs: 200 },
+      );
+    } catch (err) {
+      if (err instanceof ClusterError) throw err;
+      throw new ClusterError(
+        `the cluster did not become ready: ${(err as Error).message}; see the logs in ${this.layout.out} (kubelet.log, containerd.log under nodes/, kube-*.log)`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Removes everything of the cluster (see cleanup.ts). Idempotent. */
+  down(options: { removeOut: boolean }): Promise<void> {
+    this.stopped ??= (async () => {
+      this.unregister?.();
+      const started = performance.now();
+      // The kubelets first: with them gone, nothing restarts what is stopped next.
+      await Promise.all(this.daemons.filter((d) => d.name.startsWith('kubelet')).map((d) => d.stop(5_000)));
+      const kubelets = performance.now();
+      await this.controlPlane?.stop();
+      const controlPlane = performance.now();
+      await teardownCluster(this.layout, options);
+      await this.sim?.destroy();
+      log.info(
+        {
+          kubeletsMs: Math.round(kubelets - started),
+          controlPlaneMs: Math.round(controlPlane - kubelets),
+          totalMs: Math.round(performance.now() - started),
+        },
+        'cluster down',
+      );
+    })();
+    return this.stopped;
+  }
+}
+
+/**
+ * Helm values that point the chart at this cluster. The embedded stack (S3,
+ * SQS, Pushgateway, Prometheus) and the Flent image are not part of the
+ * cluster yet: until they are, only the cluster's name is set.
+ */
+function valuesYaml(): string {
+  return '# Written by `netmon cluster up` for `helm install netmon k8s/netmon -f <this file>`.\nclusterName: local\n';
+}

@@ -1,0 +1,318 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runChecked, runProcess } from '../../layers/core/process.ts';
+import { type Daemon, startDaemon, waitForDaemon } from './daemon.ts';
+import { ClusterError } from './errors.ts';
+import { PAUSE_IMAGE } from './images.ts';
+import type { NodeLayout } from './layout.ts';
+
+/**
+ * One node of the local real cluster: containerd and a kubelet inside the
+ * node's network namespace (built by infra/rig), with the settings measured
+ * to work on a cgroup v1 host without CAP_SYS_RESOURCE (see NOTES.md, "Real
+ * kubelets on this machine").
+ */
+
+const CNI_BIN_DIR = '/usr/lib/cni';
+const CONTAINERD_READY_MS = 30_000;
+
+export interface NodeSpec {
+  layout: NodeLayout;
+  netns: string;
+  address: string;
+  labels: Record<string, string>;
+}
+
+/** A TOML basic string: JSON's escapes are TOML's. */
+function toml(value: string): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * containerd with its own root, state, sockets, runc root, CNI config and
+ * pod namespaces (netns_mounts_under_state_dir), so that nodes share nothing
+ * on the host but the shim sockets' folder, which containerd 1.6 fixes at
+ * /run/containerd/s. restrict_oom_score_adj: this VM lacks CAP_SYS_RESOURCE,
+ * and runc fails ("can't get final child's PID from pipe") when asked to
+ * lower a score.
+ */
+export function containerdConfig(node: NodeLayout): string {
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  return `# Written by k8s-netmon infra/cluster/node.ts for node ${node.name}.
+version = 2
+root = ${toml(node.containerdRoot)}
+state = ${toml(node.containerdState)}
+# Snapshotters the cluster does not use. (The v1 runtime stays: containerd 1.6's
+# tasks service, and so the CRI plugin, fail to load without it.)
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = ${toml(node.socket)}
+
+[ttrpc]
+  address = ${toml(`${node.socket}.ttrpc`)}
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${toml(join(node.containerdRoot, 'opt'))}
+
+[${cri}]
+  sandbox_image = ${toml(PAUSE_IMAGE)}
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  disable_apparmor = true
+  stream_server_address = "127.0.0.1"
+
+  [${cri}.containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+
+    [${cri}.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [${cri}.containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = ${toml(node.runcRoot)}
+
+  [${cri}.cni]
+    bin_dir = ${toml(CNI_BIN_DIR)}
+    conf_dir = ${toml(node.cniConfDir)}
+    max_conf_num = 1
+`;
+}
+
+/**
+ * The pod network of a node: a bridge in the node's namespace with
+ * host-local addresses from the node's /24 (leases kept under the node's
+ * folder, not /var/lib/cni). Traffic to anything outside that /24 is
+ * masqueraded behind the node's address, so pods reach the host's services
+ * without routes on the host; other nodes' pod /24s are routed to them
+ * (podRoutes).
+ */
+export function cniConfig(node: NodeLayout): string {
+  return `${JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: node.cniNetwork,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'cni0',
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: node.podCidr }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: node.cniIpamDir,
+          },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/**
+ * The kubelet's configuration. Besides the node's own paths: cgroup v1 is
+ * allowed (kubelets from v1.35 refuse it by default), the cgroupfs driver
+ * (no systemd here), no swap check, no read-only port, webhook
+ * authentication and authorization (the API server reaches logs and exec
+ * with its kubelet client certificate), no eviction and no image garbage
+ * collection: the node's memory and disk figures are the whole host's,
+ * shared by every node, and an image removed here cannot be pulled again.
+ */
+export function kubeletConfig(spec: NodeSpec, caFile: string): Record<string, unknown> {
+  const node = spec.layout;
+  return {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    failCgroupV1: false,
+    cgroupDriver: 'cgroupfs',
+    cgroupRoot: node.cgroup,
+    failSwapOn: false,
+    address: spec.address,
+    port: 10250,
+    readOnlyPort: 0,
+    healthzBindAddress: '127.0.0.1',
+    healthzPort: 10248,
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: true },
+      x509: { clientCAFile: caFile },
+    },
+    authorization: { mode: 'Webhook' },
+    containerRuntimeEndpoint: `unix://${node.socket}`,
+    clusterDomain: 'cluster.local',
+    podLogsDir: node.podLogs,
+    volumePluginDir: node.volumePlugins,
+    evictionHard: {
+      'memory.available': '0%',
+      'nodefs.available': '0%',
+      'nodefs.inodesFree': '0%',
+      'imagefs.available': '0%',
+    },
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    serializeImagePulls: false,
+    rotateCertificates: false,
+    serverTLSBootstrap: false,
+    shutdownGracePeriod: '0s',
+  };
+}
+
+/** A kubeconfig for the node's kubelet: its client certificate (system:node:NAME) and the cluster CA. */
+export function kubeletKubeconfig(server: string, caFile: string, certFile: string, keyFile: string): string {
+  return `${JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'netmon', cluster: { server, 'certificate-authority': caFile } }],
+      users: [{ name: 'kubelet', user: { 'client-certificate': certFile, 'client-key': keyFile } }],
+      contexts: [{ name: 'kubelet', context: { cluster: 'netmon', user: 'kubelet' } }],
+      'current-context': 'kubelet',
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/** Folders and configuration files of a node that do not need the control plane. */
+export async function prepareNode(node: NodeLayout): Promise<void> {
+  for (const dir of [
+    node.dir,
+    node.containerdRoot,
+    node.kubeletRoot,
+    node.certDir,
+    node.podLogs,
+    node.volumePlugins,
+    node.cniConfDir,
+    node.cniIpamDir,
+    node.run,
+  ]) {
+    await mkdir(dir, { recursive: true });
+  }
+  await writeFile(node.containerdConfig, containerdConfig(node));
+  await writeFile(join(node.cniConfDir, '10-netmon.conflist'), cniConfig(node));
+}
+
+/**
+ * A UTS namespace whose hostname is the node's name, kept by a bind mount
+ * (unshare --uts=FILE): containerd and the kubelet run in it, and so do
+ * hostNetwork pods, which then see their node's name as `hostname`.
+ */
+export async function createUtsNamespace(node: NodeLayout): Promise<void> {
+  await writeFile(node.uts, '');
+  await runChecked(['unshare', `--uts=${node.uts}`, 'hostname', node.name], (m) => new ClusterError(m));
+}
+
+/** Routes in a node's namespace to the pod /24s of the other nodes, via those nodes. */
+export async function addPodRoutes(
+  netns: string,
+  others: ReadonlyArray<{ address: string; podCidr: string }>,
+): Promise<void> {
+  for (const other of others) {
+    await runChecked(
+      ['ip', '-n', netns, 'route', 'replace', other.podCidr, 'via', other.address],
+      (m) => new ClusterError(m),
+    );
+  }
+}
+
+/** The argv prefix that runs a program in the node's network and UTS namespaces, in its cgroup, dying with us. */
+function inNode(spec: NodeSpec, hyperkube: string): string[] {
+  return [
+    // nsenter, not `ip netns exec`: that one remounts /sys and hides /sys/fs/cgroup from the kubelet.
+    'nsenter',
+    `--net=/var/run/netns/${spec.netns}`,
+    `--uts=${spec.layout.uts}`,
+    '--',
+    hyperkube,
+    'launch',
+    '--cgroup',
+    spec.layout.runtimeCgroup,
+    '--parent',
+    String(process.pid),
+    '--',
+  ];
+}
+
+export async function startContainerd(spec: NodeSpec, hyperkube: string): Promise<Daemon> {
+  const node = spec.layout;
+  const daemon = await startDaemon(
+    `containerd of ${node.name}`,
+    [...inNode(spec, hyperkube), 'containerd', '--config', node.containerdConfig],
+    node.containerdLog,
+  );
+  await waitForDaemon(
+    daemon,
+    `containerd of ${node.name} to serve`,
+    async () =>
+      (await runProcess(['ctr', '--address', node.socket, 'version'], { timeoutMs: 5_000 })).exitCode === 0,
+    CONTAINERD_READY_MS,
+  );
+  return daemon;
+}
+
+/** The kubelet's client certificate: user system:node:NAME in group system:nodes (the Node authorizer's terms). */
+export async function issueNodeCertificate(
+  controlPlaneBinary: string,
+  pkiDir: string,
+  node: NodeLayout,
+): Promise<{ cert: string; key: string }> {
+  const prefix = join(node.certDir, 'kubelet-client');
+  await runChecked(
+    [
+      controlPlaneBinary,
+      'issue-cert',
+      '--pki',
+      pkiDir,
+      '--cn',
+      `system:node:${node.name}`,
+      '--org',
+      'system:nodes',
+      '--out',
+      prefix,
+    ],
+    (m) => new ClusterError(m),
+  );
+  return { cert: `${prefix}.crt`, key: `${prefix}.key` };
+}
+
+export async function startKubelet(
+  spec: NodeSpec,
+  hyperkube: string,
+  server: string,
+  caFile: string,
+  cert: { cert: string; key: string },
+): Promise<Daemon> {
+  const node = spec.layout;
+  await writeFile(node.kubeletConfig, `${JSON.stringify(kubeletConfig(spec, caFile), null, 2)}\n`);
+  await writeFile(node.kubeletKubeconfig, kubeletKubeconfig(server, caFile, cert.cert, cert.key));
+  const labels = Object.entries(spec.labels).map(([key, value]) => `${key}=${value}`);
+  return startDaemon(
+    `kubelet of ${node.name}`,
+    [
+      ...inNode(spec, hyperkube),
+      hyperkube,
+      'kubelet',
+      `--config=${node.kubeletConfig}`,
+      `--kubeconfig=${node.kubeletKubeconfig}`,
+      `--root-dir=${node.kubeletRoot}`,
+      `--cert-dir=${node.certDir}`,
+      // The kubelet would lowercase a name; the node authorizer then refuses a certificate for the original.
+      `--hostname-override=${node.name}`,
+      `--node-ip=${spec.address}`,
+      ...(labels.length > 0 ? [`--node-labels=${labels.join(',')}`] : []),
+      '--v=1',
+    ],
+    node.kubeletLog,
+  );
+}
