@@ -86,20 +86,23 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/**
- * The shim sockets of a node: containerd 1.6 names each after the sha256 of
- * its own address, the namespace and the task id, and keeps a folder per task
- * in its state, so they can be found even when the shims are gone.
- */
-async function shimSockets(socket: string, containerdState: string): Promise<string[]> {
+/** The tasks (pod sandboxes and containers) containerd keeps a folder for in its state: namespace and id. */
+async function containerdTasks(containerdState: string): Promise<Array<{ namespace: string; id: string }>> {
   const tasks = join(containerdState, 'io.containerd.runtime.v2.task');
-  const sockets: string[] = [];
+  const found: Array<{ namespace: string; id: string }> = [];
   for (const namespace of await readdir(tasks).catch(() => [])) {
-    for (const id of await readdir(join(tasks, namespace)).catch(() => [])) {
-      sockets.push(join(SHIM_SOCKETS, sha256(join(socket, namespace, id))));
-    }
+    for (const id of await readdir(join(tasks, namespace)).catch(() => [])) found.push({ namespace, id });
   }
-  return sockets;
+  return found;
+}
+
+/**
+ * A shim's socket: containerd 1.6 names it after the sha256 of its own
+ * address, the namespace and the task id, so it is found from the state
+ * folder even when the shim is gone.
+ */
+function shimSocket(socket: string, task: { namespace: string; id: string }): string {
+  return join(SHIM_SOCKETS, sha256(join(socket, task.namespace, task.id)));
 }
 
 /** /var/log/containers links (the kubelet makes them, whatever its podLogsDir) that point into `out`. */
@@ -113,11 +116,19 @@ async function containerLogLinks(out: string): Promise<string[]> {
   return links;
 }
 
-async function cniResults(networks: readonly string[]): Promise<string[]> {
+/**
+ * CNI result caches of the cluster's pods: <network>-<sandbox id>-<interface>
+ * for the nodes' own networks, and containerd's cni-loopback-<id>-lo for the
+ * same sandboxes (`ids`: the tasks containerd knew).
+ */
+async function cniResults(networks: readonly string[], ids: ReadonlySet<string>): Promise<string[]> {
   const names = await readdir(CNI_RESULTS).catch(() => []);
-  return names
-    .filter((name) => networks.some((network) => name.startsWith(`${network}-`)))
-    .map((name) => join(CNI_RESULTS, name));
+  const ours = names.filter((name) => networks.some((network) => name.startsWith(`${network}-`)));
+  const sandboxes = new Set([...ids, ...ours.map((name) => /-([0-9a-f]{64})-[^-]+$/.exec(name)?.[1] ?? '')]);
+  const loopback = names.filter((name) =>
+    sandboxes.has(/^cni-loopback-([0-9a-f]{64})-/.exec(name)?.[1] ?? '-'),
+  );
+  return [...ours, ...loopback].map((name) => join(CNI_RESULTS, name));
 }
 
 export interface TeardownOptions {
@@ -128,15 +139,20 @@ export interface TeardownOptions {
 /** Removes every process, mount, cgroup and host-wide file of the cluster. Idempotent. */
 export async function teardownCluster(layout: ClusterLayout, options: TeardownOptions): Promise<void> {
   const started = performance.now();
-  const sockets = (
-    await Promise.all(layout.nodes.map((node) => shimSockets(node.socket, node.containerdState)))
-  ).flat();
+  const tasks = await Promise.all(layout.nodes.map((node) => containerdTasks(node.containerdState)));
+  const sockets = layout.nodes.flatMap((node, i) =>
+    (tasks[i] ?? []).map((task) => shimSocket(node.socket, task)),
+  );
+  const ids = new Set(tasks.flat().map((task) => task.id));
   const killed = await killCgroup(layout.cgroup);
   await unmountUnder([layout.out, layout.run]);
   await removeCgroup(layout.cgroup);
   const files = [
     ...sockets,
-    ...(await cniResults(layout.nodes.map((n) => n.cniNetwork))),
+    ...(await cniResults(
+      layout.nodes.map((n) => n.cniNetwork),
+      ids,
+    )),
     ...(await containerLogLinks(layout.out)),
   ];
   for (const file of files) await rm(file, { force: true });
@@ -152,7 +168,10 @@ export async function teardownCluster(layout: ClusterLayout, options: TeardownOp
 export async function leftoversOf(layout: ClusterLayout): Promise<Leftovers> {
   const cgroups = await topLevelCgroups((name) => name === layout.cgroup.slice(1));
   const files = [
-    ...(await cniResults(layout.nodes.map((n) => n.cniNetwork))),
+    ...(await cniResults(
+      layout.nodes.map((n) => n.cniNetwork),
+      new Set(),
+    )),
     ...(await containerLogLinks(layout.out)),
     ...(await stat(layout.run).then(
       () => [layout.run],

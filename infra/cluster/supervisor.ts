@@ -82,7 +82,9 @@ export async function clusterUp(
   } finally {
     await logFile.close();
   }
+  let interrupted = false;
   const interrupt = (): void => {
+    interrupted = true;
     progress('interrupted: removing the cluster');
     child.kill('SIGTERM');
   };
@@ -90,18 +92,27 @@ export async function clusterUp(
   process.once('SIGTERM', interrupt);
   try {
     return await new Promise<ClusterInfo>((resolveInfo, reject) => {
+      let failure: string | undefined;
       child.on('message', (message: Message) => {
         if (message.kind === 'progress') progress(message.line);
         else if (message.kind === 'ready') resolveInfo(message.info);
-        else reject(new ClusterError(message.message));
+        else failure = message.message;
       });
+      // After a failure the supervisor removes the cluster, then exits: wait for that.
       child.once('exit', async (code, signal) => {
-        const tail = await readFile(join(out, 'supervisor.log'), 'utf8').catch(() => '');
-        reject(
-          new ClusterError(
-            `the cluster supervisor exited (${code ?? signal}) before the cluster was ready; last lines of ${join(out, 'supervisor.log')}:\n${lastLines(tail, 8)}`,
-          ),
-        );
+        const logPath = join(out, 'supervisor.log');
+        if (interrupted) {
+          reject(new ClusterError(`interrupted: the cluster was removed (logs in ${out})`));
+        } else if (failure !== undefined) {
+          reject(new ClusterError(`${failure} (the cluster was removed; logs in ${out})`));
+        } else {
+          const tail = await readFile(logPath, 'utf8').catch(() => '');
+          reject(
+            new ClusterError(
+              `the cluster supervisor exited (${code ?? signal}) before the cluster was ready; last lines of ${logPath}:\n${lastLines(tail, 8)}`,
+            ),
+          );
+        }
       });
     });
   } finally {
@@ -130,8 +141,10 @@ export async function superviseCluster(options: Omit<ClusterOptions, 'progress'>
   } catch (err) {
     const message = err instanceof ClusterError ? err.message : `${(err as Error).message ?? err}`;
     log.error({ err }, 'cluster start failed');
-    send({ kind: 'failed', message });
-    process.exitCode = 1;
+    // The cluster is removed already (LocalCluster.up): tell `up`, then go (the channel would keep us alive).
+    const failed: Message = { kind: 'failed', message };
+    if (process.connected && process.send !== undefined) process.send(failed, () => process.exit(1));
+    else process.exit(1);
     return;
   }
   // The cluster's processes keep the event loop busy; this keeps it alive in any case.
