@@ -13,22 +13,27 @@ import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { type Daemon, startDaemon } from './daemon.ts';
 import { ClusterError } from './errors.ts';
 import { busyboxImage, importImages, type LocalImage, pauseImage } from './images.ts';
-import { type ClusterLayout, clusterLayout, newState, startTicksOf } from './layout.ts';
+import { type ClusterLayout, clusterLayout, newState, POD_NETWORK, startTicksOf } from './layout.ts';
 import {
-  addPodRoutes,
+  addNodeRoutes,
+  clientKubeconfig,
   createUtsNamespace,
+  issueClientCertificate,
   issueNodeCertificate,
+  KUBE_PROXY_HEALTHZ_PORT,
   type NodeSpec,
   prepareNode,
   startContainerd,
   startKubelet,
+  startKubeProxy,
 } from './node.ts';
 
 /**
  * The local real cluster: the control plane (etcd + kube-apiserver), the
  * scheduler and the controller-manager on the host, and N nodes, each a
  * network namespace of the simulated cluster rig (one bridge, tbf rates,
- * cuts) running containerd and a kubelet. One process, the supervisor, owns
+ * cuts) running containerd, a kubelet and kube-proxy (Services, the
+ * kubernetes one included, work as on real nodes). One process, the supervisor, owns
  * it all: it starts everything here and removes everything on SIGTERM; its
  * pid is in every name, so a crash leaves nothing that `cluster down` or the
  * next `cluster up` cannot find.
@@ -214,16 +219,22 @@ export class LocalCluster {
       startControlPlane({
         dir: layout.controlPlaneDir,
         bindAddress: hostAddress,
-        // Kubelets register their node address, not a resolvable host name.
-        apiserverArgs: ['--kubelet-preferred-address-types=InternalIP'],
+        apiserverArgs: [
+          // Kubelets register their node address, not a resolvable host name.
+          '--kubelet-preferred-address-types=InternalIP',
+          // The kubernetes Service's endpoint is the API server's bridge address: pods reach it through kube-proxy.
+          '--endpoint-reconciler-type=lease',
+        ],
       }).then((cp) => {
         say(`control plane ready at ${cp.server}`);
         return cp;
       }),
-      Promise.all(specs.map((spec) => this.startRuntime(spec, specs, hyperkube, images))).then((all) => {
-        say(`containerd ready on ${all.length} nodes, images imported`);
-        return all;
-      }),
+      Promise.all(specs.map((spec) => this.startRuntime(spec, specs, hostAddress, hyperkube, images))).then(
+        (all) => {
+          say(`containerd ready on ${all.length} nodes, images imported`);
+          return all;
+        },
+      ),
     ]);
     this.controlPlane = controlPlane;
     await copyFile(controlPlane.kubeconfigPath, layout.kubeconfig);
@@ -231,16 +242,21 @@ export class LocalCluster {
 
     const pki = join(layout.controlPlaneDir, 'pki');
     const caFile = join(pki, 'ca.crt');
+    const proxyKubeconfig = await this.kubeProxyKubeconfig(
+      binaries['control-plane'].path,
+      controlPlane.server,
+    );
     const kubelets = await Promise.all(
       specs.map(async (spec) => {
         const cert = await issueNodeCertificate(binaries['control-plane'].path, pki, spec.layout);
         const kubelet = await startKubelet(spec, hyperkube, controlPlane.server, caFile, cert);
         this.daemons.push(kubelet);
+        this.daemons.push(await startKubeProxy(spec, hyperkube, proxyKubeconfig, POD_NETWORK));
         return kubelet;
       }),
     );
-    await this.waitReady(controlPlane.kubeconfig, specs.length);
-    say(`${specs.length} nodes Ready, scheduler and controller-manager leading`);
+    await this.waitReady(controlPlane.kubeconfig, specs);
+    say(`${specs.length} nodes Ready, Services served, scheduler and controller-manager leading`);
 
     const seconds = (performance.now() - started) / 1000;
     const info: ClusterInfo = {
@@ -275,20 +291,37 @@ export class LocalCluster {
   private async startRuntime(
     spec: NodeSpec,
     all: readonly NodeSpec[],
+    gateway: string,
     hyperkube: string,
     images: readonly LocalImage[],
   ): Promise<Daemon> {
     await prepareNode(spec.layout);
     await createCgroup(spec.layout.runtimeCgroup);
     await createUtsNamespace(spec.layout);
-    await addPodRoutes(
+    await addNodeRoutes(
       spec.netns,
+      gateway,
       all.filter((s) => s !== spec).map((s) => ({ address: s.address, podCidr: s.layout.podCidr })),
     );
     const containerd = await startContainerd(spec, hyperkube);
     this.daemons.push(containerd);
     await importImages(spec.layout.socket, images);
     return containerd;
+  }
+
+  /** One identity for every kube-proxy: user system:kube-proxy, which the default RBAC binds to system:node-proxier. */
+  private async kubeProxyKubeconfig(controlPlaneBinary: string, server: string): Promise<string> {
+    const { layout } = this;
+    await mkdir(layout.pki, { recursive: true });
+    const cert = await issueClientCertificate(
+      controlPlaneBinary,
+      join(layout.controlPlaneDir, 'pki'),
+      { name: 'system:kube-proxy', groups: [] },
+      join(layout.pki, 'kube-proxy'),
+    );
+    const path = join(layout.pki, 'kube-proxy.kubeconfig');
+    await writeFile(path, clientKubeconfig(server, join(layout.controlPlaneDir, 'pki', 'ca.crt'), cert));
+    return path;
   }
 
   /**
@@ -344,8 +377,13 @@ export class LocalCluster {
     log.debug({ server: controlPlane.server }, 'scheduler and controller-manager started');
   }
 
-  /** Every node Ready; the controller-manager made the default service account; both controllers hold their Lease. */
-  private async waitReady(kubeconfig: KubeConfig, count: number): Promise<void> {
+  /**
+   * Every node Ready; every kube-proxy healthy (its rules are in place); the
+   * controller-manager made the default service account; both controllers
+   * hold their Lease.
+   */
+  private async waitReady(kubeconfig: KubeConfig, specs: readonly NodeSpec[]): Promise<void> {
+    const count = specs.length;
     const core = kubeconfig.makeApiClient(CoreV1Api);
     const coordination = kubeconfig.makeApiClient(CoordinationV1Api);
     const failIfDown = (): void => {
@@ -366,6 +404,15 @@ export class LocalCluster {
           return (await readyNodes()) === count;
         },
         { timeoutMs: NODES_READY_MS, intervalMs: 200 },
+      );
+      await waitFor(
+        'kube-proxy healthy on every node',
+        async () => {
+          failIfDown();
+          const healthy = await Promise.all(specs.map((spec) => kubeProxyHealthy(spec.address)));
+          return healthy.every(Boolean);
+        },
+        { timeoutMs: CONTROLLERS_READY_MS, intervalMs: 200 },
       );
       await waitFor(
         'the default service account and the controllers leases',
@@ -414,6 +461,17 @@ export class LocalCluster {
       );
     })();
     return this.stopped;
+  }
+}
+
+async function kubeProxyHealthy(address: string): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${address}:${KUBE_PROXY_HEALTHZ_PORT}/healthz`, {
+      signal: AbortSignal.timeout(2_000),
+    });
+    return response.ok;
+  } catch {
+    return false;
   }
 }
 

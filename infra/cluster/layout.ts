@@ -18,6 +18,8 @@ import { join } from 'node:path';
  */
 
 export const RUN_ROOT = '/run/k8s-netmon';
+/** Pod addresses of every cluster: node i gets 10.244.i.0/24. */
+export const POD_NETWORK = '10.244.0.0/16';
 const RUN_PREFIX = 'cluster-';
 export const CGROUP_PREFIX = 'k8s-netmon-';
 const STATE_VERSION = 1;
@@ -35,6 +37,8 @@ export interface NodeLayout {
   kubeletConfig: string;
   kubeletKubeconfig: string;
   kubeletLog: string;
+  kubeProxyConfig: string;
+  kubeProxyLog: string;
   certDir: string;
   podLogs: string;
   volumePlugins: string;
@@ -68,6 +72,8 @@ export interface ClusterLayout {
   clusterJson: string;
   kubeconfig: string;
   values: string;
+  /** Client certificates the cluster issues (kube-proxy's) and their kubeconfigs. */
+  pki: string;
   nodes: NodeLayout[];
 }
 
@@ -86,6 +92,7 @@ export function clusterLayout(owner: number, out: string, nodeNames: readonly st
     clusterJson: join(out, 'cluster.json'),
     kubeconfig: join(out, 'kubeconfig'),
     values: join(out, 'values.yaml'),
+    pki: join(out, 'pki'),
     nodes: nodeNames.map((name, index) => nodeLayout(owner, out, run, cgroup, name, index)),
   };
 }
@@ -111,6 +118,8 @@ function nodeLayout(
     kubeletConfig: join(dir, 'kubelet.json'),
     kubeletKubeconfig: join(dir, 'kubelet.kubeconfig'),
     kubeletLog: join(dir, 'kubelet.log'),
+    kubeProxyConfig: join(dir, 'kube-proxy.json'),
+    kubeProxyLog: join(dir, 'kube-proxy.log'),
     certDir: join(dir, 'pki'),
     podLogs: join(dir, 'pod-logs'),
     volumePlugins: join(dir, 'volume-plugins'),

@@ -168,16 +168,16 @@ export function kubeletConfig(spec: NodeSpec, caFile: string): Record<string, un
   };
 }
 
-/** A kubeconfig for the node's kubelet: its client certificate (system:node:NAME) and the cluster CA. */
-export function kubeletKubeconfig(server: string, caFile: string, certFile: string, keyFile: string): string {
+/** A kubeconfig with a client certificate (the kubelet's system:node:NAME, kube-proxy's) and the cluster CA. */
+export function clientKubeconfig(server: string, caFile: string, cert: ClientCertificate): string {
   return `${JSON.stringify(
     {
       apiVersion: 'v1',
       kind: 'Config',
       clusters: [{ name: 'netmon', cluster: { server, 'certificate-authority': caFile } }],
-      users: [{ name: 'kubelet', user: { 'client-certificate': certFile, 'client-key': keyFile } }],
-      contexts: [{ name: 'kubelet', context: { cluster: 'netmon', user: 'kubelet' } }],
-      'current-context': 'kubelet',
+      users: [{ name: 'client', user: { 'client-certificate': cert.cert, 'client-key': cert.key } }],
+      contexts: [{ name: 'client', context: { cluster: 'netmon', user: 'client' } }],
+      'current-context': 'client',
     },
     null,
     2,
@@ -213,14 +213,21 @@ export async function createUtsNamespace(node: NodeLayout): Promise<void> {
   await runChecked(['unshare', `--uts=${node.uts}`, 'hostname', node.name], (m) => new ClusterError(m));
 }
 
-/** Routes in a node's namespace to the pod /24s of the other nodes, via those nodes. */
-export async function addPodRoutes(
+/**
+ * Routes in a node's namespace: the other nodes' pod /24s via those nodes,
+ * and a default route via the host, the node's gateway as on a real
+ * network. Without a default route a hostNetwork pod cannot even try a
+ * Service address (ENETUNREACH comes before kube-proxy's DNAT).
+ */
+export async function addNodeRoutes(
   netns: string,
+  gateway: string,
   others: ReadonlyArray<{ address: string; podCidr: string }>,
 ): Promise<void> {
-  for (const other of others) {
+  const routes = [...others.map((o) => [o.podCidr, o.address] as const), ['default', gateway] as const];
+  for (const [destination, via] of routes) {
     await runChecked(
-      ['ip', '-n', netns, 'route', 'replace', other.podCidr, 'via', other.address],
+      ['ip', '-n', netns, 'route', 'replace', destination, 'via', via],
       (m) => new ClusterError(m),
     );
   }
@@ -261,13 +268,18 @@ export async function startContainerd(spec: NodeSpec, hyperkube: string): Promis
   return daemon;
 }
 
-/** The kubelet's client certificate: user system:node:NAME in group system:nodes (the Node authorizer's terms). */
-export async function issueNodeCertificate(
+export interface ClientCertificate {
+  cert: string;
+  key: string;
+}
+
+/** A client certificate signed by the cluster CA (`control-plane issue-cert`), written to PREFIX.crt and PREFIX.key. */
+export async function issueClientCertificate(
   controlPlaneBinary: string,
   pkiDir: string,
-  node: NodeLayout,
-): Promise<{ cert: string; key: string }> {
-  const prefix = join(node.certDir, 'kubelet-client');
+  user: { name: string; groups: readonly string[] },
+  prefix: string,
+): Promise<ClientCertificate> {
   await runChecked(
     [
       controlPlaneBinary,
@@ -275,9 +287,8 @@ export async function issueNodeCertificate(
       '--pki',
       pkiDir,
       '--cn',
-      `system:node:${node.name}`,
-      '--org',
-      'system:nodes',
+      user.name,
+      ...user.groups.flatMap((group) => ['--org', group]),
       '--out',
       prefix,
     ],
@@ -286,16 +297,30 @@ export async function issueNodeCertificate(
   return { cert: `${prefix}.crt`, key: `${prefix}.key` };
 }
 
+/** The kubelet's identity: user system:node:NAME in group system:nodes (the Node authorizer's terms). */
+export function issueNodeCertificate(
+  controlPlaneBinary: string,
+  pkiDir: string,
+  node: NodeLayout,
+): Promise<ClientCertificate> {
+  return issueClientCertificate(
+    controlPlaneBinary,
+    pkiDir,
+    { name: `system:node:${node.name}`, groups: ['system:nodes'] },
+    join(node.certDir, 'kubelet-client'),
+  );
+}
+
 export async function startKubelet(
   spec: NodeSpec,
   hyperkube: string,
   server: string,
   caFile: string,
-  cert: { cert: string; key: string },
+  cert: ClientCertificate,
 ): Promise<Daemon> {
   const node = spec.layout;
   await writeFile(node.kubeletConfig, `${JSON.stringify(kubeletConfig(spec, caFile), null, 2)}\n`);
-  await writeFile(node.kubeletKubeconfig, kubeletKubeconfig(server, caFile, cert.cert, cert.key));
+  await writeFile(node.kubeletKubeconfig, clientKubeconfig(server, caFile, cert));
   const labels = Object.entries(spec.labels).map(([key, value]) => `${key}=${value}`);
   return startDaemon(
     `kubelet of ${node.name}`,
@@ -314,5 +339,50 @@ export async function startKubelet(
       '--v=1',
     ],
     node.kubeletLog,
+  );
+}
+
+/** Port of kube-proxy's health check, on the node's address so that the host can ask it. */
+export const KUBE_PROXY_HEALTHZ_PORT = 10256;
+
+/**
+ * kube-proxy in iptables mode in the node's namespace: ClusterIP and
+ * NodePort Services work as on a real node, the kubernetes Service (the API
+ * server on the bridge) included. Conntrack limits are left alone: the
+ * table size is the host's, not a namespace's.
+ */
+export function kubeProxyConfig(
+  spec: NodeSpec,
+  kubeconfig: string,
+  clusterCidr: string,
+): Record<string, unknown> {
+  return {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig },
+    mode: 'iptables',
+    hostnameOverride: spec.layout.name,
+    clusterCIDR: clusterCidr,
+    healthzBindAddress: `${spec.address}:${KUBE_PROXY_HEALTHZ_PORT}`,
+    metricsBindAddress: '127.0.0.1:10249',
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+  };
+}
+
+export async function startKubeProxy(
+  spec: NodeSpec,
+  hyperkube: string,
+  kubeconfig: string,
+  clusterCidr: string,
+): Promise<Daemon> {
+  const node = spec.layout;
+  await writeFile(
+    node.kubeProxyConfig,
+    `${JSON.stringify(kubeProxyConfig(spec, kubeconfig, clusterCidr), null, 2)}\n`,
+  );
+  return startDaemon(
+    `kube-proxy of ${node.name}`,
+    [...inNode(spec, hyperkube), hyperkube, 'kube-proxy', `--config=${node.kubeProxyConfig}`, '--v=1'],
+    node.kubeProxyLog,
   );
 }

@@ -106,13 +106,15 @@ describe('local real cluster', () => {
     }
   });
 
-  it('runs a hardened hostNetwork pod on its node: no capabilities, seccomp, its node only', async () => {
+  it('runs a hardened hostNetwork pod on its node: no capabilities, seccomp, its node only, Services', async () => {
     const node = info.nodes[1];
     if (node === undefined) throw new Error('no second node');
     const script = [
       'grep -E "^(CapEff|Seccomp|NoNewPrivs):" /proc/self/status',
       'echo "uid=$(id -u) host=$(hostname)"',
       'if touch /probe 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi',
+      // The kubernetes Service (the API server on the bridge) through kube-proxy's rules.
+      'if nc -w 3 10.96.0.1 443 </dev/null; then echo service=ok; fi',
       'ip -o -4 addr show | while read -r _ dev _ addr _; do echo "addr=$dev,$addr"; done',
     ].join('; ');
     await core.createNamespacedPod({
@@ -138,6 +140,7 @@ describe('local real cluster', () => {
     expect(message).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(message).toContain(`uid=65532 host=${node.name}`);
     expect(message).toContain('rootfs=ro');
+    expect(message).toContain('service=ok');
     const addresses = [...message.matchAll(/^addr=([^,]+),([\d.]+)\/\d+$/gm)].map((m) => m[2]);
     expect(addresses).toContain(node.address);
     for (const other of info.nodes.filter((n) => n !== node)) expect(addresses).not.toContain(other.address);

@@ -2,7 +2,7 @@
 // real cluster runs beside its control plane, chosen by the first argument,
 // each in a process of its own exactly as upstream's own binary would run:
 //
-//	hyperkube kubelet|kube-scheduler|kube-controller-manager [flags]
+//	hyperkube kubelet|kube-proxy|kube-scheduler|kube-controller-manager [flags]
 //	hyperkube launch --cgroup PATH [--parent PID] -- PROGRAM [ARGS...]
 //
 // Why one binary of separate processes rather than separate binaries, or the
@@ -32,6 +32,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
@@ -39,7 +40,7 @@ import (
 	_ "time/tzdata"
 )
 
-const usage = "usage: hyperkube kubelet|kube-scheduler|kube-controller-manager [flags]\n" +
+const usage = "usage: hyperkube kubelet|kube-proxy|kube-scheduler|kube-controller-manager [flags]\n" +
 	"       hyperkube launch --cgroup PATH [--parent PID] -- PROGRAM [ARGS...]\n"
 
 func main() {
@@ -53,6 +54,8 @@ func main() {
 	switch name {
 	case "kubelet":
 		os.Exit(cli.Run(kubelet.NewKubeletCommand(context.Background())))
+	case "kube-proxy":
+		os.Exit(cli.Run(proxy.NewProxyCommand()))
 	case "kube-scheduler":
 		os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
 	case "kube-controller-manager":
