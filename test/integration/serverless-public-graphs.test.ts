@@ -1,0 +1,224 @@
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunResult, runProcess } from '../../layers/core/process.ts';
+
+/**
+ * serverless.yml's `publicRead` parameter, as osls packages the template
+ * offline (as test/integration/serverless.test.ts does, without an AWS
+ * account or any connection to AWS). Only the template matters here, so the
+ * function bundles are one-line stand-ins; serverless.test.ts packages and
+ * runs the real ones.
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OSLS = join(ROOT, 'node_modules', '.bin', 'osls');
+const PARAMS = {
+  pushgatewayUrl: 'http://198.18.0.10:9091',
+  prometheusUrl: 'http://198.18.0.10:9090',
+  kubeconfigSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:netmon-kubeconfig-AbCdEf',
+  secretsExtensionLayerArn:
+    'arn:aws:lambda:us-east-1:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension:12',
+};
+
+type Json = Record<string, unknown>;
+interface Template {
+  Resources: Record<string, { Type: string; Properties: Json }>;
+  Outputs: Record<string, { Value: unknown }>;
+}
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Principal?: unknown;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Json;
+}
+
+let dir: string;
+let awsListener: Server;
+let awsConnections = 0;
+let nowhere: string;
+
+async function serviceDir(name: string): Promise<string> {
+  const service = join(dir, name);
+  await mkdir(join(service, 'dist', 'graph-page'), { recursive: true });
+  await copyFile(join(ROOT, 'serverless.yml'), join(service, 'serverless.yml'));
+  await writeFile(join(service, 'dist', 'package.json'), '{"type":"module"}\n');
+  for (const fn of ['plan', 'probe', 'render', 'graph-api']) {
+    await writeFile(join(service, 'dist', `${fn}.js`), 'export async function handler() {}\n');
+    await writeFile(join(service, 'dist', `${fn}.js.map`), '{"version":3,"sources":[],"mappings":""}\n');
+  }
+  await writeFile(join(service, 'dist', 'graph-page', 'app.js'), '\n');
+  return service;
+}
+
+async function osls(name: string, extra: readonly string[]): Promise<{ result: RunResult; service: string }> {
+  const service = await serviceDir(name);
+  const result = await runProcess(
+    [
+      OSLS,
+      'package',
+      '--package',
+      join(service, 'out'),
+      '--stage',
+      'test',
+      '--region',
+      'us-east-1',
+      ...Object.entries(PARAMS).map(([key, value]) => `--param=${key}=${value}`),
+      ...extra,
+    ],
+    {
+      cwd: service,
+      timeoutMs: 120_000,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: service,
+        AWS_ACCESS_KEY_ID: 'AKIAOFFLINEPACKAGE00',
+        AWS_SECRET_ACCESS_KEY: 'offline-package-only',
+        AWS_REGION: 'us-east-1',
+        AWS_ENDPOINT_URL: nowhere,
+        HTTP_PROXY: nowhere,
+        HTTPS_PROXY: nowhere,
+        NO_PROXY: '',
+        NPM_CONFIG_UPDATE_NOTIFIER: 'false',
+      },
+    },
+  );
+  return { result, service };
+}
+
+async function packaged(name: string, extra: readonly string[]): Promise<Template> {
+  const { result, service } = await osls(name, extra);
+  expect(result.exitCode, `osls package failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
+  return JSON.parse(
+    await readFile(join(service, 'out', 'cloudformation-template-update-stack.json'), 'utf8'),
+  ) as Template;
+}
+
+function bucketStatements(template: Template): Statement[] {
+  const policy = Object.values(template.Resources).find(
+    (resource) =>
+      resource.Type === 'AWS::S3::BucketPolicy' &&
+      (resource.Properties.Bucket as { Ref?: string }).Ref === 'NetmonBucket',
+  );
+  return (policy?.Properties.PolicyDocument as { Statement: Statement[] } | undefined)?.Statement ?? [];
+}
+
+/** Statements that let anyone (no account, no role) do something. */
+function publicGrants(template: Template): Statement[] {
+  return bucketStatements(template).filter(
+    (statement) =>
+      statement.Effect === 'Allow' &&
+      (statement.Principal === '*' || JSON.stringify(statement.Principal) === '{"AWS":"*"}'),
+  );
+}
+
+function publicAccessBlock(template: Template): unknown {
+  return template.Resources.NetmonBucket?.Properties.PublicAccessBlockConfiguration;
+}
+
+/** The template as packaged, its upload folder (named by the packaging time) aside. */
+function comparable(template: Template): Template {
+  return JSON.parse(
+    JSON.stringify(template).replace(
+      /serverless\/netmon\/test\/[^/"]+\//g,
+      'serverless/netmon/test/<packaged>/',
+    ),
+  ) as Template;
+}
+
+/** The template without what publicRead may change: the bucket's public access block and its policy. */
+function withoutPublicRead(template: Template): Template {
+  const copy = comparable(template);
+  delete copy.Resources.NetmonBucket?.Properties.PublicAccessBlockConfiguration;
+  delete copy.Resources.NetmonBucketPolicy?.Properties.PolicyDocument;
+  return copy;
+}
+
+let off: Template;
+let explicitOff: Template;
+let on: Template;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'netmon-serverless-public-'));
+  awsListener = createServer((socket) => {
+    awsConnections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => awsListener.listen(0, '127.0.0.1', resolve));
+  const address = awsListener.address();
+  nowhere = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+  off = await packaged('default', []);
+  explicitOff = await packaged('off', ['--param=publicRead=false']);
+  on = await packaged('on', ['--param=publicRead=true']);
+}, 360_000);
+
+afterAll(async () => {
+  await new Promise((resolve) => awsListener?.close(resolve));
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+describe('serverless.yml publicRead', () => {
+  it('off by default: no statement grants anyone anything, and public access is blocked entirely', () => {
+    for (const template of [off, explicitOff]) {
+      expect(publicGrants(template)).toEqual([]);
+      expect(bucketStatements(template).map((statement) => statement.Sid)).toEqual(['TlsOnly']);
+      expect(publicAccessBlock(template)).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+    }
+    expect(comparable(explicitOff)).toEqual(comparable(off));
+    expect(awsConnections).toBe(0);
+  });
+
+  it('on: anyone may s3:GetObject on graphs/* and nothing else; TLS is still required', () => {
+    expect(publicGrants(on)).toEqual([
+      {
+        Sid: 'PublicReadGraphs',
+        Effect: 'Allow',
+        Principal: '*',
+        Action: 's3:GetObject',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+        Resource: { 'Fn::Sub': '${NetmonBucket.Arn}/graphs/*' },
+      },
+    ]);
+    expect(bucketStatements(on)).toContainEqual(bucketStatements(off)[0]);
+    expect(bucketStatements(on)).toHaveLength(2);
+  });
+
+  it('on: relaxes only what a public bucket policy needs; ACLs stay blocked and disabled', () => {
+    expect(publicAccessBlock(on)).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: false,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: false,
+    });
+    expect(on.Resources.NetmonBucket?.Properties.OwnershipControls).toEqual({
+      Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }],
+    });
+    // Nothing else in the stack differs: no role, function or the deployment bucket.
+    expect(withoutPublicRead(on)).toEqual(withoutPublicRead(off));
+  });
+
+  it("outputs the latest graph's https URL (public with publicRead)", () => {
+    expect(on.Outputs.GraphUrl?.Value).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+      'Fn::Sub': 'https://${NetmonBucket.RegionalDomainName}/graphs/latest/graph.svg',
+    });
+  });
+
+  it('refuses a value other than true or false at packaging, at the public access block', async () => {
+    const { result } = await osls('bad', ['--param=publicRead=yes']);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain(
+      'NetmonBucket.Properties.PublicAccessBlockConfiguration.BlockPublicPolicy',
+    );
+    expect(awsConnections).toBe(0);
+  });
+});
