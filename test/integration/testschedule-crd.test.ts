@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   ApiException,
   ApiextensionsV1Api,
@@ -481,6 +482,86 @@ describe('Helm chart', () => {
     // What the namespace needs: host-network test pods are outside Pod Security baseline; the servers' ports.
     expect(notes).toContain('kubectl label namespace netmon pod-security.kubernetes.io/enforce=privileged');
     expect(notes).toContain('TCP 12865 (netserver), UDP 2112 (irtt)');
+  });
+
+  it('graph.linkSeconds sets NETMON_GRAPH_LINK_SECONDS; graphs.publicRead changes no object; both validated', async () => {
+    const configOf = async (...sets: string[]): Promise<Record<string, string>> =>
+      ofKind<V1ConfigMap>(await render(...sets), 'ConfigMap').find(
+        (c) => c.metadata?.name === 'netmon-config',
+      )?.data ?? {};
+    expect(await configOf()).not.toHaveProperty('NETMON_GRAPH_LINK_SECONDS');
+    expect((await configOf('graph.linkSeconds=3600')).NETMON_GRAPH_LINK_SECONDS).toBe('3600');
+    // The chart does not manage the bucket: publicRead only changes what NOTES print.
+    const [plain, publicRead] = await Promise.all([helmTemplate(), helmTemplate('graphs.publicRead=true')]);
+    expect(publicRead.exitCode, publicRead.stderr).toBe(0);
+    expect(publicRead.stdout).toBe(plain.stdout);
+    for (const [set, field] of [
+      ['graph.linkSeconds=604801', /graph\/linkSeconds|graph\.linkSeconds/],
+      ['graphs.publicRead=yes', /graphs\/publicRead|graphs\.publicRead/],
+    ] as const) {
+      const bad = await helmTemplate(set);
+      expect(bad.exitCode, set).not.toBe(0);
+      expect(bad.stderr).toMatch(field);
+    }
+    const values = await readFile(join(CHART, 'values.yaml'), 'utf8');
+    expect(values).toMatch(/ {2}# -- Presigned links in render's report[\s\S]*?\n {2}linkSeconds: 0\n/);
+    expect(values).toMatch(
+      /graphs:\n {2}# -- Whether the bucket lets anyone read graphs\/\*[\s\S]*?\n {2}publicRead: false\n/,
+    );
+  });
+
+  it('NOTES show both ways to open the latest graph: the presign command, and the public URL with graphs.publicRead', async () => {
+    const helm = await helmBinary();
+    const notesOf = async (...sets: string[]): Promise<string> => {
+      const install = await runProcess([
+        helm,
+        'install',
+        'netmon',
+        CHART,
+        '--dry-run=client',
+        '--namespace',
+        'netmon',
+        '--kubeconfig',
+        controlPlane.kubeconfigPath,
+        ...sets.flatMap((set) => ['--set', set]),
+      ]);
+      expect(install.exitCode, install.stderr).toBe(0);
+      return install.stdout.slice(install.stdout.indexOf('NOTES:'));
+    };
+    const aws = await notesOf('s3.bucket=netmon-graphs', 's3.region=eu-west-1', 's3.forcePathStyle=false');
+    expect(aws).toContain(
+      '    NETMON_S3_BUCKET=netmon-graphs NETMON_S3_REGION=eu-west-1 NETMON_S3_FORCE_PATH_STYLE=false netmon graphs urls --expires 1h\n',
+    );
+    expect(aws).toContain('lets anyone s3:GetObject arn:aws:s3:::netmon-graphs/graphs/*');
+    expect(aws).toContain('--set graphs.publicRead=true');
+    expect(aws).not.toContain('https://netmon-graphs.s3.eu-west-1.amazonaws.com/');
+    expect(aws).not.toContain('kubectl logs');
+
+    const publicAws = await notesOf(
+      's3.bucket=netmon-graphs',
+      's3.region=eu-west-1',
+      'graphs.publicRead=true',
+    );
+    expect(publicAws).toContain('netmon graphs urls --expires 1h');
+    expect(publicAws).toContain(
+      '    https://netmon-graphs.s3.eu-west-1.amazonaws.com/graphs/latest/graph.svg\n',
+    );
+    expect(publicAws).toContain('node names, addresses, zones and figures are readable by anyone');
+
+    const minio = await notesOf(
+      's3.bucket=netmon-results',
+      's3.endpoint=http://minio.storage:9000',
+      'graphs.publicRead=true',
+      'graph.linkSeconds=86400',
+    );
+    expect(minio).toContain(
+      'NETMON_S3_BUCKET=netmon-results NETMON_S3_REGION=us-east-1 NETMON_S3_ENDPOINT=http://minio.storage:9000 netmon graphs urls --expires 1h',
+    );
+    expect(minio).toContain('    http://minio.storage:9000/netmon-results/graphs/latest/graph.svg\n');
+    expect(minio).toContain("Each render's report also ends with links valid 86400s (graph.linkSeconds)");
+    expect(minio).toContain(
+      'kubectl logs -n netmon -l app.kubernetes.io/instance=netmon,app.kubernetes.io/component=render --tail=-1',
+    );
   });
 
   it('installs on the real API server: its TestSchedules pass the CRD, per-schedule settings win', async () => {
