@@ -158,3 +158,23 @@ export async function topLevelCgroups(match: (name: string) => boolean): Promise
   }
   return [...names];
 }
+
+/** Moves a process (not its threads' future children already forked) into `path` in every hierarchy. */
+export async function moveToCgroup(pid: number, path: string): Promise<void> {
+  for (const root of await cgroupRoots()) {
+    await writeFile(join(root, path, 'cgroup.procs'), String(pid));
+  }
+}
+
+/** The processes whose parent is `parent` (from /proc/PID/stat). */
+export async function childrenOf(parent: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after the parenthesised command: state, then the parent's pid.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === parent) children.push(Number(entry));
+  }
+  return children;
+}

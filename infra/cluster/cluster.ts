@@ -7,7 +7,7 @@ import { waitFor } from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
 import { SimCluster, type SimNodeSpec } from '../rig/sim-cluster.ts';
 import { type Binary, cachedBinary } from './binaries.ts';
-import { createCgroup } from './cgroups.ts';
+import { childrenOf, createCgroup, moveToCgroup } from './cgroups.ts';
 import { sweepStaleClusters, teardownCluster } from './cleanup.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { type Daemon, startDaemon } from './daemon.ts';
@@ -27,6 +27,7 @@ import {
   startKubelet,
   startKubeProxy,
 } from './node.ts';
+import { type ClusterEndpoints, type ClusterStack, startClusterStack } from './stack.ts';
 
 /**
  * The local real cluster: the control plane (etcd + kube-apiserver), the
@@ -42,6 +43,9 @@ import {
 export const MIN_NODES = 2;
 export const MAX_NODES = 8;
 const MBIT = 1e6;
+/** Where the chart goes (`helm install ... -n netmon`): the cluster makes it, with the stack's S3 credentials. */
+export const CHART_NAMESPACE = 'netmon';
+export const S3_CREDENTIALS_SECRET = 'netmon-local-s3';
 const NODES_READY_MS = 120_000;
 const CONTROLLERS_READY_MS = 60_000;
 
@@ -65,6 +69,8 @@ export interface ClusterOptions {
   ratesMbit?: readonly number[] | undefined;
   /** Ordered pairs [src, dst] whose src->dst traffic is dropped. */
   cuts?: ReadonlyArray<readonly [string, string]>;
+  /** Run the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods; default true. */
+  stack?: boolean | undefined;
   /** Human progress: one line per step. */
   progress?: (line: string) => void;
 }
@@ -87,7 +93,8 @@ export interface ClusterInfo {
   kubeconfig: string;
   values: string;
   nodes: ClusterNodeInfo[];
-  endpoints: Record<string, string>;
+  /** The API server, and the embedded stack's services as the nodes reach them. */
+  endpoints: { kubernetes: string } & Partial<ClusterEndpoints>;
   supervisor: { pid: number; log: string };
   images: string[];
   startup: { seconds: number; cold: boolean; built: string[] };
@@ -130,6 +137,7 @@ export class LocalCluster {
   readonly layout: ClusterLayout;
   private sim: SimCluster | undefined;
   private controlPlane: ControlPlane | undefined;
+  private stack: ClusterStack | undefined;
   private readonly daemons: Daemon[] = [];
   private unregister: (() => void) | undefined;
   private stopped: Promise<void> | undefined;
@@ -215,7 +223,9 @@ export class LocalCluster {
     });
 
     const hyperkube = binaries.hyperkube.path;
-    const [controlPlane, containerds] = await Promise.all([
+    // The control plane, the nodes' runtimes and the stack start side by side. All three are
+    // settled before going on, so that down() finds whatever started even when another failed.
+    const [controlPlaneResult, runtimesResult, stackResult] = await Promise.allSettled([
       startControlPlane({
         dir: layout.controlPlaneDir,
         bindAddress: hostAddress,
@@ -226,6 +236,7 @@ export class LocalCluster {
           '--endpoint-reconciler-type=lease',
         ],
       }).then((cp) => {
+        this.controlPlane = cp;
         say(`control plane ready at ${cp.server}`);
         return cp;
       }),
@@ -235,8 +246,22 @@ export class LocalCluster {
           return all;
         },
       ),
+      options.stack === false
+        ? Promise.resolve(undefined)
+        : startClusterStack(join(layout.out, 'stack'), hostAddress).then((started) => {
+            this.stack = started;
+            say(`embedded stack ready: S3 ${started.endpoints.s3}, SQS ${started.endpoints.sqs}`);
+            return started;
+          }),
     ]);
-    this.controlPlane = controlPlane;
+    for (const result of [controlPlaneResult, runtimesResult, stackResult]) {
+      if (result.status === 'rejected') throw result.reason;
+    }
+    const controlPlane = (controlPlaneResult as PromiseFulfilledResult<ControlPlane>).value;
+    const containerds = (runtimesResult as PromiseFulfilledResult<Daemon[]>).value;
+    // The control plane and the stack's Prometheus and Pushgateway are our children but not
+    // started through `launch`: into the cluster's cgroup with them, so a crash leaves none running.
+    await adoptChildren(layout.hostCgroup);
     await copyFile(controlPlane.kubeconfigPath, layout.kubeconfig);
     await this.startControllers(controlPlane, hyperkube);
 
@@ -257,6 +282,7 @@ export class LocalCluster {
     );
     await this.waitReady(controlPlane.kubeconfig, specs);
     say(`${specs.length} nodes Ready, Services served, scheduler and controller-manager leading`);
+    if (this.stack !== undefined) await chartNamespace(controlPlane.kubeconfig, this.stack);
 
     const seconds = (performance.now() - started) / 1000;
     const info: ClusterInfo = {
@@ -277,12 +303,12 @@ export class LocalCluster {
           logs: { containerd: spec.layout.containerdLog, kubelet: spec.layout.kubeletLog },
         };
       }),
-      endpoints: { kubernetes: controlPlane.server },
+      endpoints: { kubernetes: controlPlane.server, ...this.stack?.endpoints },
       supervisor: { pid: process.pid, log: layout.supervisorLog },
       images: images.map((i) => i.ref),
       startup: { seconds: Math.round(seconds * 10) / 10, cold: built.length > 0, built },
     };
-    await writeFile(layout.values, valuesYaml());
+    await writeFile(layout.values, valuesYaml(this.stack?.endpoints));
     await writeFile(layout.clusterJson, `${JSON.stringify(info, null, 2)}\n`);
     return info;
   }
@@ -448,6 +474,7 @@ export class LocalCluster {
       await Promise.all(this.daemons.filter((d) => d.name.startsWith('kubelet')).map((d) => d.stop(5_000)));
       const kubelets = performance.now();
       await this.controlPlane?.stop();
+      await this.stack?.stop();
       const controlPlane = performance.now();
       await teardownCluster(this.layout, options);
       await this.sim?.destroy();
@@ -475,11 +502,53 @@ async function kubeProxyHealthy(address: string): Promise<boolean> {
   }
 }
 
+/** Moves this process's children into `cgroup` (made first); children already in a cgroup of ours stay. */
+async function adoptChildren(cgroup: string): Promise<void> {
+  await createCgroup(cgroup);
+  for (const pid of await childrenOf(process.pid)) {
+    const own = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+    if (own.includes(`:${cgroup.split('/').slice(0, 2).join('/')}/`)) continue;
+    await moveToCgroup(pid, cgroup).catch(() => undefined);
+  }
+}
+
+/** The chart's namespace with the Secret that holds the stack's S3 credentials (values: s3.credentialsSecret). */
+async function chartNamespace(kubeconfig: KubeConfig, stack: ClusterStack): Promise<void> {
+  const core = kubeconfig.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: CHART_NAMESPACE } } });
+  await core.createNamespacedSecret({
+    namespace: CHART_NAMESPACE,
+    body: { metadata: { name: S3_CREDENTIALS_SECRET }, stringData: { ...stack.credentials } },
+  });
+}
+
 /**
- * Helm values that point the chart at this cluster. The embedded stack (S3,
- * SQS, Pushgateway, Prometheus) and the Flent image are not part of the
- * cluster yet: until they are, only the cluster's name is set.
+ * Helm values that point the chart at this cluster: the embedded stack as
+ * the nodes reach it. (Strings are JSON-quoted: valid YAML whatever they hold.)
+ * The Flent image is not imported into the nodes yet: until it is, the
+ * chart's own image settings stay.
  */
-function valuesYaml(): string {
-  return '# Written by `netmon cluster up` for `helm install netmon k8s/netmon -f <this file>`.\nclusterName: local\n';
+function valuesYaml(endpoints: ClusterEndpoints | undefined): string {
+  const q = (value: string | number | boolean): string => JSON.stringify(value);
+  const lines = [
+    `# Written by \`netmon cluster up\` for: helm install netmon k8s/netmon -n ${CHART_NAMESPACE} -f <this file>`,
+    'clusterName: local',
+  ];
+  if (endpoints !== undefined) {
+    lines.push(
+      's3:',
+      `  bucket: ${q(endpoints.s3Bucket)}`,
+      `  endpoint: ${q(endpoints.s3)}`,
+      '  forcePathStyle: true',
+      `  credentialsSecret: ${q(S3_CREDENTIALS_SECRET)}`,
+      'sqs:',
+      `  queueUrl: ${q(endpoints.sqsQueueUrl)}`,
+      `  endpoint: ${q(endpoints.sqs)}`,
+      'pushgateway:',
+      `  url: ${q(endpoints.pushgateway)}`,
+      'prometheus:',
+      `  url: ${q(endpoints.prometheus)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -67,6 +67,8 @@ export interface ClusterLayout {
   controlPlaneDir: string;
   /** The scheduler and the controller-manager. */
   controlCgroup: string;
+  /** The supervisor's other children: the control plane, Prometheus, the Pushgateway. */
+  hostCgroup: string;
   supervisorLog: string;
   stateFile: string;
   clusterJson: string;
@@ -87,6 +89,7 @@ export function clusterLayout(owner: number, out: string, nodeNames: readonly st
     cgroup,
     controlPlaneDir: join(out, 'control-plane'),
     controlCgroup: `${cgroup}/control`,
+    hostCgroup: `${cgroup}/host`,
     supervisorLog: join(out, 'supervisor.log'),
     stateFile: join(run, 'state.json'),
     clusterJson: join(out, 'cluster.json'),

@@ -30,6 +30,7 @@ export interface UpRequest {
   out: string;
   ratesMbit?: readonly number[] | undefined;
   cuts?: ReadonlyArray<readonly [string, string]>;
+  stack?: boolean;
 }
 
 /** The argv of the CLI's hidden `cluster supervise` for a request. */
@@ -43,6 +44,7 @@ export function supervisorArgs(request: UpRequest): string[] {
     request.out,
     ...(request.ratesMbit === undefined ? [] : ['--rates', request.ratesMbit.join(',')]),
     ...(request.cuts ?? []).flatMap(([src, dst]) => ['--cut', `${src}:${dst}`]),
+    ...(request.stack === false ? ['--no-stack'] : []),
   ];
 }
 

@@ -79,7 +79,16 @@ beforeAll(async () => {
       spec: {
         schedule: '* * * * *',
         concurrencyPolicy: 'Forbid',
-        jobTemplate: { spec: { template: { spec: hardenedSpec('echo fired > /dev/termination-log') } } },
+        // On the pod network: the embedded stack on the host must be reachable from there too.
+        jobTemplate: {
+          spec: {
+            template: {
+              spec: hardenedSpec(
+                `wget -q -O /dev/null ${info.endpoints.pushgateway}/-/ready && echo fired > /dev/termination-log`,
+              ),
+            },
+          },
+        },
       },
     },
   });
@@ -106,7 +115,7 @@ describe('local real cluster', () => {
     }
   });
 
-  it('runs a hardened hostNetwork pod on its node: no capabilities, seccomp, its node only, Services', async () => {
+  it('runs a hardened hostNetwork pod on its node: no capabilities, seccomp, its node only; Services and the stack answer', async () => {
     const node = info.nodes[1];
     if (node === undefined) throw new Error('no second node');
     const script = [
@@ -115,6 +124,9 @@ describe('local real cluster', () => {
       'if touch /probe 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi',
       // The kubernetes Service (the API server on the bridge) through kube-proxy's rules.
       'if nc -w 3 10.96.0.1 443 </dev/null; then echo service=ok; fi',
+      // The embedded stack on the host's bridge address.
+      `wget -q -O /dev/null ${info.endpoints.s3}/${info.endpoints.s3Bucket} && echo s3=ok`,
+      `wget -q -O /dev/null ${info.endpoints.prometheus}/-/ready && echo prometheus=ok`,
       'ip -o -4 addr show | while read -r _ dev _ addr _; do echo "addr=$dev,$addr"; done',
     ].join('; ');
     await core.createNamespacedPod({
@@ -141,6 +153,8 @@ describe('local real cluster', () => {
     expect(message).toContain(`uid=65532 host=${node.name}`);
     expect(message).toContain('rootfs=ro');
     expect(message).toContain('service=ok');
+    expect(message).toContain('s3=ok');
+    expect(message).toContain('prometheus=ok');
     const addresses = [...message.matchAll(/^addr=([^,]+),([\d.]+)\/\d+$/gm)].map((m) => m[2]);
     expect(addresses).toContain(node.address);
     for (const other of info.nodes.filter((n) => n !== node)) expect(addresses).not.toContain(other.address);
@@ -149,7 +163,7 @@ describe('local real cluster', () => {
   });
 
   it(
-    'fires a CronJob through the controller-manager: its Job pod Succeeds',
+    'fires a CronJob through the controller-manager: its Job pod Succeeds on the pod network',
     async () => {
       let pod: V1Pod | undefined;
       await waitFor(

@@ -19,6 +19,7 @@ interface UpOptions {
   out: string;
   rates?: number[];
   cut: Array<[string, string]>;
+  stack: boolean;
 }
 
 function rateList(value: string): number[] {
@@ -59,7 +60,8 @@ function withUpOptions(command: Command): Command {
       'egress rate of each node in Mbit/s, comma-separated (default: node i at 10*i)',
       rateList,
     )
-    .option('--cut <src:dst>', 'drop traffic from src to dst (repeatable)', collectCut, []);
+    .option('--cut <src:dst>', 'drop traffic from src to dst (repeatable)', collectCut, [])
+    .option('--no-stack', 'without the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods');
 }
 
 async function residentMiB(pid: number): Promise<number> {
@@ -80,7 +82,13 @@ export function registerCluster(program: Command): void {
       const { clusterUp } = await import('../../../infra/cluster/supervisor.ts');
       const cli = [process.execPath, ...process.execArgv, process.argv[1] ?? ''];
       const info = await clusterUp(
-        { nodes: options.nodes, out: options.out, ratesMbit: options.rates, cuts: options.cut },
+        {
+          nodes: options.nodes,
+          out: options.out,
+          ratesMbit: options.rates,
+          cuts: options.cut,
+          stack: options.stack,
+        },
         cli,
         (line) => process.stderr.write(`cluster: ${line}\n`),
       );
