@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunResult, runProcess } from '../../layers/core/process.ts';
+import type { RunResult } from '../../layers/core/process.ts';
+import { packageOffline, SECRETS_EXTENSION_LAYER_ARN } from '../helpers/osls.ts';
 
 /**
  * serverless.yml's `publicRead` parameter, as osls packages the template
@@ -14,13 +15,11 @@ import { type RunResult, runProcess } from '../../layers/core/process.ts';
  * runs the real ones.
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const OSLS = join(ROOT, 'node_modules', '.bin', 'osls');
 const PARAMS = {
   pushgatewayUrl: 'http://198.18.0.10:9091',
   prometheusUrl: 'http://198.18.0.10:9090',
   kubeconfigSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:netmon-kubeconfig-AbCdEf',
-  secretsExtensionLayerArn:
-    'arn:aws:lambda:us-east-1:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension:12',
+  secretsExtensionLayerArn: SECRETS_EXTENSION_LAYER_ARN,
 };
 
 type Json = Record<string, unknown>;
@@ -57,36 +56,7 @@ async function serviceDir(name: string): Promise<string> {
 
 async function osls(name: string, extra: readonly string[]): Promise<{ result: RunResult; service: string }> {
   const service = await serviceDir(name);
-  const result = await runProcess(
-    [
-      OSLS,
-      'package',
-      '--package',
-      join(service, 'out'),
-      '--stage',
-      'test',
-      '--region',
-      'us-east-1',
-      ...Object.entries(PARAMS).map(([key, value]) => `--param=${key}=${value}`),
-      ...extra,
-    ],
-    {
-      cwd: service,
-      timeoutMs: 120_000,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: service,
-        AWS_ACCESS_KEY_ID: 'AKIAOFFLINEPACKAGE00',
-        AWS_SECRET_ACCESS_KEY: 'offline-package-only',
-        AWS_REGION: 'us-east-1',
-        AWS_ENDPOINT_URL: nowhere,
-        HTTP_PROXY: nowhere,
-        HTTPS_PROXY: nowhere,
-        NO_PROXY: '',
-        NPM_CONFIG_UPDATE_NOTIFIER: 'false',
-      },
-    },
-  );
+  const result = await packageOffline(service, nowhere, PARAMS, extra);
   return { result, service };
 }
 

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleAll } from '../../infra/build/bundle.ts';
 import { runProcess } from '../../layers/core/process.ts';
+import { packageOffline, SECRETS_EXTENSION_LAYER_ARN } from '../helpers/osls.ts';
 
 /**
  * serverless.yml as osls packages it: the CloudFormation template (parsed,
@@ -20,7 +21,6 @@ import { runProcess } from '../../layers/core/process.ts';
  * loopback HTTP server: the one stand-in of this file.
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const OSLS = join(ROOT, 'node_modules', '.bin', 'osls');
 const FUNCTIONS = ['plan', 'probe', 'render', 'graph-api'] as const;
 const SCHEDULED = ['plan', 'probe', 'render'] as const;
 const KUBECONFIG_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:netmon-kubeconfig-AbCdEf';
@@ -28,8 +28,7 @@ const PARAMS = {
   pushgatewayUrl: 'http://198.18.0.10:9091',
   prometheusUrl: 'http://198.18.0.10:9090',
   kubeconfigSecretArn: KUBECONFIG_SECRET_ARN,
-  secretsExtensionLayerArn:
-    'arn:aws:lambda:us-east-1:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension:12',
+  secretsExtensionLayerArn: SECRETS_EXTENSION_LAYER_ARN,
 };
 const SESSION_TOKEN = 'lambda-session-token';
 const KUBECONFIG = `apiVersion: v1
@@ -100,35 +99,7 @@ beforeAll(async () => {
   });
   const awsPort = await listen(awsListener);
   const nowhere = `http://127.0.0.1:${awsPort}`;
-  const result = await runProcess(
-    [
-      OSLS,
-      'package',
-      '--package',
-      join(dir, 'out'),
-      '--stage',
-      'test',
-      '--region',
-      'us-east-1',
-      ...Object.entries(PARAMS).map(([key, value]) => `--param=${key}=${value}`),
-    ],
-    {
-      cwd: dir,
-      timeoutMs: 120_000,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: dir,
-        AWS_ACCESS_KEY_ID: 'AKIAOFFLINEPACKAGE00',
-        AWS_SECRET_ACCESS_KEY: 'offline-package-only',
-        AWS_REGION: 'us-east-1',
-        AWS_ENDPOINT_URL: nowhere,
-        HTTP_PROXY: nowhere,
-        HTTPS_PROXY: nowhere,
-        NO_PROXY: '',
-        NPM_CONFIG_UPDATE_NOTIFIER: 'false',
-      },
-    },
-  );
+  const result = await packageOffline(dir, nowhere, PARAMS);
   expect(result.exitCode, `osls package failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
   const template = JSON.parse(
     await readFile(join(dir, 'out', 'cloudformation-template-update-stack.json'), 'utf8'),
