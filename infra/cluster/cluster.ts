@@ -12,11 +12,12 @@ import { sweepStaleClusters, teardownCluster } from './cleanup.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { type Daemon, startDaemon } from './daemon.ts';
 import { ClusterError } from './errors.ts';
-import { busyboxImage, importImages, type LocalImage, pauseImage } from './images.ts';
+import { archiveImage, busyboxImage, importImages, type LocalImage, pauseImage } from './images.ts';
 import { type ClusterLayout, clusterLayout, newState, POD_NETWORK, startTicksOf } from './layout.ts';
 import {
   addNodeRoutes,
   clientKubeconfig,
+  configureNodeSysctls,
   createUtsNamespace,
   issueClientCertificate,
   issueNodeCertificate,
@@ -69,6 +70,8 @@ export interface ClusterOptions {
   ratesMbit?: readonly number[] | undefined;
   /** Ordered pairs [src, dst] whose src->dst traffic is dropped. */
   cuts?: ReadonlyArray<readonly [string, string]>;
+  /** More images for every node: docker-archive tars (e.g. the Flent image). */
+  images?: readonly string[] | undefined;
   /** Run the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods; default true. */
   stack?: boolean | undefined;
   /** Human progress: one line per step. */
@@ -195,7 +198,11 @@ export class LocalCluster {
       hyperkube: await cachedBinary('hyperkube', buildOutput),
       pause: await cachedBinary('pause', buildOutput),
     };
-    const images: LocalImage[] = [await pauseImage(binaries.pause.path), await busyboxImage()];
+    const images: LocalImage[] = [
+      await pauseImage(binaries.pause.path),
+      await busyboxImage(),
+      ...(await Promise.all((options.images ?? []).map((archive) => archiveImage(archive)))),
+    ];
     const built = [
       ...Object.entries(binaries)
         .filter(([, b]) => b.built)
@@ -324,6 +331,7 @@ export class LocalCluster {
     await prepareNode(spec.layout);
     await createCgroup(spec.layout.runtimeCgroup);
     await createUtsNamespace(spec.layout);
+    await configureNodeSysctls(spec.netns);
     await addNodeRoutes(
       spec.netns,
       gateway,

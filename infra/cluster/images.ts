@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { runChecked } from '../../layers/core/process.ts';
+import { runChecked, runProcess } from '../../layers/core/process.ts';
 import { ClusterError } from './errors.ts';
 import { type TarEntry, tarArchive } from './tar.ts';
 
@@ -169,4 +169,28 @@ export async function importImages(socket: string, images: readonly LocalImage[]
       { timeoutMs: 120_000 },
     );
   }
+}
+
+/**
+ * An image archive made elsewhere (e.g. the Flent image of
+ * infra/images/flent), in the `docker save` layout: its name is the first
+ * RepoTags entry of its manifest.json.
+ */
+export async function archiveImage(archive: string): Promise<LocalImage> {
+  const result = await runProcess(['tar', '-xOf', archive, 'manifest.json'], {
+    timeoutMs: 60_000,
+    maxOutputBytes: 1 << 20,
+  });
+  let ref: unknown;
+  try {
+    ref = (JSON.parse(result.stdout) as Array<{ RepoTags?: unknown[] }>)[0]?.RepoTags?.[0];
+  } catch {
+    ref = undefined;
+  }
+  if (result.exitCode !== 0 || typeof ref !== 'string') {
+    throw new ClusterError(
+      `${archive}: not a docker-archive image (a tar with manifest.json naming RepoTags, as \`docker save\` writes): ${result.stderr.trim() || 'no RepoTags'}`,
+    );
+  }
+  return { ref, archive, built: false };
 }

@@ -233,6 +233,20 @@ export async function addNodeRoutes(
   }
 }
 
+/**
+ * Kernel settings of the node's network namespace as a Debian node has them:
+ * systemd (50-default.conf) opens unprivileged ICMP echo sockets to every
+ * group, so that ping and fping work without CAP_NET_RAW, also for a
+ * hostNetwork pod that drops every capability. A bare namespace has the
+ * kernel's default ("1 0": nobody).
+ */
+export async function configureNodeSysctls(netns: string): Promise<void> {
+  await runChecked(
+    ['ip', 'netns', 'exec', netns, 'sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647'],
+    (m) => new ClusterError(m),
+  );
+}
+
 /** The argv prefix that runs a program in the node's network and UTS namespaces, in its cgroup, dying with us. */
 function inNode(spec: NodeSpec, hyperkube: string): string[] {
   return [

@@ -31,6 +31,7 @@ export interface UpRequest {
   ratesMbit?: readonly number[] | undefined;
   cuts?: ReadonlyArray<readonly [string, string]>;
   stack?: boolean;
+  images?: readonly string[];
 }
 
 /** The argv of the CLI's hidden `cluster supervise` for a request. */
@@ -45,6 +46,7 @@ export function supervisorArgs(request: UpRequest): string[] {
     ...(request.ratesMbit === undefined ? [] : ['--rates', request.ratesMbit.join(',')]),
     ...(request.cuts ?? []).flatMap(([src, dst]) => ['--cut', `${src}:${dst}`]),
     ...(request.stack === false ? ['--no-stack'] : []),
+    ...(request.images ?? []).flatMap((image) => ['--image', resolve(image)]),
   ];
 }
 

@@ -20,6 +20,7 @@ interface UpOptions {
   rates?: number[];
   cut: Array<[string, string]>;
   stack: boolean;
+  image: string[];
 }
 
 function rateList(value: string): number[] {
@@ -61,7 +62,13 @@ function withUpOptions(command: Command): Command {
       rateList,
     )
     .option('--cut <src:dst>', 'drop traffic from src to dst (repeatable)', collectCut, [])
-    .option('--no-stack', 'without the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods');
+    .option('--no-stack', 'without the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods')
+    .option(
+      '--image <tar>',
+      'a docker-archive image to import into every node, e.g. the Flent image (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    );
 }
 
 async function residentMiB(pid: number): Promise<number> {
@@ -88,6 +95,7 @@ export function registerCluster(program: Command): void {
           ratesMbit: options.rates,
           cuts: options.cut,
           stack: options.stack,
+          images: options.image,
         },
         cli,
         (line) => process.stderr.write(`cluster: ${line}\n`),
@@ -138,6 +146,8 @@ export function registerCluster(program: Command): void {
         out: options.out,
         ratesMbit: options.rates,
         cuts: options.cut,
+        stack: options.stack,
+        images: options.image,
       });
     });
 }
