@@ -11,18 +11,27 @@
 #   the same nodejs.org build from the node image). The function bundles are
 #   not part of it: tests mount dist/ at /opt/netmon.
 #
+# `rootfs.sh base` builds the other tree, the stand-in for the Dockerfile's
+# base image debian:bookworm-slim, which image.sh imports so that the
+# Dockerfile itself can be built here: debootstrap --variant=minbase with
+# nothing added, the slim dpkg excludes, and the official image's apt sources
+# (bookworm, bookworm-updates, bookworm-security).
+#
 # Cached outside the repository, read-only in use:
 #
 #   ${NETMON_CACHE_DIR:-$HOME/.cache/k8s-netmon}/flent-rootfs-<hash>/rootfs
+#   ${NETMON_CACHE_DIR:-$HOME/.cache/k8s-netmon}/flent-base-<hash>/rootfs
 #
 # <hash>: the first 16 hex digits of a sha256 over the image's package lines,
 # this script, provision.sh, install.sh and the Node binary (other lines of
-# packages.txt do not matter). A warm call hashes and prints; a cold one
-# builds in a temporary folder renamed into place at the end, so a failed or
-# killed build leaves no half cache. Root only (debootstrap, chroot).
+# packages.txt do not matter); for the base, over the suite, the mirror and
+# this script. A warm call hashes and prints; a cold one builds in a
+# temporary folder renamed into place at the end, so a failed or killed build
+# leaves no half cache. Root only (debootstrap, chroot).
 #
-# Usage: infra/images/flent/rootfs.sh
-# stdout: flent-rootfs=PATH; stderr: progress and the time of each phase.
+# Usage: infra/images/flent/rootfs.sh [base]
+# stdout: flent-rootfs=PATH (flent-base=PATH); stderr: progress and the time
+# of each phase.
 set -euo pipefail
 export LC_ALL=C
 
@@ -79,6 +88,13 @@ cache_hash() {
   } | sha256sum | cut -c1-16
 }
 
+base_hash() {
+  {
+    printf 'base suite %s %s\n' "$SUITE" "$MIRROR"
+    printf 'rootfs.sh %s\n' "$(sha256sum <"$here/rootfs.sh" | cut -d' ' -f1)"
+  } | sha256sum | cut -c1-16
+}
+
 tmp_dir=
 cleanup() {
   # Mounts live in private mount namespaces (unshare) and end with them: plain removal is safe.
@@ -108,24 +124,49 @@ CFG
   rm -rf -- "$rootfs"/usr/share/{groff,info,linda,man}/* "$rootfs"/usr/share/lintian/overrides/*
 }
 
-build() {
-  local target=$1 node=$2 started include rootfs
-  started=$(date +%s)
+# Makes tmp_dir, a temporary folder in the cache for a build of KIND (rootfs, base).
+start_build() {
+  local kind=$1 target=$2
   command -v debootstrap >/dev/null || die "debootstrap is missing: bash infra/system/install.sh"
   say "not cached, building $target (a cold build takes a few minutes)"
   # We hold the lock: a temporary folder still here is a killed build's.
-  find "$cache" -mindepth 1 -maxdepth 1 -type d -name '.tmp-flent-rootfs-*' -exec rm -rf --one-file-system -- {} +
-  tmp_dir=$(mktemp -d "$cache/.tmp-flent-rootfs-XXXXXX")
+  find "$cache" -mindepth 1 -maxdepth 1 -type d \( -name '.tmp-flent-rootfs-*' -o -name '.tmp-flent-base-*' \) \
+    -exec rm -rf --one-file-system -- {} +
+  tmp_dir=$(mktemp -d "$cache/.tmp-flent-$kind-XXXXXX")
   chmod 755 "$tmp_dir"
+}
+
+# debootstrap minbase into ROOTFS with the comma-separated INCLUDE packages (may be empty).
+run_debootstrap() {
+  local rootfs=$1 include=$2
+  local -a extra=()
+  if [ -n "$include" ]; then extra=(--include="$include"); fi
+  phase "debootstrap $SUITE minbase from $MIRROR${include:+ (+ $include)}"
+  mkdir -p "$cache/debootstrap-debs"
+  unshare --mount --propagation private \
+    debootstrap --variant=minbase "${extra[@]}" --cache-dir="$cache/debootstrap-debs" \
+    "$SUITE" "$rootfs" "$MIRROR" >&2 || die "debootstrap failed (see above; log in $rootfs/debootstrap/debootstrap.log)"
+}
+
+# Renames the temporary folder to TARGET and says how long the build STARTED (epoch s) took.
+finish_build() {
+  local target=$1 started=$2
+  phase "into the cache"
+  mv -T -- "$tmp_dir" "$target"
+  tmp_dir=
+  phase
+  say "built in $(($(date +%s) - started)) s, $(du -sh --one-file-system "$target/rootfs" | cut -f1)"
+}
+
+build() {
+  local target=$1 node=$2 started include rootfs
+  started=$(date +%s)
+  start_build rootfs "$target"
   rootfs=$tmp_dir/rootfs
 
   # Non-main packages (netperf) come in the next phase, through install.sh and its pin.
   include=$(bash "$here/provision.sh" packages "$system/packages.txt" | awk '$2 == "main" { print $1 }' | paste -sd,)
-  phase "debootstrap $SUITE minbase from $MIRROR (+ $include)"
-  mkdir -p "$cache/debootstrap-debs"
-  unshare --mount --propagation private \
-    debootstrap --variant=minbase --include="$include" --cache-dir="$cache/debootstrap-debs" \
-    "$SUITE" "$rootfs" "$MIRROR" >&2 || die "debootstrap failed (see above; log in $rootfs/debootstrap/debootstrap.log)"
+  run_debootstrap "$rootfs" "$include"
 
   phase "slim dpkg excludes"
   write_slim_config "$rootfs"
@@ -148,47 +189,93 @@ build() {
   phase "node $("$node" --version) from $node"
   install -m 755 -- "$node" "$rootfs/usr/local/bin/node"
 
-  phase "into the cache"
-  mv -T -- "$tmp_dir" "$target"
-  tmp_dir=
-  phase
-  say "built in $(($(date +%s) - started)) s, $(du -sh --one-file-system "$target/rootfs" | cut -f1)"
+  finish_build "$target" "$started"
 }
 
-# Removes older builds, keeping the newest KEEP.
+# The stand-in for debian:bookworm-slim: what debuerreotype makes of a minbase
+# debootstrap (slim excludes; apt sources as deb822 with updates and security).
+build_base() {
+  local target=$1 started rootfs
+  started=$(date +%s)
+  start_build base "$target"
+  rootfs=$tmp_dir/rootfs
+  run_debootstrap "$rootfs" ''
+
+  phase "slim dpkg excludes, the official image's apt sources"
+  write_slim_config "$rootfs"
+  rm -f -- "$rootfs/etc/apt/sources.list"
+  cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $MIRROR
+Suites: $SUITE $SUITE-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $MIRROR-security
+Suites: $SUITE-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  # What a build does not need to keep: debootstrap's own folder, apt's lists and archives.
+  rm -rf -- "$rootfs/debootstrap" "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+  find "$rootfs/var/cache/apt/archives" -type f -name '*.deb' -delete
+  # The runtime provides these.
+  : >"$rootfs/etc/resolv.conf"
+  rm -f -- "$rootfs/etc/hostname"
+
+  finish_build "$target" "$started"
+}
+
+# Removes older builds named PREFIX-*, keeping the newest KEEP.
 prune() {
-  local old
+  local prefix=$1 old
   local -a builds
-  mapfile -t builds < <(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'flent-rootfs-*' -printf '%T@ %p\n' |
+  mapfile -t builds < <(find "$cache" -mindepth 1 -maxdepth 1 -type d -name "$prefix-*" -printf '%T@ %p\n' |
     sort -rn | cut -d' ' -f2-)
   for old in "${builds[@]:KEEP}"; do
     rm -rf --one-file-system -- "$old"
   done
 }
 
-main() {
-  local started node target
+# Prints KEY=TARGET/rootfs, building it first with BUILDER (under the cache's
+# lock) unless TARGET/rootfs/MARK (a path inside the tree) is there.
+cached_tree() {
+  local key=$1 target=$2 mark=$3 builder=$4 started
+  shift 4
   started=$(date +%s%N)
-  [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot): sudo bash $here/rootfs.sh"
-  mkdir -p -- "$cache"
-  node=$(node_binary)
-  target=$cache/flent-rootfs-$(cache_hash "$node")
-  if [ ! -x "$target/rootfs/usr/local/bin/node" ]; then
+  if [ ! -e "$target/rootfs/$mark" ]; then
     # One build at a time per cache; a second caller waits, then finds it.
     exec 9>"$cache/.flent-rootfs.lock"
     flock 9
-    if [ -x "$target/rootfs/usr/local/bin/node" ]; then
+    if [ -e "$target/rootfs/$mark" ]; then
       say "built meanwhile by another caller"
     else
-      build "$target" "$node"
-      prune
+      "$builder" "$target" "$@"
+      prune "$key"
     fi
     flock -u 9
     exec 9>&-
   else
     say "cached ($((($(date +%s%N) - started) / 1000000)) ms)"
   fi
-  printf 'flent-rootfs=%s\n' "$target/rootfs"
+  printf '%s=%s\n' "$key" "$target/rootfs"
+}
+
+main() {
+  local node
+  [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot): sudo bash $here/rootfs.sh"
+  mkdir -p -- "$cache"
+  case "${1:-}" in
+    '')
+      node=$(node_binary)
+      cached_tree flent-rootfs "$cache/flent-rootfs-$(cache_hash "$node")" usr/local/bin/node build "$node"
+      ;;
+    base)
+      cached_tree flent-base "$cache/flent-base-$(base_hash)" etc/apt/sources.list.d/debian.sources build_base
+      ;;
+    *) die "usage: rootfs.sh [base]" ;;
+  esac
 }
 
 main "$@"
