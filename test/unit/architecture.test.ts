@@ -28,6 +28,8 @@ const RANKS: Record<string, number> = {
   'infra/local-stack': 6,
   'infra/rig': 6,
   'infra/cluster': 6,
+  // The Flent image's build (infra/images/flent/image.ts runs image.sh): below the cluster, which imports it.
+  'infra/images': 5,
   functions: 7,
   // The build bundles the functions.
   'infra/build': 8,
