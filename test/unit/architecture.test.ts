@@ -24,15 +24,15 @@ const RANKS: Record<string, number> = {
   'layers/pipeline': 4,
   'layers/graph-api': 5,
   'layers/wiring': 6,
-  // Tools the product runs: the embedded stack, the simulated cluster (the demo, `netmon rig`), the local real cluster.
+  // Tools the product runs: the embedded stack, the simulated cluster (the demo, `netmon rig`), the
+  // Flent image's build; the local real cluster is made of them.
   'infra/local-stack': 6,
   'infra/rig': 6,
-  'infra/cluster': 6,
-  // The Flent image's build (infra/images/flent/image.ts runs image.sh): below the cluster, which imports it.
-  'infra/images': 5,
-  functions: 7,
+  'infra/images': 6,
+  'infra/cluster': 7,
+  functions: 8,
   // The build bundles the functions.
-  'infra/build': 8,
+  'infra/build': 9,
 };
 
 function sourceFiles(dir: string): string[] {
