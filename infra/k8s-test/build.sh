@@ -2,7 +2,7 @@
 # Builds the Kubernetes binaries from their Go modules into a cache outside
 # the repository:
 #   control-plane  embedded etcd + kube-apiserver     infra/cluster/kube/cmd/control-plane
-#   hyperkube      kubelet, kube-scheduler,           infra/cluster/kube/cmd/hyperkube
+#   hyperkube      kubelet, kube-proxy, kube-scheduler, infra/cluster/kube/cmd/hyperkube
 #                  kube-controller-manager (one binary, a process each)
 #   pause          the pods' sandbox process (static)  infra/cluster/kube/cmd/pause
 #   helm                                               infra/cluster/helm
