@@ -7,7 +7,7 @@ import { waitFor } from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
 import { SimCluster, type SimNodeSpec } from '../rig/sim-cluster.ts';
 import { type Binary, cachedBinary } from './binaries.ts';
-import { childrenOf, createCgroup, moveToCgroup } from './cgroups.ts';
+import { cgroupPids, childrenOf, createCgroup, moveToCgroup } from './cgroups.ts';
 import { sweepStaleClusters, teardownCluster } from './cleanup.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { type Daemon, startDaemon } from './daemon.ts';
@@ -100,7 +100,13 @@ export interface ClusterInfo {
   endpoints: { kubernetes: string } & Partial<ClusterEndpoints>;
   supervisor: { pid: number; log: string };
   images: string[];
-  startup: { seconds: number; cold: boolean; built: string[] };
+  startup: {
+    seconds: number;
+    cold: boolean;
+    built: string[];
+    /** Proportional set size of each node's containerd, kubelet and kube-proxy when Ready, mean over nodes. */
+    memoryPerNodeMiB: number;
+  };
 }
 
 export function nodeNames(count: number): string[] {
@@ -313,7 +319,12 @@ export class LocalCluster {
       endpoints: { kubernetes: controlPlane.server, ...this.stack?.endpoints },
       supervisor: { pid: process.pid, log: layout.supervisorLog },
       images: images.map((i) => i.ref),
-      startup: { seconds: Math.round(seconds * 10) / 10, cold: built.length > 0, built },
+      startup: {
+        seconds: Math.round(seconds * 10) / 10,
+        cold: built.length > 0,
+        built,
+        memoryPerNodeMiB: Math.round(await meanNodeMemoryMiB(layout)),
+      },
     };
     await writeFile(layout.values, valuesYaml(this.stack?.endpoints));
     await writeFile(layout.clusterJson, `${JSON.stringify(info, null, 2)}\n`);
@@ -508,6 +519,25 @@ async function kubeProxyHealthy(address: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Memory of a node's own processes, mean over the nodes: PSS, not RSS,
+ * because every kubelet and kube-proxy maps the same hyperkube binary and RSS
+ * would count its pages once per process.
+ */
+async function meanNodeMemoryMiB(layout: ClusterLayout): Promise<number> {
+  const perNode = await Promise.all(
+    layout.nodes.map(async (node) => {
+      let kib = 0;
+      for (const pid of await cgroupPids(node.runtimeCgroup)) {
+        const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+        kib += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
+      }
+      return kib / 1024;
+    }),
+  );
+  return perNode.reduce((a, b) => a + b, 0) / Math.max(1, perNode.length);
 }
 
 /** Moves this process's children into `cgroup` (made first); children already in a cgroup of ours stay. */

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ValidationError } from '../../../layers/core/errors.ts';
@@ -71,12 +70,6 @@ function withUpOptions(command: Command): Command {
     );
 }
 
-async function residentMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const kib = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-  return kib / 1024;
-}
-
 export function registerCluster(program: Command): void {
   const cluster = program
     .command('cluster')
@@ -100,10 +93,6 @@ export function registerCluster(program: Command): void {
         cli,
         (line) => process.stderr.write(`cluster: ${line}\n`),
       );
-      const memory = await Promise.all(
-        info.nodes.map(async (n) => (await residentMiB(n.kubeletPid)) + (await residentMiB(n.containerdPid))),
-      );
-      const mean = memory.reduce((a, b) => a + b, 0) / memory.length;
       const how = info.startup.cold
         ? `cold: built ${info.startup.built.join(', ')}`
         : 'warm: binaries and images cached';
@@ -117,7 +106,7 @@ export function registerCluster(program: Command): void {
         [
           `cluster up: ${info.nodes.length} nodes Ready in ${seconds} s (${how}; the supervisor's part ${info.startup.seconds} s)`,
           ...rows,
-          `  memory per node: ${mean.toFixed(0)} MiB (kubelet + containerd RSS, idle)`,
+          `  memory per node: ${info.startup.memoryPerNodeMiB} MiB (containerd, kubelet, kube-proxy: PSS when Ready)`,
           `  export KUBECONFIG=${info.kubeconfig}`,
           `  cluster.json: ${join(resolve(options.out), 'cluster.json')}`,
           `  helm values:  ${info.values}`,
