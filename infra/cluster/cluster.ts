@@ -5,6 +5,7 @@ import { isRoot, missingPrograms } from '../../layers/core/host.ts';
 import { log } from '../../layers/core/log.ts';
 import { waitFor } from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
+import { flentImage } from '../images/flent/image.ts';
 import { SimCluster, type SimNodeSpec } from '../rig/sim-cluster.ts';
 import { type Binary, cachedBinary } from './binaries.ts';
 import { cgroupPids, childrenOf, createCgroup, moveToCgroup } from './cgroups.ts';
@@ -70,7 +71,9 @@ export interface ClusterOptions {
   ratesMbit?: readonly number[] | undefined;
   /** Ordered pairs [src, dst] whose src->dst traffic is dropped. */
   cuts?: ReadonlyArray<readonly [string, string]>;
-  /** More images for every node: docker-archive tars (e.g. the Flent image). */
+  /** Build (or find) the Flent image from its Dockerfile and import it into every node; default true. */
+  flentImage?: boolean | undefined;
+  /** More images for every node: docker-archive tars. */
   images?: readonly string[] | undefined;
   /** Run the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods; default true. */
   stack?: boolean | undefined;
@@ -204,9 +207,12 @@ export class LocalCluster {
       hyperkube: await cachedBinary('hyperkube', buildOutput),
       pause: await cachedBinary('pause', buildOutput),
     };
+    // The Flent image is tagged as the chart's default image: the chart runs it without values for it.
+    const flent = options.flentImage === false ? [] : [await flentImage({ progress: buildOutput })];
     const images: LocalImage[] = [
       await pauseImage(binaries.pause.path),
       await busyboxImage(),
+      ...flent,
       ...(await Promise.all((options.images ?? []).map((archive) => archiveImage(archive)))),
     ];
     const built = [

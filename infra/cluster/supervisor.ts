@@ -31,6 +31,7 @@ export interface UpRequest {
   ratesMbit?: readonly number[] | undefined;
   cuts?: ReadonlyArray<readonly [string, string]>;
   stack?: boolean;
+  flentImage?: boolean;
   images?: readonly string[];
 }
 
@@ -46,6 +47,7 @@ export function supervisorArgs(request: UpRequest): string[] {
     ...(request.ratesMbit === undefined ? [] : ['--rates', request.ratesMbit.join(',')]),
     ...(request.cuts ?? []).flatMap(([src, dst]) => ['--cut', `${src}:${dst}`]),
     ...(request.stack === false ? ['--no-stack'] : []),
+    ...(request.flentImage === false ? ['--no-flent-image'] : []),
     ...(request.images ?? []).flatMap((image) => ['--image', resolve(image)]),
   ];
 }

@@ -65,7 +65,7 @@ function hardenedSpec(command: string, extra: Partial<V1PodSpec> = {}): V1PodSpe
 
 beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), 'netmon-cluster-'));
-  const up = await cluster(['up', '--nodes', String(NODES), '--out', out], COLD_BUILD_MS);
+  const up = await cluster(['up', '--nodes', String(NODES), '--no-flent-image', '--out', out], COLD_BUILD_MS);
   expect(up.exitCode, up.stderr).toBe(0);
   info = JSON.parse(await readFile(join(out, 'cluster.json'), 'utf8')) as ClusterInfo;
   const kubeconfig = new KubeConfig();

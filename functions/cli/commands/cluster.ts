@@ -19,6 +19,7 @@ interface UpOptions {
   rates?: number[];
   cut: Array<[string, string]>;
   stack: boolean;
+  flentImage: boolean;
   image: string[];
 }
 
@@ -63,6 +64,10 @@ function withUpOptions(command: Command): Command {
     .option('--cut <src:dst>', 'drop traffic from src to dst (repeatable)', collectCut, [])
     .option('--no-stack', 'without the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods')
     .option(
+      '--no-flent-image',
+      'without the Flent image (built from its Dockerfile, cached, imported into every node)',
+    )
+    .option(
       '--image <tar>',
       'a docker-archive image to import into every node, e.g. the Flent image (repeatable)',
       (value: string, previous: string[]) => [...previous, value],
@@ -88,6 +93,7 @@ export function registerCluster(program: Command): void {
           ratesMbit: options.rates,
           cuts: options.cut,
           stack: options.stack,
+          flentImage: options.flentImage,
           images: options.image,
         },
         cli,
@@ -136,6 +142,7 @@ export function registerCluster(program: Command): void {
         ratesMbit: options.rates,
         cuts: options.cut,
         stack: options.stack,
+        flentImage: options.flentImage,
         images: options.image,
       });
     });
