@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lastLines } from '../../layers/core/process.ts';
-import { onShutdown } from '../../layers/core/shutdown.ts';
+import { lastLines, runProcess } from '../../layers/core/process.ts';
 import { ClusterError } from './errors.ts';
 
 /**
@@ -62,61 +60,27 @@ export function cachedBinary(name: BinaryName, progress?: ProgressSink): Promise
 
 /**
  * Runs build.sh for one binary. Its progress (stderr) goes to `progress` as
- * it comes, because a cold build is long and should not look stuck.
+ * it comes, because a cold build is long and should not look stuck; on
+ * shutdown it gets SIGTERM first, so that build.sh removes its temporary folder.
  */
-function runBuild(name: BinaryName, progress: ProgressSink): Promise<Binary> {
-  return new Promise((resolveBinary, reject) => {
-    // Inside the executor: a missing checkout rejects like a failed build.
-    const repo = findRepo();
-    const script = join(repo, BUILD_SCRIPT_PATH);
-    const child = spawn('bash', [script, name], {
-      cwd: repo,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const killGroup = (signal: NodeJS.Signals): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, signal);
-      } catch {
-        // Already gone.
-      }
-    };
-    const exited = new Promise<void>((resolveExit) => child.on('close', () => resolveExit()));
-    // SIGTERM first, so that build.sh removes its temporary folder.
-    const unregister = onShutdown(`build ${name}`, async () => {
-      killGroup('SIGTERM');
-      const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, 5_000).unref());
-      await Promise.race([exited, grace]);
-      killGroup('SIGKILL');
-    });
-    const timer = setTimeout(() => killGroup('SIGKILL'), BUILD_TIMEOUT_MS);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      stderr += text;
-      progress(text);
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      unregister();
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      unregister();
-      const path = stdout
-        .split('\n')
-        .find((line) => line.startsWith(`${name}=`))
-        ?.slice(name.length + 1);
-      if (code === 0 && path !== undefined && path !== '') {
-        resolveBinary({ path, built: stderr.includes(`${name}: not cached`) });
-      } else {
-        reject(new Error(`${script} ${name}: exit ${code ?? signal}: ${lastLines(stderr, 5)}`));
-      }
-    });
+async function runBuild(name: BinaryName, progress: ProgressSink): Promise<Binary> {
+  // A missing checkout rejects like a failed build.
+  const repo = findRepo();
+  const script = join(repo, BUILD_SCRIPT_PATH);
+  const result = await runProcess(['bash', script, name], {
+    cwd: repo,
+    timeoutMs: BUILD_TIMEOUT_MS,
+    killGraceMs: 5_000,
+    gracefulShutdown: true,
+    onStderr: progress,
   });
+  const path = result.stdout
+    .split('\n')
+    .find((line) => line.startsWith(`${name}=`))
+    ?.slice(name.length + 1);
+  if (result.exitCode !== 0 || path === undefined || path === '') {
+    const why = result.timedOut ? 'timed out' : `exit ${result.exitCode ?? result.signal}`;
+    throw new Error(`${script} ${name}: ${why}: ${lastLines(result.stderr, 5)}`);
+  }
+  return { path, built: result.stderr.includes(`${name}: not cached`) };
 }

@@ -11,6 +11,14 @@ export interface RunOptions {
   /** Bytes of stdout and of stderr kept (the tail); older output is dropped. */
   maxOutputBytes?: number;
   input?: string;
+  /** Each chunk of stderr as it comes: a long build shows its progress instead of looking stuck. */
+  onStderr?: (text: string) => void;
+  /**
+   * On shutdown (SIGINT/SIGTERM of this process): SIGTERM and the grace time
+   * before SIGKILL, so that a build script removes its temporary folder. By
+   * default the group is killed at once.
+   */
+  gracefulShutdown?: boolean;
 }
 
 export interface RunResult {
@@ -102,11 +110,19 @@ export function startProcess(argv: readonly string[], options: RunOptions = {}):
           stop();
         }, options.timeoutMs);
   const unregister = onShutdown(`process ${command}`, async () => {
-    if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+    if (child.pid === undefined) return;
+    if (options.gracefulShutdown === true && !exited) {
+      stop();
+      await Promise.race([done, new Promise((resolve) => setTimeout(resolve, grace).unref())]);
+    }
+    killGroup(child.pid, 'SIGKILL');
   });
 
   child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr.push(chunk);
+    options.onStderr?.(chunk.toString('utf8'));
+  });
   if (options.input !== undefined) child.stdin?.end(options.input);
 
   const done = new Promise<RunResult>((resolve, reject) => {

@@ -15,6 +15,18 @@ async function processGroupMembers(pgid: number): Promise<number[]> {
 }
 
 describe('child processes', () => {
+  it('streams stderr to onStderr as it comes, and still keeps it in the result', async () => {
+    const seen: string[] = [];
+    // Seen while the process still runs: streamed, not handed over at the end.
+    const running = startProcess(['sh', '-c', 'echo first >&2; sleep 30'], {
+      onStderr: (text) => seen.push(text),
+    });
+    await waitFor('the first line', async () => seen.join('').includes('first'), { timeoutMs: 5000 });
+    expect(running.running).toBe(true);
+    const result = await running.stop();
+    expect(result.stderr).toContain('first');
+  });
+
   it('kills the whole process group on timeout, grandchildren included', async () => {
     // A parent that starts a long-lived grandchild, as flent starts netperf.
     const script = 'sleep 300 & echo started; wait';

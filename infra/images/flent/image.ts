@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lastLines } from '../../../layers/core/process.ts';
-import { onShutdown } from '../../../layers/core/shutdown.ts';
+import { lastLines, runProcess } from '../../../layers/core/process.ts';
 
 /**
  * The Flent image built from infra/images/flent/Dockerfile by image.sh
@@ -77,65 +75,26 @@ export function parseImageOutput(stdout: string): { archive: string; ref: string
  * none. Calls may overlap (also across processes): image.sh builds once under
  * a lock and the others wait for it. Rejects with image.sh's last lines.
  */
-export function flentImage(options: FlentImageOptions = {}): Promise<FlentImage> {
+export async function flentImage(options: FlentImageOptions = {}): Promise<FlentImage> {
   const progress = options.progress ?? ((text: string) => process.stderr.write(text));
-  return new Promise((resolveImage, reject) => {
-    const script = flentImageScript();
-    const child = spawn('bash', [script], {
-      cwd: dirname(script),
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const killGroup = (signal: NodeJS.Signals): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, signal);
-      } catch {
-        // Already gone.
-      }
-    };
-    const exited = new Promise<void>((resolveExit) => child.on('close', () => resolveExit()));
-    // SIGTERM first, so that image.sh removes its temporary folder.
-    const unregister = onShutdown('build the Flent image', async () => {
-      killGroup('SIGTERM');
-      const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, STOP_GRACE_MS).unref());
-      await Promise.race([exited, grace]);
-      killGroup('SIGKILL');
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      setTimeout(() => killGroup('SIGKILL'), STOP_GRACE_MS).unref();
-    }, options.timeoutMs ?? BUILD_TIMEOUT_MS);
-    let stdout = '';
-    let stderr = '';
-    let built = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      stderr += text;
-      built ||= stderr.includes('image.sh: not cached');
-      // Only the tail is kept for the error message: a cold build prints apt's whole log.
-      stderr = stderr.slice(-64 * 1024);
+  const script = flentImageScript();
+  let built = false;
+  const result = await runProcess(['bash', script], {
+    cwd: dirname(script),
+    timeoutMs: options.timeoutMs ?? BUILD_TIMEOUT_MS,
+    killGraceMs: STOP_GRACE_MS,
+    gracefulShutdown: true,
+    // Only the tail is kept for the error message: a cold build prints apt's whole log.
+    maxOutputBytes: 64 * 1024,
+    onStderr: (text) => {
+      built ||= text.includes('image.sh: not cached');
       progress(text);
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      unregister();
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      unregister();
-      const parsed = parseImageOutput(stdout);
-      if (code === 0 && parsed !== undefined) {
-        resolveImage({ ...parsed, built });
-      } else {
-        const why = timedOut ? 'timed out' : `exit ${code ?? signal}`;
-        reject(new Error(`${script}: ${why}: ${lastLines(stderr, 8)}`));
-      }
-    });
+    },
   });
+  const parsed = parseImageOutput(result.stdout);
+  if (result.exitCode !== 0 || parsed === undefined) {
+    const why = result.timedOut ? 'timed out' : `exit ${result.exitCode ?? result.signal}`;
+    throw new Error(`${script}: ${why}: ${lastLines(result.stderr, 8)}`);
+  }
+  return { ...parsed, built };
 }
