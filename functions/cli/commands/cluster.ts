@@ -52,6 +52,20 @@ function checkUp(options: UpOptions): void {
     );
 }
 
+/** The checked options as the supervisor takes them (`up` and the hidden `supervise` alike). */
+function upRequest(options: UpOptions) {
+  checkUp(options);
+  return {
+    nodes: options.nodes,
+    out: options.out,
+    ratesMbit: options.rates,
+    cuts: options.cut,
+    stack: options.stack,
+    flentImage: options.flentImage,
+    images: options.image,
+  };
+}
+
 function withUpOptions(command: Command): Command {
   return command
     .option('--nodes <n>', `nodes, ${MIN_NODES}..${MAX_NODES}`, positiveInteger('--nodes'), 3)
@@ -83,21 +97,10 @@ export function registerCluster(program: Command): void {
   withUpOptions(cluster.command('up'))
     .description('start the cluster and write DIR/cluster.json; it runs until `cluster down --out DIR`')
     .action(async (options: UpOptions) => {
-      checkUp(options);
       const { clusterUp } = await import('../../../infra/cluster/supervisor.ts');
       const cli = [process.execPath, ...process.execArgv, process.argv[1] ?? ''];
-      const info = await clusterUp(
-        {
-          nodes: options.nodes,
-          out: options.out,
-          ratesMbit: options.rates,
-          cuts: options.cut,
-          stack: options.stack,
-          flentImage: options.flentImage,
-          images: options.image,
-        },
-        cli,
-        (line) => process.stderr.write(`cluster: ${line}\n`),
+      const info = await clusterUp(upRequest(options), cli, (line) =>
+        process.stderr.write(`cluster: ${line}\n`),
       );
       const how = info.startup.cold
         ? `cold: built ${info.startup.built.join(', ')}`
@@ -134,16 +137,7 @@ export function registerCluster(program: Command): void {
   withUpOptions(cluster.command('supervise', { hidden: true }))
     .description('(internal) the process that owns a cluster: started by `cluster up`')
     .action(async (options: UpOptions) => {
-      checkUp(options);
       const { superviseCluster } = await import('../../../infra/cluster/supervisor.ts');
-      await superviseCluster({
-        nodes: options.nodes,
-        out: options.out,
-        ratesMbit: options.rates,
-        cuts: options.cut,
-        stack: options.stack,
-        flentImage: options.flentImage,
-        images: options.image,
-      });
+      await superviseCluster(upRequest(options));
     });
 }
