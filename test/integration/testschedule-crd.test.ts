@@ -236,6 +236,29 @@ function secretRef(env: V1EnvVar[], name: string): unknown {
   return env.find((e) => e.name === name)?.valueFrom?.secretKeyRef;
 }
 
+/**
+ * The NOTES `helm install --dry-run=client` prints for these --set values.
+ * It still checks that a cluster is reachable (helm v3.22,
+ * pkg/action/install.go), so it talks to the real API server here.
+ */
+async function notesOf(...sets: string[]): Promise<string> {
+  const helm = await helmBinary();
+  const install = await runProcess([
+    helm,
+    'install',
+    'netmon',
+    CHART,
+    '--dry-run=client',
+    '--namespace',
+    'netmon',
+    '--kubeconfig',
+    controlPlane.kubeconfigPath,
+    ...sets.flatMap((set) => ['--set', set]),
+  ]);
+  expect(install.exitCode, install.stderr).toBe(0);
+  return install.stdout.slice(install.stdout.indexOf('NOTES:'));
+}
+
 describe('Helm chart', () => {
   it('lints clean and renders the TestSchedules of its values', async () => {
     const helm = await helmBinary();
@@ -449,26 +472,7 @@ describe('Helm chart', () => {
   });
 
   it('prints its NOTES on install: graphs, archives, metrics and how to change schedules', async () => {
-    // `helm install --dry-run=client` still checks that a cluster is reachable
-    // (helm v3.22, pkg/action/install.go), so it talks to the real API server here.
-    const helm = await helmBinary();
-    const install = await runProcess([
-      helm,
-      'install',
-      'netmon',
-      CHART,
-      '--dry-run=client',
-      '--namespace',
-      'netmon',
-      '--kubeconfig',
-      controlPlane.kubeconfigPath,
-      '--set',
-      's3.bucket=netmon-results',
-      '--set',
-      's3.endpoint=http://minio.storage:9000',
-    ]);
-    expect(install.exitCode, install.stderr).toBe(0);
-    const notes = install.stdout.slice(install.stdout.indexOf('NOTES:'));
+    const notes = await notesOf('s3.bucket=netmon-results', 's3.endpoint=http://minio.storage:9000');
     expect(notes).toContain('NOTES:');
     expect(notes).toContain('kubectl get testschedules -n netmon');
     expect(notes).toContain('s3://netmon-results/graphs/latest/graph.svg');
@@ -511,23 +515,6 @@ describe('Helm chart', () => {
   });
 
   it('NOTES show both ways to open the latest graph: the presign command, and the public URL with graphs.publicRead', async () => {
-    const helm = await helmBinary();
-    const notesOf = async (...sets: string[]): Promise<string> => {
-      const install = await runProcess([
-        helm,
-        'install',
-        'netmon',
-        CHART,
-        '--dry-run=client',
-        '--namespace',
-        'netmon',
-        '--kubeconfig',
-        controlPlane.kubeconfigPath,
-        ...sets.flatMap((set) => ['--set', set]),
-      ]);
-      expect(install.exitCode, install.stderr).toBe(0);
-      return install.stdout.slice(install.stdout.indexOf('NOTES:'));
-    };
     const aws = await notesOf('s3.bucket=netmon-graphs', 's3.region=eu-west-1', 's3.forcePathStyle=false');
     expect(aws).toContain(
       '    NETMON_S3_BUCKET=netmon-graphs NETMON_S3_REGION=eu-west-1 NETMON_S3_FORCE_PATH_STYLE=false netmon graphs urls --expires 1h\n',
