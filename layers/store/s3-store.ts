@@ -51,6 +51,19 @@ function failureOf(err: unknown): StoreFailure {
   return err.name === 'AccessDenied' || err.$metadata.httpStatusCode === 403 ? 'access-denied' : 'other';
 }
 
+const BODY_READ_ATTEMPTS = 4;
+
+/** A connection dropped while the response was read: worth another try. */
+function isCutOff(err: unknown): boolean {
+  const cause = err instanceof StoreError ? err.cause : err;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return (
+    cause instanceof Error &&
+    !(cause instanceof S3ServiceException) &&
+    (code === 'ECONNRESET' || code === 'EPIPE' || cause.message === 'aborted')
+  );
+}
+
 export type S3Settings = Pick<
   Config,
   | 'NETMON_S3_BUCKET'
@@ -152,8 +165,24 @@ export class ObjectStore {
     return this.putText(key, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
   }
 
-  /** The object's bytes, or undefined when there is no such key. */
+  /**
+   * The object's bytes, or undefined when there is no such key. The SDK
+   * retries a failed request but not a body cut off mid-read (a reset
+   * connection, or s3rver rewriting the file in place), so the whole get is
+   * retried a few times before it counts as failed.
+   */
   async getBytes(key: string): Promise<Uint8Array | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.getBytesOnce(key);
+      } catch (err) {
+        if (attempt >= BODY_READ_ATTEMPTS || !isCutOff(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  }
+
+  private async getBytesOnce(key: string): Promise<Uint8Array | undefined> {
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return response.Body === undefined ? new Uint8Array() : await response.Body.transformToByteArray();

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -25,6 +26,7 @@ let stopAll: Array<() => Promise<void>> = [];
 let store: ObjectStore;
 let sqsEndpoint: string;
 let dir: string;
+let s3Settings: Parameters<typeof makeS3Client>[0];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'netmon-qs-'));
@@ -40,6 +42,7 @@ beforeAll(async () => {
     NETMON_S3_CHECKSUMS: 'WHEN_REQUIRED' as const,
     ...credentials,
   };
+  s3Settings = settings;
   store = new ObjectStore(makeS3Client(settings), settings);
 });
 
@@ -171,6 +174,58 @@ describe('object store on s3rver', () => {
     await store.delete(keys);
     expect(await store.list('graphs/')).toEqual([]);
   }, 60_000);
+
+  it('reads an object whose body the connection dropped mid-way, and says so when it keeps dropping', async () => {
+    const bytes = await readFile(fixture('rrul.flent.gz'));
+    await store.putFile('archives/cut/rrul.flent.gz', fixture('rrul.flent.gz'), 'application/gzip');
+    const upstream = new URL(s3Settings.NETMON_S3_ENDPOINT as string);
+    // A real s3rver behind a proxy that resets the first `cuts` connections
+    // after 2 KiB of response (headers and part of the body).
+    const sockets = new Set<Socket>();
+    const proxyFor = async (cuts: number): Promise<{ endpoint: string; server: Server }> => {
+      let seen = 0;
+      const server = createServer((client) => {
+        sockets.add(client);
+        const cut = seen++ < cuts;
+        const toS3 = connect(Number(upstream.port), upstream.hostname);
+        sockets.add(toS3);
+        let sent = 0;
+        client.pipe(toS3);
+        toS3.on('data', (chunk: Buffer) => {
+          if (!cut) return void client.write(chunk);
+          client.write(chunk.subarray(0, Math.max(0, 2048 - sent)));
+          sent += chunk.length;
+          if (sent >= 2048) {
+            client.resetAndDestroy();
+            toS3.destroy();
+          }
+        });
+        toS3.on('end', () => client.end());
+        for (const socket of [client, toS3]) socket.on('error', () => socket.destroy());
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      return { endpoint: `http://127.0.0.1:${port}`, server };
+    };
+    const through = (endpoint: string): ObjectStore => {
+      const settings = { ...s3Settings, NETMON_S3_ENDPOINT: endpoint };
+      return new ObjectStore(makeS3Client(settings), settings);
+    };
+    const twice = await proxyFor(2);
+    const always = await proxyFor(Number.POSITIVE_INFINITY);
+    try {
+      const read = await through(twice.endpoint).getBytes('archives/cut/rrul.flent.gz');
+      expect(Buffer.compare(Buffer.from(read ?? []), bytes)).toBe(0);
+      await expect(through(always.endpoint).getBytes('archives/cut/rrul.flent.gz')).rejects.toThrow(
+        /get s3:\/\/netmon\/archives\/cut\/rrul\.flent\.gz: (aborted|.*socket hang up|.*ECONNRESET)/,
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      for (const proxy of [twice, always]) {
+        await new Promise((resolve) => proxy.server.close(resolve));
+      }
+    }
+  });
 
   it('names objects by URL', () => {
     expect(store.urlFor('archives/s/a b.flent.gz')).toMatch(
