@@ -8,10 +8,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 list=${1:-$here/packages.txt}
 
 # A line: "<package> [component] [tag...]". Tags say who else reads the line
-# (image: the Flent image takes it too; test: tests only); every line is
+# (image: the Flent image takes it too; test: tests; cluster: the local real
+# cluster, `npm run cluster`); every line is
 # installed here, so they are only checked for typos.
 readonly COMPONENTS=' main contrib non-free non-free-firmware '
-readonly TAGS=' image test '
+readonly TAGS=' image test cluster '
 missing=()
 declare -A component_of=()
 line_no=0

@@ -21,7 +21,7 @@ const ROOTFS_SH = join(root, 'infra/images/flent/rootfs.sh');
 const DOCKERFILE = join(root, 'infra/images/flent/Dockerfile');
 const DOCKERIGNORE = join(root, 'infra/images/flent/Dockerfile.dockerignore');
 const COMPONENTS = new Set(['main', 'contrib', 'non-free', 'non-free-firmware']);
-const TAGS = new Set(['image', 'test']);
+const TAGS = new Set(['image', 'test', 'cluster']);
 /** The programs the pods and flent's tests start, and the Debian package of each. */
 const PROGRAM_PACKAGES: Record<string, string> = {
   flent: 'flent',
