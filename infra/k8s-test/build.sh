@@ -6,6 +6,7 @@
 #                  kube-controller-manager (one binary, a process each)
 #   pause          the pods' sandbox process (static)  infra/cluster/kube/cmd/pause
 #   helm                                               infra/cluster/helm
+#   coredns        the cluster's DNS (a few plugins)   infra/cluster/coredns
 # control-plane, hyperkube and pause share one go.mod (infra/cluster/kube) and
 # the same flags, so the Go build cache compiles each package once for all.
 #
@@ -16,7 +17,7 @@
 # recipe. A warm call only hashes and prints; a cold one downloads the modules
 # (into the normal GOMODCACHE) and compiles (nice -n 10, -p 2), printing progress.
 #
-# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|helm]...   (default: all)
+# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|helm|coredns]...   (default: all)
 # stdout: one NAME=PATH line per binary; stderr: progress and timings.
 set -euo pipefail
 export LC_ALL=C
@@ -40,12 +41,13 @@ elapsed() {
   printf '%dm%02ds' $((seconds / 60)) $((seconds % 60))
 }
 
-readonly ALL_NAMES=(control-plane hyperkube pause helm)
+readonly ALL_NAMES=(control-plane hyperkube pause helm coredns)
 
 module_dir() {
   case $1 in
     control-plane | hyperkube | pause) printf '%s\n' "$repo/infra/cluster/kube" ;;
     helm) printf '%s\n' "$repo/infra/cluster/helm" ;;
+    coredns) printf '%s\n' "$repo/infra/cluster/coredns" ;;
     *) return 1 ;;
   esac
 }
@@ -55,6 +57,7 @@ package_for() {
   case $1 in
     control-plane | hyperkube | pause) printf './cmd/%s\n' "$1" ;;
     helm) printf 'helm.sh/helm/v3/cmd/helm\n' ;;
+    coredns) printf '.\n' ;;
   esac
 }
 
@@ -66,7 +69,10 @@ module_hash() {
   package=$(package_for "$name")
   shopt -s nullglob
   files=("$dir/go.mod" "$dir/go.sum")
-  case $package in ./*) files+=("$dir/${package#./}"/*.go) ;; esac
+  case $package in
+    .) files+=("$dir"/*.go) ;;
+    ./*) files+=("$dir/${package#./}"/*.go) ;;
+  esac
   shopt -u nullglob
   {
     printf 'recipe %s\n%s\n' "$RECIPE" "$go_version"
@@ -99,6 +105,11 @@ ldflags_for() {
         " -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
         " -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor" \
         " -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+      ;;
+    coredns)
+      # What CoreDNS's Makefile stamps: the commit (coremain.GitCommit); its version is in the source.
+      version=$(cd "$dir" && go list -m -f '{{.Version}}' github.com/coredns/coredns)
+      printf '%s' "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
       ;;
     pause) printf '%s' "-s -w" ;;
   esac
