@@ -7,6 +7,8 @@
 #   pause          the pods' sandbox process (static)  infra/cluster/kube/cmd/pause
 #   helm                                               infra/cluster/helm
 #   coredns        the cluster's DNS (a few plugins)   infra/cluster/coredns
+#   delay-line     the rig's user-space delay line     infra/rig/delay-line
+#                  (standard library only, seconds)
 # control-plane, hyperkube and pause share one go.mod (infra/cluster/kube) and
 # the same flags, so the Go build cache compiles each package once for all.
 #
@@ -17,7 +19,7 @@
 # recipe. A warm call only hashes and prints; a cold one downloads the modules
 # (into the normal GOMODCACHE) and compiles (nice -n 10, -p 2), printing progress.
 #
-# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|helm|coredns]...   (default: all)
+# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|helm|coredns|delay-line]...   (default: all)
 # stdout: one NAME=PATH line per binary; stderr: progress and timings.
 set -euo pipefail
 export LC_ALL=C
@@ -41,13 +43,14 @@ elapsed() {
   printf '%dm%02ds' $((seconds / 60)) $((seconds % 60))
 }
 
-readonly ALL_NAMES=(control-plane hyperkube pause helm coredns)
+readonly ALL_NAMES=(control-plane hyperkube pause helm coredns delay-line)
 
 module_dir() {
   case $1 in
     control-plane | hyperkube | pause) printf '%s\n' "$repo/infra/cluster/kube" ;;
     helm) printf '%s\n' "$repo/infra/cluster/helm" ;;
     coredns) printf '%s\n' "$repo/infra/cluster/coredns" ;;
+    delay-line) printf '%s\n' "$repo/infra/rig/delay-line" ;;
     *) return 1 ;;
   esac
 }
@@ -58,6 +61,7 @@ package_for() {
     control-plane | hyperkube | pause) printf './cmd/%s\n' "$1" ;;
     helm) printf 'helm.sh/helm/v3/cmd/helm\n' ;;
     coredns) printf '.\n' ;;
+    delay-line) printf '.\n' ;;
   esac
 }
 
@@ -111,6 +115,7 @@ ldflags_for() {
       version=$(cd "$dir" && go list -m -f '{{.Version}}' github.com/coredns/coredns)
       printf '%s' "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
       ;;
+    delay-line) printf '%s' "-s -w" ;;
     pause) printf '%s' "-s -w" ;;
   esac
 }
