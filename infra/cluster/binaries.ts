@@ -15,7 +15,7 @@ const BUILD_SCRIPT_PATH = 'infra/k8s-test/build.sh';
 const BUILD_TIMEOUT_MS = 45 * 60_000;
 
 /** The binaries build.sh builds. */
-export type BinaryName = 'control-plane' | 'hyperkube' | 'pause' | 'helm' | 'coredns';
+export type BinaryName = 'control-plane' | 'hyperkube' | 'pause' | 'netget' | 'helm' | 'coredns';
 
 export interface Binary {
   path: string;

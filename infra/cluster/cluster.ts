@@ -12,6 +12,14 @@ import { cgroupPids, childrenOf, createCgroup, moveToCgroup } from './cgroups.ts
 import { sweepStaleClusters, teardownCluster } from './cleanup.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { type Daemon, startDaemon } from './daemon.ts';
+import {
+  CLUSTER_DOMAIN,
+  exposeStack,
+  pssMiB,
+  STACK_NAMESPACE,
+  startClusterDns,
+  waitForClusterDns,
+} from './dns.ts';
 import { ClusterError } from './errors.ts';
 import { archiveImage, busyboxImage, importImages, type LocalImage, pauseImage } from './images.ts';
 import { type ClusterLayout, clusterLayout, newState, POD_NETWORK, startTicksOf } from './layout.ts';
@@ -99,8 +107,14 @@ export interface ClusterInfo {
   kubeconfig: string;
   values: string;
   nodes: ClusterNodeInfo[];
-  /** The API server, and the embedded stack's services as the nodes reach them. */
-  endpoints: { kubernetes: string } & Partial<ClusterEndpoints>;
+  /**
+   * The API server, and the embedded stack's services as the nodes and the
+   * host reach them (addresses); `inCluster`: the same by their Service names
+   * (netmon-stack), as pods reach them and values.yaml names them.
+   */
+  endpoints: { kubernetes: string; inCluster?: ClusterEndpoints } & Partial<ClusterEndpoints>;
+  /** CoreDNS on the host: the server in pods' resolv.conf, the cluster domain, its memory (PSS) when ready. */
+  dns: { server: string; domain: string; pid: number; log: string; memoryMiB: number };
   supervisor: { pid: number; log: string };
   images: string[];
   startup: {
@@ -202,16 +216,18 @@ export class LocalCluster {
     const buildOutput = (text: string): void => {
       for (const line of text.split('\n').filter(Boolean)) progress?.(line);
     };
-    const binaries: Record<'control-plane' | 'hyperkube' | 'pause', Binary> = {
+    const binaries: Record<'control-plane' | 'hyperkube' | 'pause' | 'netget' | 'coredns', Binary> = {
       'control-plane': await cachedBinary('control-plane', buildOutput),
       hyperkube: await cachedBinary('hyperkube', buildOutput),
       pause: await cachedBinary('pause', buildOutput),
+      netget: await cachedBinary('netget', buildOutput),
+      coredns: await cachedBinary('coredns', buildOutput),
     };
     // The Flent image is tagged as the chart's default image: the chart runs it without values for it.
     const flent = options.flentImage === false ? [] : [await flentImage({ progress: buildOutput })];
     const images: LocalImage[] = [
       await pauseImage(binaries.pause.path),
-      await busyboxImage(),
+      await busyboxImage(binaries.netget.path),
       ...flent,
       ...(await Promise.all((options.images ?? []).map((archive) => archiveImage(archive)))),
     ];
@@ -238,7 +254,13 @@ export class LocalCluster {
     await createCgroup(layout.controlCgroup);
     const specs: NodeSpec[] = layout.nodes.map((node) => {
       const simNode = sim.node(node.name);
-      return { layout: node, netns: simNode.netns, address: simNode.address, labels: simNode.labels };
+      return {
+        layout: node,
+        netns: simNode.netns,
+        address: simNode.address,
+        labels: simNode.labels,
+        clusterDns: hostAddress,
+      };
     });
 
     const hyperkube = binaries.hyperkube.path;
@@ -283,6 +305,18 @@ export class LocalCluster {
     await adoptChildren(layout.hostCgroup);
     await copyFile(controlPlane.kubeconfigPath, layout.kubeconfig);
     await this.startControllers(controlPlane, hyperkube);
+    const coredns = await startClusterDns({
+      coredns: binaries.coredns.path,
+      hyperkube,
+      address: hostAddress,
+      kubeconfig: layout.kubeconfig,
+      cgroup: layout.controlCgroup,
+      out: layout.out,
+    });
+    this.daemons.push(coredns);
+    // Before kube-proxy starts: its first sync, which waitReady waits for, has their rules.
+    const inCluster =
+      this.stack === undefined ? undefined : await exposeStack(controlPlane.kubeconfig, this.stack.endpoints);
 
     const pki = join(layout.controlPlaneDir, 'pki');
     const caFile = join(pki, 'ca.crt');
@@ -299,7 +333,14 @@ export class LocalCluster {
         return kubelet;
       }),
     );
-    await this.waitReady(controlPlane.kubeconfig, specs);
+    await Promise.all([
+      this.waitReady(controlPlane.kubeconfig, specs),
+      waitForClusterDns(coredns, hostAddress, controlPlane.kubeconfig).then(() =>
+        say(
+          `cluster DNS (CoreDNS) on ${hostAddress}:53 serves ${CLUSTER_DOMAIN}${inCluster === undefined ? '' : `, the stack as Services in ${STACK_NAMESPACE}`}`,
+        ),
+      ),
+    ]);
     say(`${specs.length} nodes Ready, Services served, scheduler and controller-manager leading`);
     if (this.stack !== undefined) await chartNamespace(controlPlane.kubeconfig, this.stack);
 
@@ -322,7 +363,18 @@ export class LocalCluster {
           logs: { containerd: spec.layout.containerdLog, kubelet: spec.layout.kubeletLog },
         };
       }),
-      endpoints: { kubernetes: controlPlane.server, ...this.stack?.endpoints },
+      endpoints: {
+        kubernetes: controlPlane.server,
+        ...this.stack?.endpoints,
+        ...(inCluster === undefined ? {} : { inCluster }),
+      },
+      dns: {
+        server: hostAddress,
+        domain: CLUSTER_DOMAIN,
+        pid: coredns.pid,
+        log: coredns.log,
+        memoryMiB: Math.round(await pssMiB(coredns.pid)),
+      },
       supervisor: { pid: process.pid, log: layout.supervisorLog },
       images: images.map((i) => i.ref),
       startup: {
@@ -332,7 +384,7 @@ export class LocalCluster {
         memoryPerNodeMiB: Math.round(await meanNodeMemoryMiB(layout)),
       },
     };
-    await writeFile(layout.values, valuesYaml(this.stack?.endpoints));
+    await writeFile(layout.values, valuesYaml(inCluster));
     await writeFile(layout.clusterJson, `${JSON.stringify(info, null, 2)}\n`);
     return info;
   }
@@ -567,10 +619,11 @@ async function chartNamespace(kubeconfig: KubeConfig, stack: ClusterStack): Prom
 }
 
 /**
- * Helm values that point the chart at this cluster: the embedded stack as
- * the nodes reach it. (Strings are JSON-quoted: valid YAML whatever they hold.)
- * The Flent image is not imported into the nodes yet: until it is, the
- * chart's own image settings stay.
+ * Helm values that point the chart at this cluster: the embedded stack by
+ * its Service names in netmon-stack (exposeStack), as the chart's pods
+ * reach it through the cluster DNS. (Strings are JSON-quoted: valid YAML
+ * whatever they hold.) The chart's image settings stay: `up` tags the
+ * Flent image as the chart's default image.
  */
 function valuesYaml(endpoints: ClusterEndpoints | undefined): string {
   const q = (value: string | number | boolean): string => JSON.stringify(value);

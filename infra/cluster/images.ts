@@ -134,9 +134,11 @@ export async function pauseImage(binary: string): Promise<LocalImage> {
 /**
  * A small tools image from Debian's busybox-static: a shell and the usual
  * commands, for test pods and for looking around a node. Users 65532
- * (nonroot) and 65534 (nobody) exist, as in distroless images.
+ * (nonroot) and 65534 (nobody) exist, as in distroless images. busybox's
+ * own name lookups need NSS modules the image lacks, so `netget` (the static
+ * infra/cluster/kube/cmd/netget) resolves names and fetches URLs by name.
  */
-export async function busyboxImage(): Promise<LocalImage> {
+export async function busyboxImage(netget: string): Promise<LocalImage> {
   const binary = await readFile(BUSYBOX).catch((err: unknown) => {
     throw new ClusterError(
       `${BUSYBOX} is missing: install busybox-static (bash infra/system/install.sh installs all system packages)`,
@@ -151,6 +153,7 @@ export async function busyboxImage(): Promise<LocalImage> {
     { type: 'dir', path: 'bin', mode: 0o755 },
     { type: 'dir', path: 'tmp', mode: 0o1777 },
     { type: 'file', path: 'bin/busybox', mode: 0o755, data: binary },
+    { type: 'file', path: 'bin/netget', mode: 0o755, data: await readFile(netget) },
     ...BUSYBOX_APPLETS.map(
       (applet): TarEntry => ({ type: 'symlink', path: `bin/${applet}`, target: 'busybox' }),
     ),

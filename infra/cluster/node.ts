@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runChecked, runProcess } from '../../layers/core/process.ts';
 import { type Daemon, startDaemon, waitForDaemon } from './daemon.ts';
+import { CLUSTER_DOMAIN } from './dns.ts';
 import { ClusterError } from './errors.ts';
 import { PAUSE_IMAGE } from './images.ts';
 import type { NodeLayout } from './layout.ts';
@@ -21,6 +22,8 @@ export interface NodeSpec {
   netns: string;
   address: string;
   labels: Record<string, string>;
+  /** The cluster DNS server in pods' resolv.conf (CoreDNS on the host's bridge address, infra/cluster/dns.ts). */
+  clusterDns: string;
 }
 
 /** A TOML basic string: JSON's escapes are TOML's. */
@@ -125,9 +128,10 @@ export function cniConfig(node: NodeLayout): string {
  * allowed (kubelets from v1.35 refuse it by default), the cgroupfs driver
  * (no systemd here), no swap check, no read-only port, webhook
  * authentication and authorization (the API server reaches logs and exec
- * with its kubelet client certificate), no eviction and no image garbage
- * collection: the node's memory and disk figures are the whole host's,
- * shared by every node, and an image removed here cannot be pulled again.
+ * with its kubelet client certificate), the cluster DNS, no eviction and
+ * no image garbage collection: the node's memory and disk figures are the
+ * whole host's, shared by every node, and an image removed here cannot be
+ * pulled again.
  */
 export function kubeletConfig(spec: NodeSpec, caFile: string): Record<string, unknown> {
   const node = spec.layout;
@@ -150,7 +154,8 @@ export function kubeletConfig(spec: NodeSpec, caFile: string): Record<string, un
     },
     authorization: { mode: 'Webhook' },
     containerRuntimeEndpoint: `unix://${node.socket}`,
-    clusterDomain: 'cluster.local',
+    clusterDNS: [spec.clusterDns],
+    clusterDomain: CLUSTER_DOMAIN,
     podLogsDir: node.podLogs,
     volumePluginDir: node.volumePlugins,
     evictionHard: {

@@ -5,12 +5,14 @@
 #   hyperkube      kubelet, kube-proxy, kube-scheduler, infra/cluster/kube/cmd/hyperkube
 #                  kube-controller-manager (one binary, a process each)
 #   pause          the pods' sandbox process (static)  infra/cluster/kube/cmd/pause
+#   netget         name lookups and GETs in the tools  infra/cluster/kube/cmd/netget
+#                  image (static)
 #   helm                                               infra/cluster/helm
 #   coredns        the cluster's DNS (a few plugins)   infra/cluster/coredns
 #   delay-line     the rig's user-space delay line     infra/rig/delay-line
 #                  (standard library only, seconds)
-# control-plane, hyperkube and pause share one go.mod (infra/cluster/kube) and
-# the same flags, so the Go build cache compiles each package once for all.
+# control-plane, hyperkube, pause and netget share one go.mod (infra/cluster/kube)
+# and the same flags, so the Go build cache compiles each package once for all.
 #
 #   ${NETMON_CACHE_DIR:-$HOME/.cache/k8s-netmon}/<name>-<hash>/<name>
 #
@@ -19,7 +21,7 @@
 # recipe. A warm call only hashes and prints; a cold one downloads the modules
 # (into the normal GOMODCACHE) and compiles (nice -n 10, -p 2), printing progress.
 #
-# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|helm|coredns|delay-line]...   (default: all)
+# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|netget|helm|coredns|delay-line]...   (default: all)
 # stdout: one NAME=PATH line per binary; stderr: progress and timings.
 set -euo pipefail
 export LC_ALL=C
@@ -43,11 +45,11 @@ elapsed() {
   printf '%dm%02ds' $((seconds / 60)) $((seconds % 60))
 }
 
-readonly ALL_NAMES=(control-plane hyperkube pause helm coredns delay-line)
+readonly ALL_NAMES=(control-plane hyperkube pause netget helm coredns delay-line)
 
 module_dir() {
   case $1 in
-    control-plane | hyperkube | pause) printf '%s\n' "$repo/infra/cluster/kube" ;;
+    control-plane | hyperkube | pause | netget) printf '%s\n' "$repo/infra/cluster/kube" ;;
     helm) printf '%s\n' "$repo/infra/cluster/helm" ;;
     coredns) printf '%s\n' "$repo/infra/cluster/coredns" ;;
     delay-line) printf '%s\n' "$repo/infra/rig/delay-line" ;;
@@ -58,7 +60,7 @@ module_dir() {
 # The package to build, relative to the module folder.
 package_for() {
   case $1 in
-    control-plane | hyperkube | pause) printf './cmd/%s\n' "$1" ;;
+    control-plane | hyperkube | pause | netget) printf './cmd/%s\n' "$1" ;;
     helm) printf 'helm.sh/helm/v3/cmd/helm\n' ;;
     coredns) printf '.\n' ;;
     delay-line) printf '.\n' ;;
@@ -116,16 +118,16 @@ ldflags_for() {
       printf '%s' "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
       ;;
     delay-line) printf '%s' "-s -w" ;;
-    pause) printf '%s' "-s -w" ;;
+    pause | netget) printf '%s' "-s -w" ;;
   esac
 }
 
-# CGO_ENABLED for a binary: pause runs alone in its image, so it must be
-# static; the others keep the toolchain's default (on), the setting their
-# shared build cache entries were compiled with.
+# CGO_ENABLED for a binary: pause and netget run in images without a C
+# library, so they must be static; the others keep the toolchain's default
+# (on), the setting their shared build cache entries were compiled with.
 cgo_for() {
   case $1 in
-    pause) printf '0\n' ;;
+    pause | netget) printf '0\n' ;;
     *) go env CGO_ENABLED ;;
   esac
 }

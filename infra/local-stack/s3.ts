@@ -21,6 +21,9 @@ export async function startLocalS3(
     port: 0,
     directory,
     silent: true,
+    // Path-style only: by default s3rver takes any host name that is not an address or localhost
+    // (e.g. the cluster's s3.netmon-stack) for a bucket name.
+    vhostBuckets: false,
     configureBuckets: [{ name: bucket }],
   });
   const bound = await server.run();

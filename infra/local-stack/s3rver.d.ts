@@ -8,6 +8,8 @@ declare module 's3rver' {
     directory: string;
     silent?: boolean;
     resetOnClose?: boolean;
+    /** Default true: a Host that is not an address or localhost names the bucket. */
+    vhostBuckets?: boolean;
     configureBuckets?: Array<{ name: string; configs?: Array<string | Buffer> }>;
   }
   export default class S3rver {

@@ -162,6 +162,67 @@ describe('local real cluster', () => {
     expect(addresses).not.toContain(new URL(info.endpoints.kubernetes ?? '').hostname);
   });
 
+  it('resolves cluster names through CoreDNS and reaches the stack by its Service names, on the host network and the pod network', async () => {
+    const inCluster = info.endpoints.inCluster;
+    if (inCluster === undefined) throw new Error('cluster.json has no in-cluster endpoints');
+    const services = await Promise.all([
+      core.readNamespacedService({ name: 'kubernetes', namespace: 'default' }),
+      core.readNamespacedService({ name: 's3', namespace: 'netmon-stack' }),
+    ]);
+    const [kubernetesIp, s3Ip] = services.map((s) => s.spec?.clusterIP ?? 'none');
+    const s3Url = `${inCluster.s3}/${inCluster.s3Bucket}`;
+    // netget: Go's resolver on the pod's resolv.conf (busybox-static cannot look names up in the image).
+    const script = [
+      'cat /etc/resolv.conf',
+      `netget lookup kubernetes.default.svc.cluster.local ${new URL(inCluster.s3).hostname}`,
+      `netget get ${s3Url} ${inCluster.prometheus}/-/ready`,
+    ].join(' && ');
+    const pods: Array<{ name: string; extra: Partial<V1PodSpec> }> = [
+      {
+        name: 'dns-host-network',
+        extra: { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet', nodeName: 'node-3' },
+      },
+      { name: 'dns-pod-network', extra: { nodeName: 'node-1' } },
+    ];
+    const messages = await Promise.all(
+      pods.map(async ({ name, extra }) => {
+        await core.createNamespacedPod({
+          namespace: 'default',
+          body: { metadata: { name }, spec: hardenedSpec(`(${script}) > /dev/termination-log 2>&1`, extra) },
+        });
+        let pod: V1Pod | undefined;
+        await waitFor(
+          `pod ${name} to finish`,
+          async () => {
+            pod = await core.readNamespacedPod({ name, namespace: 'default' });
+            return ['Succeeded', 'Failed'].includes(pod.status?.phase ?? '');
+          },
+          { timeoutMs: 60_000, intervalMs: 200 },
+        );
+        const message = pod?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '';
+        expect(pod?.status?.phase, `${name}: ${message}`).toBe('Succeeded');
+        return message;
+      }),
+    );
+    for (const message of messages) {
+      const lines = message.split('\n');
+      expect(lines, message).toContain(`nameserver ${info.dns.server}`);
+      expect(lines.find((l) => l.startsWith('search '))).toMatch(
+        /^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local\b/,
+      );
+      expect(lines).toContain(`kubernetes.default.svc.cluster.local ${kubernetesIp}`);
+      expect(lines).toContain(`s3.netmon-stack ${s3Ip}`);
+      const fetched = lines.filter((l) => / 200 \d+$/.test(l)).map((l) => l.split(' ')[0]);
+      expect(fetched).toEqual([s3Url, `${inCluster.prometheus}/-/ready`]);
+    }
+    // The chart's values name the stack as its pods reach it.
+    const values = await readFile(info.values, 'utf8');
+    expect(values).toContain(`endpoint: "${inCluster.s3}"`);
+    expect(values).toContain(`queueUrl: "${inCluster.sqsQueueUrl}"`);
+    expect(values).toContain(`url: "${inCluster.pushgateway}"`);
+    expect(inCluster.s3).toBe('http://s3.netmon-stack:9000');
+  });
+
   it(
     'fires a CronJob through the controller-manager: its Job pod Succeeds on the pod network',
     async () => {
