@@ -25,6 +25,15 @@ const STDERR_TAIL_LINES = 15;
 const UNANSWERED_GRACE_SECONDS = 5;
 const STDERR_TAIL_CHARS = 1500;
 const NO_NETSERVER = /are you sure there is a netserver listening|establish_control could not establish/;
+/** `ip netns exec` (a commandPrefix) exits 1 with this when it cannot execute the command. */
+const PREFIX_EXEC_FAILED = /exec of ".*" failed: .*/;
+
+/**
+ * What the ICMP check learned. `broken`: the check itself could not run
+ * (the program cannot be executed, or cannot open an ICMP socket), so it says
+ * nothing about the host.
+ */
+type IcmpCheck = { state: 'answers' } | { state: 'silent' } | { state: 'broken'; detail: string };
 
 /**
  * Runs one flent test. Never throws for a network failure: an unreachable
@@ -36,8 +45,9 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
   // A cut path makes flent wait about twice its run time before giving up. A
   // host that does not answer ICMP gets a short leash instead (ICMP may be
   // filtered while TCP works, so flent still runs).
-  const answersIcmp = await answersPing(spec.host, prefix, fping);
-  const graceSeconds = options.graceSeconds ?? (answersIcmp ? 20 : UNANSWERED_GRACE_SECONDS);
+  const icmp = await checkIcmp(spec.host, prefix, fping);
+  // A broken check knows nothing about the host: no short leash then.
+  const graceSeconds = options.graceSeconds ?? (icmp.state === 'silent' ? UNANSWERED_GRACE_SECONDS : 20);
   const timeoutMs = options.timeoutMs ?? (expectedRunSeconds(spec.length, spec.delay) + graceSeconds) * 1000;
   const argv = [...prefix, ...buildFlentArgv(spec, options.flentBinary)];
   const startTime = new Date().toISOString();
@@ -62,16 +72,13 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
   const base = { exitCode: run.exitCode, signal: run.signal, stderrTail: tail, durationSeconds };
 
   if (run.timedOut) {
-    const reason = answersIcmp ? 'timeout' : 'unreachable';
-    const message = answersIcmp
-      ? `flent did not finish within ${timeoutMs / 1000} s`
-      : messageFor(reason, spec);
+    const { reason, message } = classifyTimeout(spec, icmp, fping, timeoutMs);
     return { ok: false, failure: { ...failure(spec, startTime, reason, message), ...base } };
   }
   const archivePath = await findArchive(spec.outputDir, run.stdout + run.stderr);
   if (archivePath === undefined) {
-    const reason = await classifyNoArchive(spec, run, prefix, fping);
-    return { ok: false, failure: { ...failure(spec, startTime, reason, messageFor(reason, spec)), ...base } };
+    const { reason, message } = await classifyNoArchive(spec, run, prefix, fping);
+    return { ok: false, failure: { ...failure(spec, startTime, reason, message), ...base } };
   }
   try {
     const summary = summarizeArchive(await readArchiveFile(archivePath));
@@ -150,23 +157,78 @@ async function findArchive(outputDir: string, output: string): Promise<string | 
   return newest === undefined ? undefined : join(outputDir, newest);
 }
 
+/** A hung flent: the network's fault only when the check before it could tell. */
+function classifyTimeout(
+  spec: FlentSpec,
+  icmp: IcmpCheck,
+  fping: string,
+  timeoutMs: number,
+): { reason: FailureReason; message: string } {
+  const late = `flent did not finish within ${timeoutMs / 1000} s`;
+  if (icmp.state === 'answers') return { reason: 'timeout', message: late };
+  if (icmp.state === 'silent') return { reason: 'unreachable', message: messageFor('unreachable', spec) };
+  return { reason: 'tool-error', message: `${late}; ${brokenCheck(fping, icmp.detail)}` };
+}
+
 /** Why did flent write nothing? Ask the host directly, briefly. */
 async function classifyNoArchive(
   spec: FlentSpec,
   run: RunResult,
   prefix: readonly string[],
   fping: string,
-): Promise<FailureReason> {
-  const reachable = await answersPing(spec.host, prefix, fping);
-  if (!reachable) return 'unreachable';
-  if (NO_NETSERVER.test(run.stdout + run.stderr)) return 'server-missing';
-  return 'tool-error';
+): Promise<{ reason: FailureReason; message: string }> {
+  const flentFailed = execFailure(run);
+  if (flentFailed !== undefined)
+    return {
+      reason: 'tool-error',
+      message: `cannot execute flent (${flentFailed}); run infra/system/install.sh`,
+    };
+  const icmp = await checkIcmp(spec.host, prefix, fping);
+  if (icmp.state === 'broken')
+    return { reason: 'tool-error', message: `flent wrote no data file; ${brokenCheck(fping, icmp.detail)}` };
+  if (icmp.state === 'silent') return { reason: 'unreachable', message: messageFor('unreachable', spec) };
+  const reason = NO_NETSERVER.test(run.stdout + run.stderr) ? 'server-missing' : 'tool-error';
+  return { reason, message: messageFor(reason, spec) };
 }
 
-async function answersPing(host: string, prefix: readonly string[], fping: string): Promise<boolean> {
-  // Three probes 100 ms apart, 500 ms to answer: a cut path costs about a second here.
-  const probe = await runProcess([...prefix, fping, '-q', '-c', '3', '-p', '100', '-t', '500', host], {
-    timeoutMs: 5000,
-  }).catch(() => undefined);
-  return probe !== undefined && /min\/avg\/max/.test(probe.stderr);
+function brokenCheck(fping: string, detail: string): string {
+  return `${fping} could not check the host (${detail}), so its reachability is unknown`;
+}
+
+/**
+ * The reachability check: three probes 100 ms apart, 500 ms to answer (a cut
+ * path costs about a second). `-S 0.0.0.0` binds the socket before use:
+ * without privileges fping falls back to an ICMP datagram socket, whose echo
+ * id the kernel picks, and fping 5.1 (Debian bookworm, the image's) learns
+ * that id only when it binds; unbound it drops every reply as someone else's
+ * and reports 100% loss. With a raw socket the bind changes nothing.
+ */
+export function icmpCheckArgv(host: string, fping = 'fping'): string[] {
+  return [fping, '-q', '-S', '0.0.0.0', '-c', '3', '-p', '100', '-t', '500', host];
+}
+
+async function checkIcmp(host: string, prefix: readonly string[], fping: string): Promise<IcmpCheck> {
+  let probe: RunResult;
+  try {
+    probe = await runProcess([...prefix, ...icmpCheckArgv(host, fping)], { timeoutMs: 5000 });
+  } catch (err) {
+    // The agent runs fping itself: a failed exec (EPERM, EACCES, ENOENT) lands here.
+    return { state: 'broken', detail: errorLine(err) };
+  }
+  if (/min\/avg\/max/.test(probe.stderr)) return { state: 'answers' };
+  const failed = execFailure(probe);
+  if (failed !== undefined) return { state: 'broken', detail: failed };
+  // fping: 3 bad arguments, 4 a failed system call (e.g. "can't create socket": ping_group_range).
+  if (probe.exitCode === 3 || probe.exitCode === 4)
+    return { state: 'broken', detail: lastLines(probe.stderr.trim(), 1) || `exit ${probe.exitCode}` };
+  return { state: 'silent' };
+}
+
+/** Why a command could not be executed at all, when that is what its exit says (126/127 or a prefix's message). */
+function execFailure(run: RunResult): string | undefined {
+  const prefixFailed = PREFIX_EXEC_FAILED.exec(run.stderr)?.[0];
+  if (prefixFailed !== undefined) return prefixFailed;
+  if (run.exitCode === 126 || run.exitCode === 127)
+    return `exit ${run.exitCode}: ${lastLines(run.stderr.trim(), 1) || (run.exitCode === 126 ? 'permission denied' : 'not found')}`;
+  return undefined;
 }

@@ -70,7 +70,8 @@ function labels(
   };
 }
 
-function hardened(addCapabilities: string[] = []): V1SecurityContext {
+/** Every container of both pods: non-root, no escalation, read-only root, no capability at all. */
+function hardened(): V1SecurityContext {
   return {
     runAsNonRoot: true,
     runAsUser: RUN_AS_USER,
@@ -79,7 +80,7 @@ function hardened(addCapabilities: string[] = []): V1SecurityContext {
     readOnlyRootFilesystem: true,
     // Pod Security "restricted" asks for it; the runtime's default profile allows everything our tools do.
     seccompProfile: { type: 'RuntimeDefault' },
-    capabilities: { drop: ['ALL'], ...(addCapabilities.length > 0 ? { add: addCapabilities } : {}) },
+    capabilities: { drop: ['ALL'] },
   };
 }
 
@@ -191,8 +192,9 @@ export function clientPod(
     },
     spec: {
       ...commonSpec(request.src.name, request, settings),
-      // No privilege escalation means the image's file capability on ping/fping is ignored (no_new_privs):
-      // ICMP goes through unprivileged ping sockets, which ping_group_range must allow for our group.
+      // No capability at all: fping and ping have no file capability in the image (under no_new_privs
+      // the kernel would refuse to execute them) and use unprivileged ICMP datagram sockets, which
+      // ping_group_range must allow for our group.
       // A pod can set that sysctl only in its own network namespace; on the host network it is the
       // node's setting (systemd's default, 0 2147483647, allows everyone). See infra/images/flent/README.md.
       ...(settings.hostNetwork
@@ -209,8 +211,8 @@ export function clientPod(
           image: settings.image,
           command: settings.agentCommand,
           env,
-          // Raw sockets for fping where the runtime grants the capability; nothing else is granted.
-          securityContext: hardened(['NET_RAW']),
+          // Like the servers: nothing granted (ICMP through datagram sockets, see the pod's comment).
+          securityContext: hardened(),
           resources: RESOURCES,
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
           terminationMessagePath: '/dev/termination-log',

@@ -12,15 +12,15 @@
 # (install.sh: a component other than main gets its own apt source plus a pin,
 # so netperf alone comes from non-free), then the image is hardened for the
 # non-root user 65532 the pod specs run as:
-#   - fping and ping get the file capability cap_net_raw+ep and nothing else.
-#     A non-root process loses its capabilities when it executes a program
-#     (exec recomputes them from the program's file capabilities), so NET_RAW
-#     granted to the container only bounds what a program may get; the file
-#     capability is what lets fping/ping open raw ICMP sockets. Where
-#     privilege escalation is forbidden (no_new_privs: Kubernetes'
-#     allowPrivilegeEscalation: false) the kernel ignores file capabilities
-#     and fping/ping fall back to ICMP datagram sockets, which the node's
-#     net.ipv4.ping_group_range must allow (README.md, "ICMP").
+#   - no program keeps a file capability. Debian's fping and iputils-ping
+#     packages give themselves cap_net_raw; the pod specs forbid privilege
+#     escalation (allowPrivilegeEscalation: false, the kernel's no_new_privs)
+#     and grant no capability, and under that the kernel refuses to execute a
+#     program whose file capability is marked effective (EPERM, "Operation
+#     not permitted", exit 126). Without file capabilities fping and ping use
+#     unprivileged ICMP datagram sockets, which the node's
+#     net.ipv4.ping_group_range must allow for gid 65532 (systemd's default,
+#     0 2147483647, does; README.md, "ICMP").
 #   - no setuid/setgid program is left (the Debian fallback when setcap is
 #     missing is a setuid-root fping/ping).
 #   - the user and group netmon, 65532 (the distroless "nonroot" number).
@@ -29,7 +29,7 @@ export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
 readonly USER_ID=65532
 readonly USER_NAME=netmon
-readonly RAW_PING_PROGRAMS=(/usr/bin/fping /usr/bin/ping)
+readonly PING_PROGRAMS=(/usr/bin/fping /usr/bin/ping)
 
 say() { printf 'provision.sh: %s\n' "$*" >&2; }
 die() {
@@ -58,6 +58,12 @@ image_packages() {
   done <"$list"
 }
 
+# "<path> <capabilities>" for every program of the image's own filesystem
+# (-xdev: not /proc, /sys or /dev) that has a file capability.
+file_capabilities() {
+  find / -xdev -type f -perm /111 -print0 | xargs -0 -r getcap
+}
+
 install_image() {
   local system=$1 selection
   [ "$(id -u)" -eq 0 ] || die "install runs as root, inside the image being built"
@@ -78,12 +84,19 @@ install_image() {
   if $own_policy; then rm -f "$policy"; fi
   rm -f "$selection"
 
-  command -v setcap >/dev/null || die "setcap is missing (libcap2-bin, which fping and iputils-ping depend on)"
   local program
-  for program in "${RAW_PING_PROGRAMS[@]}"; do
+  for program in "${PING_PROGRAMS[@]}"; do
     [ -x "$program" ] || die "$program is missing: its package is not tagged image in packages.txt"
-    setcap cap_net_raw+ep "$program"
   done
+  # Every file capability goes (the package scripts set cap_net_raw on fping
+  # and ping). getcap/setcap are libcap2-bin, which fping and iputils-ping pull in.
+  command -v setcap >/dev/null || die "setcap is missing (libcap2-bin, which fping and iputils-ping depend on)"
+  local capable
+  while read -r program _; do
+    setcap -r "$program"
+  done < <(file_capabilities)
+  capable=$(file_capabilities)
+  [ -z "$capable" ] || die "file capabilities left: $capable"
   # Debian's fallback for fping is a dpkg-statoverride to 4755: drop any such override.
   local mode path
   while read -r _ _ mode path; do
@@ -102,7 +115,7 @@ install_image() {
 
   apt-get clean
   rm -rf /var/lib/apt/lists/*
-  say "file capabilities: $(getcap "${RAW_PING_PROGRAMS[@]}" | tr '\n' ';')"
+  say "file capabilities: none; setuid/setgid programs: none"
 }
 
 case "${1:-}" in
