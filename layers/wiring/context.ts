@@ -20,10 +20,10 @@ import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
  *
  * The Kubernetes client, the k8s layers, the local runner, the schedule
  * parser and the metrics push are loaded with `await import()` only on the
- * path that needs them: the agent and render never load them, plan and probe
- * load one runner. In a bundle that can reach them the code stays in the
- * file but is not run until needed; a bundle that cannot (the agent) leaves
- * it out.
+ * path that needs them: the agent never loads them, render and the graph
+ * API only the node list in a cluster, plan and probe load one runner. In a
+ * bundle that can reach them the code stays in the file but is not run until
+ * needed; a bundle that cannot (the agent) leaves it out.
  */
 
 const S3_KEYS = [
@@ -246,12 +246,16 @@ export function graphInputsFrom(env: NodeJS.ProcessEnv = process.env): GraphInpu
     ['NETMON_PROMETHEUS_URL', 'NETMON_GRAPH_MAX_AGE_SECONDS', 'NETMON_CLUSTER_NAME', 'NETMON_NODES_FILE'],
     env,
   );
+  // In a cluster the API's nodes (NETMON_NODE_SELECTOR's, as plan's), read each time a graph is drawn;
+  // else a node file; without a node list the nodes are the names seen in the metrics, without addresses.
+  const nodes: NodeSource | undefined = isKubernetes(env)
+    ? { list: async () => (await nodesFrom(env)).list() }
+    : config.NETMON_NODES_FILE === undefined
+      ? undefined
+      : new FileNodeSource(config.NETMON_NODES_FILE);
   return {
     prometheusUrl: config.NETMON_PROMETHEUS_URL,
-    // Without a node list the nodes are the names seen in the metrics.
-    ...(config.NETMON_NODES_FILE === undefined
-      ? {}
-      : { nodes: new FileNodeSource(config.NETMON_NODES_FILE) }),
+    ...(nodes === undefined ? {} : { nodes }),
     clusterName: config.NETMON_CLUSTER_NAME,
     maxAgeSeconds: config.NETMON_GRAPH_MAX_AGE_SECONDS,
   };
