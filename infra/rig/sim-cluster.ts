@@ -1,15 +1,26 @@
 import { RigError } from '../../layers/core/errors.ts';
 import { isRoot, missingPrograms } from '../../layers/core/host.ts';
 import { log } from '../../layers/core/log.ts';
-import { runChecked, runProcess } from '../../layers/core/process.ts';
+import {
+  lastLines,
+  type ManagedProcess,
+  runChecked,
+  runProcess,
+  startProcess,
+  waitFor,
+} from '../../layers/core/process.ts';
 import { onShutdown } from '../../layers/core/shutdown.ts';
 import type { ClusterNode } from '../../layers/domain/nodes.ts';
+import { goBinary } from './go-binary.ts';
 
 /**
  * The simulated cluster: one network namespace per node, all joined by a
  * Linux bridge, addresses from 198.18.0.0/15 (the benchmarking range), each
  * node's egress shaped with tbf, and nftables rules that cut chosen ordered
- * pairs. The kernel here has no netem, so nothing depends on it.
+ * pairs. The kernel here has no netem, so nothing depends on it: a node's
+ * egress delay is a user-space delay line (infra/rig/delay-line, see its
+ * README) and its egress loss an nftables rule, as ground truth that the
+ * measurements must find.
  *
  * Everything it creates carries a name that says who owns it
  * (netns "nmsim-<pid>-<k>-<node>", links "nm<pid36>.<k>b" / "nm<pid36>.<k>v<i>"),
@@ -21,12 +32,37 @@ const LINK_PREFIX = 'nm';
 const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 const IFACE = 'eth0';
 const CUT_TABLE = 'netmon_cut';
+const IMPAIR_TABLE = 'netmon_impair';
+/** The TUN device of a node's delay line: the node's routes to the subnet lead into it. */
+const DELAY_TUN = 'dly0';
+/** The delay line sends with this fwmark; a policy rule routes marked packets out of eth0 (table main). */
+const DELAY_MARK = '0x6e6d';
+/** The routing table (and rule preferences 100, 101) that sends unmarked packets into the TUN. */
+const DELAY_TABLE = '101';
+/** SCHED_FIFO priority of the delay line's thread: a packet is late by as long as it waits for a CPU. */
+const DELAY_REALTIME_PRIORITY = '10';
+/** Loss is drawn per packet from 0..LOSS_STEPS-1: a resolution of 0.01 %. */
+const LOSS_STEPS = 10_000;
+const VETH_MTU = 1500;
 const REQUIRED_PROGRAMS = { ip: 'iproute2', tc: 'iproute2', nft: 'nftables' } as const;
 
 export interface SimNodeSpec {
   name: string;
   /** Egress rate of the node; unshaped when absent. */
   rateBitsPerSecond?: number;
+  /**
+   * Egress delay of the node in seconds (0 to 1): every packet it sends to the
+   * subnet is held this long, before the rate (tbf) applies. The round trip of
+   * a pair is then d(src) + d(dst) more. Needs the delay line (built on first use).
+   */
+  delaySeconds?: number;
+  /**
+   * Share of the node's egress packets dropped at random (0 to 0.5, in steps
+   * of 0.0001), each on its own: the loss of src->dst probes is that of src's
+   * egress, of their replies that of dst's. Silent to the sender, as on a
+   * network: a node with loss sends through the delay line too (delay 0).
+   */
+  lossRatio?: number;
   zone?: string;
   region?: string;
 }
@@ -50,6 +86,10 @@ export interface SimNode {
   netns: string;
   address: string;
   rateBitsPerSecond: number | undefined;
+  /** Injected egress delay, 0 when none. */
+  delaySeconds: number;
+  /** Injected egress loss, 0 when none. */
+  lossRatio: number;
   labels: Record<string, string>;
 }
 
@@ -86,6 +126,7 @@ export class SimCluster {
   private readonly bridge: string;
   private readonly hostLinks: string[];
   private readonly cuts = new Set<string>();
+  private readonly delayLines: Array<{ node: string; process: ManagedProcess }> = [];
   private unregister: (() => void) | undefined;
   private destroyed = false;
 
@@ -112,6 +153,8 @@ export class SimCluster {
         netns: `${NETNS_PREFIX}${owner}-${spec.name}`,
         address: `${subnet}.${i + 10}`,
         rateBitsPerSecond: spec.rateBitsPerSecond,
+        delaySeconds: spec.delaySeconds ?? 0,
+        lossRatio: spec.lossRatio ?? 0,
         labels: {
           ...(spec.zone === undefined ? {} : { 'topology.kubernetes.io/zone': spec.zone }),
           ...(spec.region === undefined ? {} : { 'topology.kubernetes.io/region': spec.region }),
@@ -130,7 +173,13 @@ export class SimCluster {
     log.info(
       {
         cluster: owner,
-        nodes: nodes.map((n) => ({ name: n.name, address: n.address, rate: n.rateBitsPerSecond })),
+        nodes: nodes.map((n) => ({
+          name: n.name,
+          address: n.address,
+          rate: n.rateBitsPerSecond,
+          ...(n.delaySeconds > 0 ? { delaySeconds: n.delaySeconds } : {}),
+          ...(n.lossRatio > 0 ? { lossRatio: n.lossRatio } : {}),
+        })),
       },
       'simulated cluster ready',
     );
@@ -201,6 +250,13 @@ export class SimCluster {
     if (this.destroyed) return;
     this.destroyed = true;
     this.unregister?.();
+    // The namespaces' removal would kill them too; stopped first, they report what they forwarded and dropped.
+    await Promise.all(
+      this.delayLines.map(async ({ node, process }) => {
+        const result = await process.stop().catch(() => undefined);
+        log.debug({ node, report: lastLines(result?.stderr ?? '', 1) }, 'delay line stopped');
+      }),
+    );
     for (const node of this.nodes) await removeNetns(node.netns);
     // Deleting a namespace frees its veth peers only later, in the kernel's own time: delete them now.
     for (const link of [...this.hostLinks, this.bridge]) await removeLink(link);
@@ -212,6 +268,8 @@ export class SimCluster {
   }
 
   private async build(): Promise<void> {
+    const impaired = this.nodes.some((n) => n.delaySeconds > 0 || n.lossRatio > 0);
+    const delayLine = impaired ? (await goBinary('delay-line')).path : undefined;
     await ip(['link', 'add', this.bridge, 'type', 'bridge']);
     await ip(['link', 'set', this.bridge, 'up']);
     if (this.hostAddress !== undefined)
@@ -226,7 +284,110 @@ export class SimCluster {
       await ip([...inNs, 'addr', 'add', `${node.address}/24`, 'dev', IFACE]);
       await ip([...inNs, 'link', 'set', IFACE, 'up']);
       if (node.rateBitsPerSecond !== undefined) await shape(node, node.rateBitsPerSecond);
+      if (delayLine !== undefined && (node.delaySeconds > 0 || node.lossRatio > 0))
+        await this.impair(node, delayLine);
     }
+  }
+
+  /**
+   * Delay and loss of the node's egress to the subnet. Unmarked packets to
+   * the subnet are routed into a TUN (rule 101, table 101); the delay line
+   * reads them, holds each delaySeconds and sends it with a raw socket and
+   * fwmark DELAY_MARK, which rule 100 routes by table main out of eth0, where
+   * nftables drops lossRatio of them (postrouting) and tbf shapes the rest.
+   * A drop there hits the delay line's send, not the sender's: to the sender
+   * it is a loss on the network. Reverse path filtering stays off: replies
+   * arrive on eth0 while the route back leads into the TUN.
+   */
+  private async impair(node: SimNode, delayLine: string): Promise<void> {
+    const inNs = ['-n', node.netns];
+    if (node.lossRatio > 0) {
+      const steps = Math.round(node.lossRatio * LOSS_STEPS);
+      await runChecked(['ip', 'netns', 'exec', node.netns, 'nft', '-f', '-'], (m) => new RigError(m), {
+        input: `table inet ${IMPAIR_TABLE} {
+  chain postrouting {
+    type filter hook postrouting priority 0; policy accept;
+    oifname "${IFACE}" numgen random mod ${LOSS_STEPS} < ${steps} drop
+  }
+}
+`,
+      });
+    }
+    await ip([...inNs, 'tuntap', 'add', 'dev', DELAY_TUN, 'mode', 'tun']);
+    // A long queue: TCP bursts into the TUN faster than any reader between two of its wake-ups.
+    await ip([...inNs, 'link', 'set', DELAY_TUN, 'mtu', String(VETH_MTU), 'txqueuelen', '10000', 'up']);
+    await runChecked(
+      [
+        'ip',
+        'netns',
+        'exec',
+        node.netns,
+        'sysctl',
+        '-qw',
+        'net.ipv4.conf.all.rp_filter=0',
+        `net.ipv4.conf.${IFACE}.rp_filter=0`,
+      ],
+      (m) => new RigError(m),
+    );
+    const line = startProcess(
+      [
+        'setpriv',
+        '--pdeathsig',
+        'KILL',
+        'ip',
+        'netns',
+        'exec',
+        node.netns,
+        delayLine,
+        '-tun',
+        DELAY_TUN,
+        '-delay',
+        `${Math.round(node.delaySeconds * 1e9)}ns`,
+        '-mark',
+        DELAY_MARK,
+        '-realtime',
+        DELAY_REALTIME_PRIORITY,
+      ],
+      { killGraceMs: 1000, maxOutputBytes: 64 * 1024 },
+    );
+    this.delayLines.push({ node: node.name, process: line });
+    line.done.then(
+      (result) => {
+        if (!this.destroyed) {
+          log.error(
+            {
+              node: node.name,
+              exitCode: result.exitCode,
+              signal: result.signal,
+              stderr: lastLines(result.stderr, 3),
+            },
+            'delay line exited: the node cannot reach the subnet any more',
+          );
+        }
+      },
+      (err: unknown) => log.error({ node: node.name, err }, 'delay line did not start'),
+    );
+    // Attached to the TUN (carrier up) means ready: only then lead the routes into it.
+    try {
+      await waitFor(
+        `the delay line of ${node.name} to attach to ${DELAY_TUN}`,
+        async () => {
+          if (!line.running) {
+            const result = await line.done.catch((err: unknown) => ({ stderr: String(err) }));
+            throw new RigError(`the delay line of ${node.name} exited: ${lastLines(result.stderr, 3)}`);
+          }
+          const link = await runProcess(['ip', ...inNs, 'link', 'show', DELAY_TUN], { timeoutMs: 5000 });
+          return /[<,]LOWER_UP[,>]/.test(link.stdout);
+        },
+        { timeoutMs: 10_000, intervalMs: 20 },
+      );
+    } catch (err) {
+      throw err instanceof RigError ? err : new RigError((err as Error).message, { cause: err });
+    }
+    const subnet = `${node.address.split('.').slice(0, 3).join('.')}.0/24`;
+    await ip([...inNs, 'rule', 'add', 'pref', '100', 'fwmark', DELAY_MARK, 'lookup', 'main']);
+    await ip([...inNs, 'route', 'add', subnet, 'dev', DELAY_TUN, 'src', node.address, 'table', DELAY_TABLE]);
+    await ip([...inNs, 'rule', 'add', 'pref', '101', 'lookup', DELAY_TABLE]);
   }
 
   private async nft(node: SimNode, args: string[]): Promise<void> {
@@ -251,6 +412,14 @@ function validateNodes(nodes: readonly SimNodeSpec[]): void {
     const rate = node.rateBitsPerSecond;
     if (rate !== undefined && (!Number.isFinite(rate) || rate < 8_000 || rate > 100e9)) {
       throw new RigError(`nodes[${i}].rateBitsPerSecond: ${rate} is not valid; expected 8000 to 1e11 bit/s`);
+    }
+    const delay = node.delaySeconds;
+    if (delay !== undefined && (!Number.isFinite(delay) || delay < 0 || delay > 1)) {
+      throw new RigError(`nodes[${i}].delaySeconds: ${delay} is not valid; expected 0 to 1 s`);
+    }
+    const loss = node.lossRatio;
+    if (loss !== undefined && (!Number.isFinite(loss) || loss < 0 || loss > 0.5)) {
+      throw new RigError(`nodes[${i}].lossRatio: ${loss} is not valid; expected 0 to 0.5`);
     }
   }
 }

@@ -119,7 +119,7 @@ describe('simulated cluster rig', () => {
     expect(await objectsOf(held.id)).toEqual([]);
   });
 
-  it('refuses bad node names and rates, naming the field', async () => {
+  it('refuses bad node names, rates, delays and losses, naming the field, the value and the valid range', async () => {
     await expect(SimCluster.create({ nodes: [{ name: 'A B' }, { name: 'b' }] })).rejects.toThrow(
       /nodes\[0\]\.name/,
     );
@@ -127,6 +127,18 @@ describe('simulated cluster rig', () => {
       SimCluster.create({ nodes: [{ name: 'a', rateBitsPerSecond: -1 }, { name: 'b' }] }),
     ).rejects.toThrow(/nodes\[0\]\.rateBitsPerSecond: -1/);
     await expect(SimCluster.create({ nodes: [{ name: 'a' }] })).rejects.toThrow(RigError);
+    await expect(
+      SimCluster.create({ nodes: [{ name: 'a' }, { name: 'b', lossRatio: 0.7 }] }),
+    ).rejects.toThrow('nodes[1].lossRatio: 0.7 is not valid; expected 0 to 0.5');
+    await expect(
+      SimCluster.create({ nodes: [{ name: 'a', lossRatio: -0.1 }, { name: 'b' }] }),
+    ).rejects.toThrow('nodes[0].lossRatio: -0.1 is not valid; expected 0 to 0.5');
+    await expect(
+      SimCluster.create({ nodes: [{ name: 'a' }, { name: 'b', delaySeconds: 1.5 }] }),
+    ).rejects.toThrow('nodes[1].delaySeconds: 1.5 is not valid; expected 0 to 1 s');
+    await expect(
+      SimCluster.create({ nodes: [{ name: 'a', delaySeconds: Number.NaN }, { name: 'b' }] }),
+    ).rejects.toThrow('nodes[0].delaySeconds: NaN is not valid; expected 0 to 1 s');
   });
 
   it('refuses to run without root, saying why', async () => {
