@@ -3,9 +3,57 @@
 # Idempotent. A package from another component (netperf is in non-free) gets
 # a separate apt source file plus a pin, so nothing else is taken from that
 # component and the machine's own sources stay untouched.
+#
+#   install.sh                     packages.txt, then the project's Flent tests
+#   install.sh LIST                the packages of LIST only (the Flent image's selection)
+#   install.sh flent-tests DIR     only the Flent tests DIR holds (DIR/*.conf)
+#
+# Flent tests: k8s-netmon ships tests Flent does not have (flent-tests/ here:
+# udp_latency.conf). Flent loads tests only from its own test directory, so
+# each file is copied there, when missing or different.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# Flent's test directory (flent.testenv.TEST_PATH), asked of the installed
+# flent: Debian's keeps its module beside its entry script
+# (/usr/share/flent/run), run by the interpreter its first line names.
+flent_test_path() {
+  local entry interpreter
+  entry=$(command -v flent) || return 1
+  entry=$(readlink -f "$entry")
+  interpreter=$(sed -n '1s/^#![[:space:]]*//p' "$entry")
+  PYTHONPATH=$(dirname "$entry")${PYTHONPATH:+:$PYTHONPATH} ${interpreter:-python3} -c \
+    'import flent.testenv as t; print(t.TEST_PATH)'
+}
+
+install_flent_tests() {
+  local dir=$1 tests file target changed=()
+  [ -d "$dir" ] || { echo "flent tests: no directory $dir" >&2; exit 1; }
+  tests=$(flent_test_path) || { echo "flent tests: flent is not installed (it is in packages.txt)" >&2; exit 1; }
+  [ -d "$tests" ] || { echo "flent tests: flent's test directory $tests does not exist" >&2; exit 1; }
+  for file in "$dir"/*.conf; do
+    [ -e "$file" ] || continue
+    target=$tests/${file##*/}
+    if ! cmp -s "$file" "$target"; then
+      install -m 644 "$file" "$target"
+      changed+=("${file##*/}")
+    fi
+  done
+  if [ ${#changed[@]} -eq 0 ]; then
+    echo "flent tests: all present in $tests"
+  else
+    echo "flent tests: installed ${changed[*]} into $tests"
+  fi
+}
+
+if [ "${1:-}" = flent-tests ]; then
+  install_flent_tests "${2:?usage: install.sh flent-tests DIR}"
+  exit 0
+fi
 list=${1:-$here/packages.txt}
+# Without a list: this machine, which also gets the project's Flent tests.
+with_flent_tests=false
+if [ $# -eq 0 ]; then with_flent_tests=true; fi
 
 # A line: "<package> [component] [tag...]". Tags say who else reads the line
 # (image: the Flent image takes it too; test: tests; cluster: the local real
@@ -37,6 +85,7 @@ done <"$list"
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
+  if $with_flent_tests; then install_flent_tests "$here/flent-tests"; fi
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -73,3 +122,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "system packages: done"
+if $with_flent_tests; then install_flent_tests "$here/flent-tests"; fi

@@ -57,7 +57,52 @@ export interface FlentSummary {
   emptySeries: string[];
   /** Series skipped because their unit is not one k8s-netmon understands. */
   unknownUnitSeries: string[];
+  /**
+   * One-way figures per irtt series, only for tests whose registry entry
+   * names such series (udp_latency): other tests' summaries lack the key, so
+   * their records keep the shape they always had.
+   */
+  oneWay?: Record<string, OneWaySeries>;
 }
+
+/**
+ * One direction of an irtt probe's path, in seconds: the one-way delays of
+ * the packets that went through it, and the packets lost on it.
+ *
+ * One-way delays are the difference of two clocks (the client's send time on
+ * src, the server's receive time on dst, and back): exact on the rig, whose
+ * nodes share one clock, offset by the clock error between two real nodes,
+ * and then possibly negative. Their sum over both legs, the round trip, is
+ * not affected. (Clock error bounds would sit beside these figures.)
+ */
+export interface OneWayLeg extends Distribution {
+  /** Packets irtt found lost on this leg (its lost_dir "up" or "down"). */
+  lost: number;
+  /** `lost` over the packets sent: the legs' ratios and that of lostUnknown add up to the total. */
+  lossRatio: number | null;
+}
+
+/** The one-way figures of one irtt series. */
+export interface OneWaySeries {
+  /** Packets the client sent (irtt skips a packet when its timer fires late: no loss). */
+  packetsSent: number;
+  packetsReceived: number;
+  /** Every lost packet over packets sent: the series' own lossRatio. */
+  lossRatio: number | null;
+  /** Lost packets irtt could not place on either leg. */
+  lostUnknown: number;
+  /** src -> dst: irtt's send delay ("up"). */
+  up: OneWayLeg;
+  /** dst -> src: irtt's receive delay ("down"). */
+  down: OneWayLeg;
+}
+
+export type OneWayLegName = 'up' | 'down';
+/** irtt's client runs on src: up is the request src -> dst, down the reply dst -> src. */
+export const FLOW_OF_LEG: Readonly<Record<OneWayLegName, FlowDirection>> = {
+  up: 'src_to_dst',
+  down: 'dst_to_src',
+};
 
 /** Round-trip figures of one probe series, in seconds. */
 export type LatencyFigures = Pick<Distribution, 'min' | 'mean' | 'median' | 'p99' | 'max'>;
@@ -105,6 +150,24 @@ export function latencyProbes(summary: FlentSummary): Array<{ probe: string; sta
     if (probe !== null) probes.push({ probe, stats });
   }
   return probes.sort((a, b) => a.probe.localeCompare(b.probe));
+}
+
+/**
+ * Each irtt series' legs under its probe label and direction of flow: where
+ * one-way metrics (netmon_one_way_delay_seconds, a loss per direction) and
+ * graph fields would read them.
+ */
+export function oneWayFlows(
+  summary: FlentSummary,
+): Array<{ probe: string; direction: FlowDirection; leg: OneWayLeg }> {
+  const flows: Array<{ probe: string; direction: FlowDirection; leg: OneWayLeg }> = [];
+  for (const [series, oneWay] of Object.entries(summary.oneWay ?? {})) {
+    const probe = probeName(series);
+    if (probe === null) continue;
+    for (const name of ['up', 'down'] as const)
+      flows.push({ probe, direction: FLOW_OF_LEG[name], leg: oneWay[name] });
+  }
+  return flows.sort((a, b) => a.probe.localeCompare(b.probe));
 }
 
 /** The whole-direction throughput of the summary per direction of data flow. */

@@ -23,9 +23,24 @@ export interface TestType {
   throughput: readonly Direction[];
   /** Shorter runs measure TCP's start more than the path. */
   minLengthSeconds: number;
+  /**
+   * Latency series (flent's names) the test exists to measure: a run without
+   * samples in each of them measured nothing. Empty: any latency series with
+   * samples will do.
+   */
+  latency: readonly string[];
+  /**
+   * irtt series whose per-packet one-way delays and loss per direction the
+   * summary carries (FlentSummary.oneWay). Other tests' irtt series (ping's,
+   * rrul's) keep the shape they always had.
+   */
+  oneWay: readonly string[];
 }
 
-export const TEST_NAMES = ['ping', 'tcp_upload', 'tcp_download', 'rrul'] as const;
+/** The one series of udp_latency: named as flent's ping test names its UDP probe, so it is the probe "udp". */
+export const UDP_LATENCY_SERIES = 'Ping (ms) UDP';
+
+export const TEST_NAMES = ['ping', 'tcp_upload', 'tcp_download', 'rrul', 'udp_latency'] as const;
 export type TestName = (typeof TEST_NAMES)[number];
 
 export const TEST_TYPES: Readonly<Record<TestName, TestType>> = {
@@ -33,21 +48,40 @@ export const TEST_TYPES: Readonly<Record<TestName, TestType>> = {
     description: 'ICMP (fping) and UDP (irtt) round trips, no load',
     throughput: [],
     minLengthSeconds: 1,
+    latency: [],
+    oneWay: [],
   },
   tcp_upload: {
     description: 'one TCP stream src -> dst (netperf TCP_STREAM) with ICMP pings',
     throughput: ['upload'],
     minLengthSeconds: 2,
+    latency: [],
+    oneWay: [],
   },
   tcp_download: {
     description: 'one TCP stream dst -> src (netperf TCP_MAERTS) with ICMP pings',
     throughput: ['download'],
     minLengthSeconds: 2,
+    latency: [],
+    oneWay: [],
   },
   rrul: {
     description: 'four TCP streams each way plus UDP and ICMP pings: latency under load',
     throughput: ['upload', 'download'],
     minLengthSeconds: 2,
+    latency: [],
+    oneWay: [],
+  },
+  udp_latency: {
+    description: 'UDP round trips, one-way delays and loss per direction (irtt at 100 packets/s, no load)',
+    throughput: [],
+    // At 100 packets/s: some 200 packets, so that p99 is not just the maximum
+    // and one lost packet is at most half a percent.
+    minLengthSeconds: 2,
+    // Flent's irtt runner itself (infra/system/flent-tests/udp_latency.conf):
+    // no fallback to netperf, whose UDP_RR knows no one-way delays.
+    latency: [UDP_LATENCY_SERIES],
+    oneWay: [UDP_LATENCY_SERIES],
   },
 };
 
@@ -80,7 +114,7 @@ export function expectedRunSeconds(lengthSeconds: number, delaySeconds = DEFAULT
   return lengthSeconds + 2 * delaySeconds;
 }
 
-/** "ping, tcp_upload, tcp_download or rrul": for error messages. */
+/** "ping, tcp_upload, tcp_download, rrul or udp_latency": for error messages. */
 export function testNamesText(conjunction = 'or'): string {
   return `${TEST_NAMES.slice(0, -1).join(', ')} ${conjunction} ${TEST_NAMES[TEST_NAMES.length - 1]}`;
 }

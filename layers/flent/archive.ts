@@ -23,11 +23,17 @@ const rawPoint = z.looseObject({
   seq: z.number().optional(),
   lost: z.boolean().optional(),
   dur: z.number().optional(),
+  // irtt: the one-way delays (ms) of a packet that came back, the leg a lost one was lost on.
+  owd_up: z.union([z.number(), z.null()]).optional(),
+  owd_down: z.union([z.number(), z.null()]).optional(),
+  lost_dir: z.union([z.string(), z.null()]).optional(),
 });
 const seriesMeta = z.looseObject({
   UNITS: z.string().optional(),
   MEAN_VALUE: z.union([z.number(), z.null()]).optional(),
   PACKET_LOSS_RATE: z.union([z.number(), z.null()]).optional(),
+  PACKETS_SENT: z.union([z.number(), z.null()]).optional(),
+  PACKETS_RECEIVED: z.union([z.number(), z.null()]).optional(),
   RUNNER: z.string().optional(),
 });
 

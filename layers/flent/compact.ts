@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NetmonError } from '../core/errors.ts';
-import type { FlentSummary, SeriesStats } from '../domain/figures.ts';
+import type { FlentSummary, OneWayLeg, OneWaySeries, SeriesStats } from '../domain/figures.ts';
 import {
   FAILURE_REASONS,
   type FlentOutcome,
@@ -42,6 +42,32 @@ const row = z.tuple([
   z.number().nullable(),
 ]);
 
+/** One leg of an irtt series: [count, min, mean, median, p99, max, lost, lossRatio] */
+type LegRow = [
+  number,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number,
+  number | null,
+];
+/** [packetsSent, packetsReceived, lossRatio, lostUnknown, up, down] */
+type OneWayRow = [number, number, number | null, number, LegRow, LegRow];
+
+const legRow = z.tuple([
+  z.number(),
+  z.number().nullable(),
+  z.number().nullable(),
+  z.number().nullable(),
+  z.number().nullable(),
+  z.number().nullable(),
+  z.number(),
+  z.number().nullable(),
+]);
+const oneWayRow = z.tuple([z.number(), z.number(), z.number().nullable(), z.number(), legRow, legRow]);
+
 const reportSchema = z.object({
   v: z.literal(1),
   ok: z.boolean(),
@@ -59,6 +85,8 @@ const reportSchema = z.object({
       hosts: z.array(z.string()),
       flent: z.string(),
       series: z.record(z.string(), row),
+      // udp_latency's one-way figures per irtt series; absent for other tests (and ignored by older readers).
+      oneWay: z.record(z.string(), oneWayRow).optional(),
     })
     .nullable(),
   failure: z
@@ -88,6 +116,34 @@ function toRow(s: SeriesStats): SeriesRow {
   ];
 }
 
+function toLegRow(leg: OneWayLeg): LegRow {
+  return [
+    leg.count,
+    round6(leg.min),
+    round6(leg.mean),
+    round6(leg.median),
+    round6(leg.p99),
+    round6(leg.max),
+    leg.lost,
+    round6(leg.lossRatio),
+  ];
+}
+
+function toOneWayRow(o: OneWaySeries): OneWayRow {
+  return [
+    o.packetsSent,
+    o.packetsReceived,
+    round6(o.lossRatio),
+    o.lostUnknown,
+    toLegRow(o.up),
+    toLegRow(o.down),
+  ];
+}
+
+function fromLegRow([count, min, mean, median, p99, max, lost, lossRatio]: LegRow): OneWayLeg {
+  return { count, min, mean, median, p99, max, lost, lossRatio };
+}
+
 /** The report for one agent run, at most TERMINATION_MESSAGE_LIMIT bytes. */
 export function encodeReport(outcome: FlentOutcome, host: string, archiveKey: string | null): string {
   const report: Report = outcome.ok
@@ -109,6 +165,13 @@ export function encodeReport(outcome: FlentOutcome, host: string, archiveKey: st
           series: Object.fromEntries(
             Object.entries(outcome.summary.series).map(([name, s]) => [name, toRow(s)]),
           ),
+          ...(outcome.summary.oneWay === undefined
+            ? {}
+            : {
+                oneWay: Object.fromEntries(
+                  Object.entries(outcome.summary.oneWay).map(([name, o]) => [name, toOneWayRow(o)]),
+                ),
+              }),
         },
         failure: null,
       }
@@ -223,5 +286,20 @@ function toSummary(report: Report): FlentSummary {
       unknownUnitSeries: [],
     },
     series,
+    s.oneWay === undefined
+      ? undefined
+      : Object.fromEntries(
+          Object.entries(s.oneWay).map(([name, [sent, received, lossRatio, lostUnknown, up, down]]) => [
+            name,
+            {
+              packetsSent: sent,
+              packetsReceived: received,
+              lossRatio,
+              lostUnknown,
+              up: fromLegRow(up),
+              down: fromLegRow(down),
+            },
+          ]),
+        ),
   );
 }

@@ -104,11 +104,15 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
 /** The series a test exists for (TEST_TYPES); without them the run measured nothing useful. */
 export function missingEssentials(summary: FlentSummary): string[] {
   const missing: string[] = [];
-  const directions = isTestName(summary.test) ? TEST_TYPES[summary.test].throughput : [];
-  for (const direction of directions) {
+  const type = isTestName(summary.test) ? TEST_TYPES[summary.test] : undefined;
+  for (const direction of type?.throughput ?? []) {
     if ((summary.throughput[direction].total?.count ?? 0) === 0) missing.push(`TCP ${direction}`);
   }
-  if (!Object.values(summary.latency).some((series) => series.count > 0)) missing.push('latency');
+  // udp_latency names its irtt series; the other tests take any latency series.
+  const latency = type?.latency ?? [];
+  for (const name of latency) if ((summary.latency[name]?.count ?? 0) === 0) missing.push(name);
+  if (latency.length === 0 && !Object.values(summary.latency).some((series) => series.count > 0))
+    missing.push('latency');
   return missing;
 }
 

@@ -11,6 +11,16 @@ import {
   type TestName,
 } from '../domain/test-types.ts';
 
+/**
+ * Tests flent does not have, run as `flent <test>` like its own: k8s-netmon
+ * ships their files (infra/system/flent-tests/<test>.conf), which
+ * infra/system/install.sh on this machine and the Flent image's provision.sh
+ * install into flent's test directory, the only place flent loads tests from
+ * (reading an archive back, `flent -i FILE`, loads its test too). Without
+ * the file flent exits without an archive: a tool-error.
+ */
+export const SHIPPED_FLENT_TESTS: readonly TestName[] = ['udp_latency'];
+
 const TITLE_MAX = 200;
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

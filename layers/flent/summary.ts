@@ -3,11 +3,13 @@ import type {
   DirectionThroughput,
   Distribution,
   FlentSummary,
+  OneWayLeg,
+  OneWaySeries,
   SeriesKind,
   SeriesStats,
   SeriesUnit,
 } from '../domain/figures.ts';
-import type { Direction } from '../domain/test-types.ts';
+import { type Direction, isTestName, TEST_TYPES } from '../domain/test-types.ts';
 import type { FlentArchive, RawPoint } from './archive.ts';
 
 /**
@@ -20,8 +22,9 @@ import type { FlentArchive, RawPoint } from './archive.ts';
  */
 
 /** Flent's unit -> factor to the base unit. */
+const UNIT_MS = 1e-3;
 const UNITS: Record<string, { unit: SeriesUnit; kind: SeriesKind; factor: number }> = {
-  ms: { unit: 's', kind: 'latency', factor: 1e-3 },
+  ms: { unit: 's', kind: 'latency', factor: UNIT_MS },
   s: { unit: 's', kind: 'latency', factor: 1 },
   'bits/s': { unit: 'bit/s', kind: 'throughput', factor: 1 },
   'Kbits/s': { unit: 'bit/s', kind: 'throughput', factor: 1e3 },
@@ -78,6 +81,68 @@ function seriesStats(archive: FlentArchive, name: string, factor: number): Distr
   return scaleDistribution(distribution, factor);
 }
 
+/** Finite numbers only: irtt's raw values are ms, null or absent where a packet was lost. */
+function finite(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/**
+ * The one-way figures of an irtt series from its raw values: per packet that
+ * came back its delays up (owd_up) and down (owd_down), per lost packet the
+ * leg irtt found it lost on (lost_dir "up" or "down"; anything else, e.g. the
+ * "true" flent keeps when irtt could not tell, is lostUnknown). Counts are
+ * over irtt's own packets sent (PACKETS_SENT), or the raw values when the
+ * archive lacks it.
+ */
+export function oneWaySeries(archive: FlentArchive, name: string): OneWaySeries {
+  const meta = archive.metadata.SERIES_META[name];
+  const up: number[] = [];
+  const down: number[] = [];
+  const lost = { up: 0, down: 0, unknown: 0 };
+  let points = 0;
+  for (const point of archive.raw_values[name] ?? []) {
+    points++;
+    if (point.lost === true) {
+      if (point.lost_dir === 'up' || point.lost_dir === 'down') lost[point.lost_dir]++;
+      else lost.unknown++;
+      continue;
+    }
+    if (finite(point.owd_up)) up.push(point.owd_up);
+    if (finite(point.owd_down)) down.push(point.owd_down);
+  }
+  const lostAll = lost.up + lost.down + lost.unknown;
+  const sent = finite(meta?.PACKETS_SENT) ? meta.PACKETS_SENT : points;
+  const received = finite(meta?.PACKETS_RECEIVED) ? meta.PACKETS_RECEIVED : points - lostAll;
+  const ratio = (count: number): number | null => (sent > 0 ? clamp01(count / sent) : null);
+  const leg = (delays: number[], lostOnLeg: number): OneWayLeg => ({
+    ...scaleDistribution(describe(delays), UNIT_MS),
+    lost: lostOnLeg,
+    lossRatio: ratio(lostOnLeg),
+  });
+  const declared = meta?.PACKET_LOSS_RATE;
+  return {
+    packetsSent: sent,
+    packetsReceived: received,
+    lossRatio: finite(declared) ? clamp01(declared) : ratio(lostAll),
+    lostUnknown: lost.unknown,
+    up: leg(up, lost.up),
+    down: leg(down, lost.down),
+  };
+}
+
+/** The one-way figures of the series the test's registry entry names (udp_latency), undefined for other tests. */
+function oneWayOf(
+  archive: FlentArchive,
+  series: Record<string, SeriesStats>,
+): Record<string, OneWaySeries> | undefined {
+  const test = archive.metadata.NAME;
+  const names = isTestName(test) ? TEST_TYPES[test].oneWay : [];
+  if (names.length === 0) return undefined;
+  return Object.fromEntries(
+    names.filter((name) => series[name] !== undefined).map((name) => [name, oneWaySeries(archive, name)]),
+  );
+}
+
 export function summarizeArchive(archive: FlentArchive): FlentSummary {
   const md = archive.metadata;
   const names = [...new Set([...Object.keys(archive.results), ...Object.keys(md.SERIES_META)])].sort();
@@ -116,6 +181,7 @@ export function summarizeArchive(archive: FlentArchive): FlentSummary {
       unknownUnitSeries,
     },
     series,
+    oneWayOf(archive, series),
   );
 }
 
@@ -133,8 +199,15 @@ export type SummaryHeader = Pick<
   | 'unknownUnitSeries'
 >;
 
-/** A summary from its header and series: the latency and throughput views are derived, never stored twice. */
-export function assembleSummary(header: SummaryHeader, series: Record<string, SeriesStats>): FlentSummary {
+/**
+ * A summary from its header and series: the latency and throughput views are
+ * derived, never stored twice. oneWay, when given, comes last (udp_latency).
+ */
+export function assembleSummary(
+  header: SummaryHeader,
+  series: Record<string, SeriesStats>,
+  oneWay?: Record<string, OneWaySeries>,
+): FlentSummary {
   return {
     connectivity: 1,
     ...header,
@@ -144,6 +217,7 @@ export function assembleSummary(header: SummaryHeader, series: Record<string, Se
     emptySeries: Object.entries(series)
       .filter(([, s]) => s.count === 0)
       .map(([name]) => name),
+    ...(oneWay === undefined ? {} : { oneWay }),
   };
 }
 

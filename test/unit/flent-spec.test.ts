@@ -40,14 +40,15 @@ describe('flent spec', () => {
   });
 
   it('accepts every allowed test and host names', () => {
-    for (const test of ['ping', 'tcp_upload', 'tcp_download', 'rrul']) {
+    for (const test of ['ping', 'tcp_upload', 'tcp_download', 'rrul', 'udp_latency']) {
       expect(validateFlentSpec({ ...valid, test, host: 'node-1.cluster.local' }).test).toBe(test);
     }
     expect(validateFlentSpec({ ...valid, host: 'fd00::1' }).host).toBe('fd00::1');
   });
 
   it.each([
-    [{ test: 'tcp_8down' }, 'test', 'one of ping, tcp_upload, tcp_download, rrul'],
+    [{ test: 'tcp_8down' }, 'test', 'one of ping, tcp_upload, tcp_download, rrul, udp_latency'],
+    [{ test: 'udp_latency', length: 1 }, 'length', 'an integer from 2 to 3600 for udp_latency'],
     [{ length: 1 }, 'length', 'an integer from 2 to 3600 for tcp_upload'],
     [{ test: 'ping', length: 0 }, 'length', 'an integer from 1 to 3600'],
     [{ length: 3601 }, 'length', 'an integer from 2 to 3600'],

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { runChecked } from '../../layers/core/process.ts';
 import {
   DEFAULT_DELAY_SECONDS,
   DEFAULT_SERVER_PORTS,
@@ -12,7 +13,7 @@ import {
   TEST_TYPES,
   type TestName,
 } from '../../layers/domain/test-types.ts';
-import { validateFlentSpec } from '../../layers/flent/spec.ts';
+import { SHIPPED_FLENT_TESTS, validateFlentSpec } from '../../layers/flent/spec.ts';
 
 /**
  * The test-type registry is the one source of what tests exist and their
@@ -117,6 +118,32 @@ describe('test-type registry', () => {
     for (const schedule of values.schedules) {
       expect(TEST_NAMES).toContain(schedule.test);
       expect(schedule.length).toBeGreaterThanOrEqual(TEST_TYPES[schedule.test].minLengthSeconds);
+    }
+  });
+
+  it("flent has every test: its own, or the project's file installed in flent's test directory", async () => {
+    const shipped = readdirSync(join(ROOT, 'infra', 'system', 'flent-tests'))
+      .filter((file) => file.endsWith('.conf'))
+      .map((file) => file.slice(0, -'.conf'.length));
+    expect(shipped.sort()).toEqual([...SHIPPED_FLENT_TESTS].sort());
+    // `flent --list-tests` reads flent's test directory, where infra/system/install.sh puts the shipped files.
+    const listed = await runChecked(['flent', '--list-tests'], (m) => new Error(m));
+    const available = new Set([...listed.matchAll(/^\s*(\S+)\s+:/gm)].map((m) => m[1]));
+    for (const name of TEST_NAMES)
+      expect(available, `flent ${name}: run infra/system/install.sh`).toContain(name);
+    const testPath = await runChecked(
+      [
+        'bash',
+        '-c',
+        'entry=$(readlink -f "$(command -v flent)"); PYTHONPATH=$(dirname "$entry") "$(sed -n "1s/^#!//p" "$entry")" -c "import flent.testenv as t; print(t.TEST_PATH)"',
+      ],
+      (m) => new Error(m),
+    );
+    for (const name of SHIPPED_FLENT_TESTS) {
+      expect(
+        readFileSync(join(testPath.trim(), `${name}.conf`), 'utf8'),
+        `${name}: run infra/system/install.sh`,
+      ).toBe(read('infra', 'system', 'flent-tests', `${name}.conf`));
     }
   });
 
