@@ -161,6 +161,23 @@ describe('packages.txt and the Flent image', () => {
     );
   });
 
+  it("the project's Flent tests reach the image: copied by the Dockerfile and rootfs.sh, installed by provision.sh, hashed", async () => {
+    const copies = dockerfile.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    expect(copies).toContain('infra/system/flent-tests/ /tmp/netmon-build/flent-tests/');
+    const rootfs = await readFile(ROOTFS_SH, 'utf8');
+    expect(rootfs).toContain('cp -r -- "$system/flent-tests" "$rootfs/tmp/netmon-build/"');
+    expect(rootfs).toContain('"$system"/flent-tests/*.conf');
+    expect(await readFile(join(root, 'infra/images/flent/image.sh'), 'utf8')).toContain(
+      "find infra/system/flent-tests -maxdepth 1 -type f -name '*.conf'",
+    );
+    // After the packages (flent must be there), as its own step.
+    const provision = await readFile(PROVISION_SH, 'utf8');
+    const packages = provision.indexOf('bash "$system/install.sh" "$selection"');
+    const tests = provision.indexOf('bash "$system/install.sh" flent-tests "$system/flent-tests"');
+    expect(packages).toBeGreaterThan(0);
+    expect(tests).toBeGreaterThan(packages);
+  });
+
   it('the Dockerfile matches rootfs.sh, package.json and the pods: Debian suite, Node 24, bundles, user', async () => {
     const suite = /^readonly SUITE=(\S+)$/m.exec(await readFile(ROOTFS_SH, 'utf8'))?.[1];
     const args = Object.fromEntries(

@@ -26,7 +26,7 @@
 #   ${NETMON_CACHE_DIR:-$HOME/.cache/k8s-netmon}/flent-image-<hash>/image.tar
 #
 # <hash>: the first 16 hex digits of a sha256 over the image reference, the
-# Dockerfile and its .dockerignore, provision.sh, install.sh, the image's
+# Dockerfile and its .dockerignore, provision.sh, install.sh, flent-tests/, the image's
 # package lines (other lines of packages.txt do not matter), the bundles the
 # Dockerfile copies (dist/*.js, dist/package.json, dist/graph-page/), the
 # Node binary, this script, rootfs.sh (the base image's recipe) and buildah's
@@ -121,6 +121,7 @@ context_files() {
     cd "$root"
     printf '%s\n' infra/system/packages.txt infra/system/install.sh infra/images/flent/provision.sh \
       infra/images/flent/Dockerfile infra/images/flent/Dockerfile.dockerignore dist/package.json
+    find infra/system/flent-tests -maxdepth 1 -type f -name '*.conf'
     find dist -maxdepth 1 -type f -name '*.js'
     find dist/graph-page -type f
   ) | LC_ALL=C sort

@@ -5,8 +5,9 @@
 #
 #   provision.sh packages PACKAGES_TXT   print the image's lines of packages.txt
 #                                        ("<package> <component>", one a line)
-#   provision.sh install SYSTEM_DIR      SYSTEM_DIR holds packages.txt and
-#                                        install.sh (copies of infra/system/)
+#   provision.sh install SYSTEM_DIR      SYSTEM_DIR holds packages.txt,
+#                                        install.sh and flent-tests/ (copies of
+#                                        infra/system/)
 #
 # install: the "image" lines go through the project's own installer
 # (install.sh: a component other than main gets its own apt source plus a pin,
@@ -83,6 +84,11 @@ install_image() {
   bash "$system/install.sh" "$selection"
   if $own_policy; then rm -f "$policy"; fi
   rm -f "$selection"
+
+  # The project's own Flent tests (udp_latency), into flent's test directory:
+  # flent loads tests from nowhere else.
+  [ -d "$system/flent-tests" ] || die "no flent-tests/ in $system (a copy of infra/system/flent-tests/)"
+  bash "$system/install.sh" flent-tests "$system/flent-tests"
 
   local program
   for program in "${PING_PROGRAMS[@]}"; do

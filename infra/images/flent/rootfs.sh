@@ -23,7 +23,7 @@
 #   ${NETMON_CACHE_DIR:-$HOME/.cache/k8s-netmon}/flent-base-<hash>/rootfs
 #
 # <hash>: the first 16 hex digits of a sha256 over the image's package lines,
-# this script, provision.sh, install.sh and the Node binary (other lines of
+# this script, provision.sh, install.sh, flent-tests/*.conf and the Node binary (other lines of
 # packages.txt do not matter); for the base, over the suite, the mirror and
 # this script. A warm call hashes and prints; a cold one builds in a
 # temporary folder renamed into place at the end, so a failed or killed build
@@ -82,7 +82,7 @@ cache_hash() {
   {
     printf 'suite %s %s\n' "$SUITE" "$MIRROR"
     bash "$here/provision.sh" packages "$system/packages.txt"
-    for file in "$here/rootfs.sh" "$here/provision.sh" "$system/install.sh" "$node"; do
+    for file in "$here/rootfs.sh" "$here/provision.sh" "$system/install.sh" "$system"/flent-tests/*.conf "$node"; do
       printf '%s %s\n' "${file##*/}" "$(sha256sum <"$file" | cut -d' ' -f1)"
     done
   } | sha256sum | cut -c1-16
@@ -174,6 +174,7 @@ build() {
   phase "provision (chroot: provision.sh install)"
   install -d -m 700 "$rootfs/tmp/netmon-build"
   cp -- "$system/packages.txt" "$system/install.sh" "$here/provision.sh" "$rootfs/tmp/netmon-build/"
+  cp -r -- "$system/flent-tests" "$rootfs/tmp/netmon-build/"
   cp -L -- /etc/resolv.conf "$rootfs/etc/resolv.conf"
   # No /dev/pts in the chroot: dpkg's output without a pseudo-terminal.
   printf 'Dpkg::Use-Pty "0";\n' >"$rootfs/etc/apt/apt.conf.d/90netmon-build"
