@@ -323,9 +323,12 @@ export class SimCluster {
         'exec',
         node.netns,
         'sysctl',
-        '-qw',
+        // -e: a kernel without IPv6 has no key for it.
+        '-qew',
         'net.ipv4.conf.all.rp_filter=0',
         `net.ipv4.conf.${IFACE}.rp_filter=0`,
+        // Nothing but the routed IPv4 packets in the TUN (no router solicitations).
+        `net.ipv6.conf.${DELAY_TUN}.disable_ipv6=1`,
       ],
       (m) => new RigError(m),
     );
