@@ -25,6 +25,8 @@ const STDERR_TAIL_LINES = 15;
 const UNANSWERED_GRACE_SECONDS = 5;
 const STDERR_TAIL_CHARS = 1500;
 const NO_NETSERVER = /are you sure there is a netserver listening|establish_control could not establish/;
+/** flent's irtt runner (udp_latency has no fallback to netperf) when nothing answers on dst's irtt port. */
+const NO_IRTT_SERVER = /Irtt connection check failed/;
 /** `ip netns exec` (a commandPrefix) exits 1 with this when it cannot execute the command. */
 const PREFIX_EXEC_FAILED = /exec of ".*" failed: .*/;
 
@@ -191,7 +193,19 @@ async function classifyNoArchive(
   if (icmp.state === 'broken')
     return { reason: 'tool-error', message: `flent wrote no data file; ${brokenCheck(fping, icmp.detail)}` };
   if (icmp.state === 'silent') return { reason: 'unreachable', message: messageFor('unreachable', spec) };
-  const reason = NO_NETSERVER.test(run.stdout + run.stderr) ? 'server-missing' : 'tool-error';
+  const output = run.stdout + run.stderr;
+  // flent takes a test it does not know for a host name (a shipped test not installed).
+  if (output.includes(`Found no hostnames on lookup of ${spec.test}`))
+    return {
+      reason: 'tool-error',
+      message: `flent has no test ${spec.test} (its file is not in flent's test directory); run infra/system/install.sh`,
+    };
+  if (NO_IRTT_SERVER.test(output))
+    return {
+      reason: 'server-missing',
+      message: `${spec.host} answers ICMP echo but no irtt server answers on UDP port 2112 (flent's irtt client knows no other)`,
+    };
+  const reason = NO_NETSERVER.test(output) ? 'server-missing' : 'tool-error';
   return { reason, message: messageFor(reason, spec) };
 }
 
