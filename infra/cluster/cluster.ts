@@ -473,6 +473,9 @@ export class LocalCluster {
           `--cluster-signing-cert-file=${join(pki, 'ca.crt')}`,
           `--cluster-signing-key-file=${join(pki, 'ca.key')}`,
           '--use-service-account-credentials=false',
+          // A node whose kubelet stops is NotReady after 20 s, not 50 (kubelets renew their Lease every 10 s).
+          '--node-monitor-grace-period=20s',
+          '--node-monitor-period=2s',
         ],
         join(layout.out, 'kube-controller-manager.log'),
       ),

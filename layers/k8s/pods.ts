@@ -1,4 +1,11 @@
-import type { V1Container, V1EnvVar, V1Pod, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1Pod,
+  V1PodSpec,
+  V1ResourceRequirements,
+  V1SecurityContext,
+} from '@kubernetes/client-node';
 import type { TestRequest } from '../domain/runner.ts';
 import { DEFAULT_DELAY_SECONDS, expectedRunSeconds, type ServerPorts } from '../domain/test-types.ts';
 import { validateFlentSpec } from '../flent/spec.ts';
@@ -39,6 +46,8 @@ export interface PodSettings {
   ports: ServerPorts;
   /** Seconds beyond the test's own run time a pod may live. */
   slackSeconds: number;
+  /** Requests and limits of the agent container; default TEST_POD_RESOURCES (the servers always get those). */
+  agentResources?: V1ResourceRequirements;
 }
 
 export interface TestContext {
@@ -84,7 +93,11 @@ function hardened(): V1SecurityContext {
   };
 }
 
-const RESOURCES = { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } };
+/** Requests and limits of every test pod container (the agent's can be set apart: agentResources). */
+export const TEST_POD_RESOURCES: V1ResourceRequirements = {
+  requests: { cpu: '100m', memory: '64Mi' },
+  limits: { memory: '256Mi' },
+};
 
 /** The schedule's timeoutSeconds when it has one, else the test's expected run time plus slack. */
 function deadline(request: TestRequest, settings: PodSettings): number {
@@ -134,7 +147,7 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       ports: [{ name: 'netperf', containerPort: settings.ports.netserver, protocol: 'TCP' }],
       readinessProbe: { tcpSocket: { port: settings.ports.netserver }, periodSeconds: 1 },
       securityContext: hardened(),
-      resources: RESOURCES,
+      resources: TEST_POD_RESOURCES,
     },
     {
       name: 'irtt',
@@ -142,7 +155,7 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       command: ['irtt', 'server', '-b', `:${settings.ports.irtt}`],
       ports: [{ name: 'irtt', containerPort: settings.ports.irtt, protocol: 'UDP' }],
       securityContext: hardened(),
-      resources: RESOURCES,
+      resources: TEST_POD_RESOURCES,
     },
   ];
   return {
@@ -213,7 +226,7 @@ export function clientPod(
           env,
           // Like the servers: nothing granted (ICMP through datagram sockets, see the pod's comment).
           securityContext: hardened(),
-          resources: RESOURCES,
+          resources: settings.agentResources ?? TEST_POD_RESOURCES,
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
           terminationMessagePath: '/dev/termination-log',
           terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApiException, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { errorLine } from '../core/errors.ts';
+import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import type { FailureReason } from '../domain/outcome.ts';
 import type { Runner, TestOutcome, TestRequest } from '../domain/runner.ts';
@@ -14,6 +14,8 @@ export interface KubernetesRunnerOptions extends PodSettings {
 }
 
 const DEADLINE_GRACE_SECONDS = 10;
+/** How long a deleted pod's kubelet has to stop its containers and remove it before it is force-deleted. */
+const POD_GONE_TIMEOUT_SECONDS = 30;
 
 /** ready: running with every container ready; started: past Pending (images pulled); done: ended. */
 type Goal = 'ready' | 'started' | 'done';
@@ -53,7 +55,7 @@ export class KubernetesRunner implements Runner {
     const names: string[] = [];
     try {
       names.push(server.metadata?.name as string);
-      await this.core.createNamespacedPod({ namespace: this.options.namespace, body: server });
+      await this.createPod(server);
       const ready = await this.waitFor(server, 'ready', this.options.serverReadyTimeoutSeconds);
       if (ready.kind !== 'ready')
         return this.failure(
@@ -67,7 +69,7 @@ export class KubernetesRunner implements Runner {
         : (ready.pod.status?.podIP ?? request.dst.address);
       const client = clientPod(request, context, settings, address);
       names.push(client.metadata?.name as string);
-      await this.core.createNamespacedPod({ namespace: this.options.namespace, body: client });
+      await this.createPod(client);
       // An image that never pulls on src must not hold the test until the pod's deadline.
       const running = await this.waitFor(client, 'started', this.options.serverReadyTimeoutSeconds);
       if (running.kind === 'stuck' || running.kind === 'gone')
@@ -110,6 +112,20 @@ export class KubernetesRunner implements Runner {
     if (stale.length > 0)
       log.warn({ pods: stale.map((p) => p.metadata?.name) }, 'deleted pods of crashed runs');
     return stale.length;
+  }
+
+  /** Creates a test pod; a namespace whose Pod Security level refuses it is a RunnerError that names the label. */
+  private async createPod(pod: V1Pod): Promise<void> {
+    try {
+      await this.core.createNamespacedPod({ namespace: this.options.namespace, body: pod });
+    } catch (err) {
+      const refusal = podSecurityRefusal(err);
+      if (refusal === undefined) throw err;
+      throw new RunnerError(
+        `namespace ${this.options.namespace} refuses the test pods: its label ${POD_SECURITY_LABEL}=${refusal.level} (Pod Security admission) forbids them (${refusal.message}); test pods on the host network (hostNetwork: true) need ${POD_SECURITY_LABEL}=privileged on the namespace: label it so, or test the pod network (hostNetwork: false)`,
+        { cause: err },
+      );
+    }
   }
 
   private fromClient(request: TestRequest, started: Date, pod: V1Pod): TestOutcome {
@@ -204,20 +220,81 @@ export class KubernetesRunner implements Runner {
     };
   }
 
+  /**
+   * Deletes pods and waits until their kubelet has stopped their containers
+   * and removed them: a test's server pod on the host network listens on
+   * fixed ports, and the next test's pods must not start beside it. A pod
+   * whose kubelet does not confirm in time (its node is down) is force-deleted.
+   */
   private async deletePods(names: readonly string[]): Promise<void> {
+    const pending: string[] = [];
     for (const name of names) {
-      try {
-        await this.core.deleteNamespacedPod({
-          name,
-          namespace: this.options.namespace,
-          gracePeriodSeconds: 0,
-        });
-      } catch (err) {
-        if (!(err instanceof ApiException && err.code === 404))
-          log.warn({ pod: name, err: errorLine(err) }, 'pod not deleted');
-      }
+      if (await this.deletePod(name, undefined)) pending.push(name);
+    }
+    const deadline = Date.now() + POD_GONE_TIMEOUT_SECONDS * 1000;
+    let left = pending;
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 250));
+      left = (await Promise.all(left.map(async (name) => ((await this.exists(name)) ? [name] : [])))).flat();
+    }
+    if (left.length === 0) return;
+    log.warn(
+      { pods: left, seconds: POD_GONE_TIMEOUT_SECONDS },
+      'pods not removed by their kubelet in time (node down?): force-deleted',
+    );
+    for (const name of left) await this.deletePod(name, 0);
+  }
+
+  /** Deletes one pod (with the given grace period; undefined: the pod's own); false when it was not there. */
+  private async deletePod(name: string, gracePeriodSeconds: number | undefined): Promise<boolean> {
+    try {
+      await this.core.deleteNamespacedPod({
+        name,
+        namespace: this.options.namespace,
+        ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
+      });
+      return true;
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 404))
+        log.warn({ pod: name, err: errorLine(err) }, 'pod not deleted');
+      return false;
     }
   }
+
+  private async exists(name: string): Promise<boolean> {
+    try {
+      await this.core.readNamespacedPod({ name, namespace: this.options.namespace });
+      return true;
+    } catch (err) {
+      // Any other error: not known to be gone, ask again.
+      return !(err instanceof ApiException && err.code === 404);
+    }
+  }
+}
+
+const POD_SECURITY_LABEL = 'pod-security.kubernetes.io/enforce';
+
+/**
+ * The API server's 403 for a pod that Pod Security admission refuses:
+ * `pods "x" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`.
+ * The level is the value of the namespace's enforce label.
+ */
+export function podSecurityRefusal(err: unknown): { level: string; message: string } | undefined {
+  if (!(err instanceof ApiException) || err.code !== 403) return undefined;
+  let body: unknown = err.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      // A plain-text body: the text is the message.
+    }
+  }
+  const message =
+    typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string'
+      ? (body as { message: string }).message
+      : String(body);
+  const level = /violates PodSecurity "([a-z]+)(?::[^"]*)?"/.exec(message)?.[1];
+  return level === undefined ? undefined : { level, message };
 }
 
 function describe(state: PodState): string {

@@ -1,13 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, type CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ControlPlane, startControlPlane } from '../../infra/cluster/control-plane.ts';
-import { type LocalS3, startLocalS3 } from '../../infra/local-stack/s3.ts';
-import { SimCluster } from '../../infra/rig/sim-cluster.ts';
-import { LockError } from '../../layers/core/errors.ts';
+import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
+import { LockError, RunnerError } from '../../layers/core/errors.ts';
 import { waitFor } from '../../layers/core/process.ts';
 import type { RunnerNode } from '../../layers/domain/runner.ts';
 import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
@@ -17,40 +11,43 @@ import { KubeNodeSource } from '../../layers/k8s/nodes.ts';
 import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import { KubernetesRunner, type KubernetesRunnerOptions } from '../../layers/k8s/runner.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
-import { NodeSimulator } from '../k8s/node-simulator.ts';
+import {
+  CLUSTER_UP_MS,
+  signalKubelet,
+  startCluster,
+  type TestCluster,
+  waitReady,
+} from '../helpers/cluster.ts';
 
 /**
- * The Kubernetes runner against a real kube-apiserver (built from the
- * upstream modules), with the node simulator running the pods' containers
- * as processes in the simulated nodes' namespaces.
+ * The Kubernetes runner on the local real cluster (infra/cluster): two
+ * nodes with real kubelets and containerd, 10 and 20 Mbit/s, node-2 -> node-1
+ * cut; the test pods run the Flent image under their securityContext; the
+ * agent writes its archive to the cluster's embedded S3. Faults are real: a
+ * kubelet stopped, an image no registry serves, a memory limit, a deadline,
+ * a Pod Security label.
  */
-const IMAGE = 'ghcr.io/erigrid/k8s-netmon:test';
-const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
-const NAMESPACE = 'netmon';
+const NAMESPACE = CHART_NAMESPACE;
+/** A kubelet stopped: the controller-manager's node-monitor-grace-period (20 s here) and a little. */
+const NOT_READY_MS = 60_000;
 
-let controlPlane: ControlPlane;
-let cluster: SimCluster;
-let simulator: NodeSimulator;
-let s3: LocalS3;
-let dir: string;
+let cluster: TestCluster;
 let core: CoreV1Api;
+let s3Env: Record<string, string>;
 let env: NodeJS.ProcessEnv;
 
 function runnerOptions(overrides: Partial<KubernetesRunnerOptions> = {}): KubernetesRunnerOptions {
   return {
     namespace: NAMESPACE,
-    image: IMAGE,
+    image: cluster.flentImage,
     hostNetwork: true,
-    s3CredentialsSecret: 'netmon-s3',
-    s3Env: {
-      NETMON_S3_BUCKET: s3.bucket,
-      NETMON_S3_ENDPOINT: s3.endpoint,
-      NETMON_S3_FORCE_PATH_STYLE: 'true',
-    },
+    s3CredentialsSecret: S3_CREDENTIALS_SECRET,
+    s3Env,
     agentCommand: ['node', '/opt/netmon/agent.js'],
     slackSeconds: 60,
     ports: DEFAULT_SERVER_PORTS,
     serverReadyTimeoutSeconds: 30,
+    pollMs: 100,
     ...overrides,
   };
 }
@@ -60,80 +57,61 @@ function node(name: string): RunnerNode {
   return { name: n.name, address: n.address };
 }
 
-async function podsLeft(): Promise<string[]> {
+async function podsLeft(namespace = NAMESPACE): Promise<string[]> {
   const pods = await core.listNamespacedPod({
-    namespace: NAMESPACE,
+    namespace,
     labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
   });
   return pods.items.map((p) => p.metadata?.name ?? '');
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'netmon-k8s-runner-'));
-  // A cold build of the control plane takes minutes on 2 cores; a warm one, a moment.
-  controlPlane = await startControlPlane();
-  core = controlPlane.kubeconfig.makeApiClient(CoreV1Api);
-  cluster = await SimCluster.create({
-    nodes: [
-      { name: 'node-a', rateBitsPerSecond: 10e6, zone: 'z1', region: 'r' },
-      { name: 'node-b', rateBitsPerSecond: 20e6, zone: 'z2', region: 'r' },
-    ],
-    cuts: [['node-b', 'node-a']],
-    hostAddress: true,
-  });
-  s3 = await startLocalS3(join(dir, 's3'), 'netmon', cluster.hostAddress);
-  env = {
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    NETMON_S3_BUCKET: s3.bucket,
-    NETMON_S3_ENDPOINT: s3.endpoint,
+  cluster = await startCluster({ nodes: 2, ratesMbit: [10, 20], cuts: [['node-2', 'node-1']] });
+  core = cluster.core;
+  const { endpoints } = cluster.info;
+  const secret = await core.readNamespacedSecret({ name: S3_CREDENTIALS_SECRET, namespace: NAMESPACE });
+  const credential = (key: string): string => Buffer.from(secret.data?.[key] ?? '', 'base64').toString();
+  s3Env = {
+    NETMON_S3_BUCKET: endpoints.s3Bucket ?? '',
+    NETMON_S3_ENDPOINT: endpoints.s3 ?? '',
+    NETMON_S3_FORCE_PATH_STYLE: 'true',
   };
-  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  // No controller-manager here: the namespace's default ServiceAccount must be made by hand.
-  await core.createNamespacedServiceAccount({
-    namespace: NAMESPACE,
-    body: { metadata: { name: 'default' } },
-  });
-  await core.createNamespacedSecret({
-    namespace: NAMESPACE,
-    body: {
-      metadata: { name: 'netmon-s3' },
-      stringData: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
-    },
-  });
-  simulator = new NodeSimulator(controlPlane.kubeconfig, cluster, {
-    [`${IMAGE.split(':')[0]}:*`]: (command) =>
-      command.map((word) => (word === 'node' ? process.execPath : word.replace(/^\/opt\/netmon\//, DIST))),
-  });
-  await simulator.start();
-}, 45 * 60_000);
+  env = {
+    ...s3Env,
+    AWS_ACCESS_KEY_ID: credential('AWS_ACCESS_KEY_ID'),
+    AWS_SECRET_ACCESS_KEY: credential('AWS_SECRET_ACCESS_KEY'),
+  };
+}, CLUSTER_UP_MS);
 
 afterAll(async () => {
-  await simulator?.stop();
-  await s3?.stop();
-  await cluster?.destroy();
-  await controlPlane?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+  // A test that failed midway may have left a kubelet stopped: down SIGKILLs it anyway.
+  await cluster?.down();
+}, 180_000);
 
 describe('Kubernetes runner', () => {
-  it('lists the simulated nodes with their addresses, zones and readiness', async () => {
+  it('lists the nodes with their addresses, zones and readiness; a stopped kubelet makes its node NotReady', async () => {
     const source = new KubeNodeSource(core);
     const nodes = await source.list();
     expect(nodes.map((n) => [n.name, n.address, n.ready, n.labels['topology.kubernetes.io/zone']])).toEqual([
-      ['node-a', cluster.node('node-a').address, true, 'z1'],
-      ['node-b', cluster.node('node-b').address, true, 'z2'],
+      ['node-1', cluster.node('node-1').address, true, 'zone-a'],
+      ['node-2', cluster.node('node-2').address, true, 'zone-b'],
     ]);
-    await simulator.setReady('node-b', false);
-    expect((await source.list()).find((n) => n.name === 'node-b')?.ready).toBe(false);
-    await simulator.setReady('node-b', true);
-  });
+    // The node lifecycle controller marks it Unknown once its Lease is not renewed for the grace period.
+    signalKubelet(cluster.node('node-2'), 'SIGSTOP');
+    try {
+      await waitReady(core, 'node-2', false, NOT_READY_MS);
+      expect((await source.list()).find((n) => n.name === 'node-2')?.ready).toBe(false);
+    } finally {
+      signalKubelet(cluster.node('node-2'), 'SIGCONT');
+    }
+    await waitReady(core, 'node-2', true, NOT_READY_MS);
+  }, 150_000);
 
   it('measures a pair with a server pod on dst and the agent on src, and deletes both pods', async () => {
     const runner = new KubernetesRunner(core, runnerOptions());
     const outcome = await runner.run({
-      src: node('node-a'),
-      dst: node('node-b'),
+      src: node('node-1'),
+      dst: node('node-2'),
       test: 'tcp_upload',
       lengthSeconds: 3,
       delaySeconds: 1,
@@ -148,8 +126,8 @@ describe('Kubernetes runner', () => {
   it('a cut pair is a measured failure (unreachable), not a runner error', async () => {
     const runner = new KubernetesRunner(core, runnerOptions());
     const outcome = await runner.run({
-      src: node('node-b'),
-      dst: node('node-a'),
+      src: node('node-2'),
+      dst: node('node-1'),
       test: 'tcp_upload',
       lengthSeconds: 2,
       delaySeconds: 1,
@@ -160,13 +138,15 @@ describe('Kubernetes runner', () => {
   }, 120_000);
 
   it('an image the nodes cannot pull: server-missing with the reason, pods deleted', async () => {
+    // A real pull by the kubelet, from a registry that refuses connections. (A name that does not
+    // resolve would do too, after the nodes' resolver times out: ~11 s here.)
     const runner = new KubernetesRunner(
       core,
-      runnerOptions({ image: 'registry.invalid/nothing:1', serverReadyTimeoutSeconds: 5 }),
+      runnerOptions({ image: '127.0.0.1:1/netmon/nothing:1', serverReadyTimeoutSeconds: 5 }),
     );
     const outcome = await runner.run({
-      src: node('node-a'),
-      dst: node('node-b'),
+      src: node('node-1'),
+      dst: node('node-2'),
       test: 'ping',
       lengthSeconds: 2,
     });
@@ -181,9 +161,9 @@ describe('Kubernetes runner', () => {
   it("a test stopped at its pod's activeDeadlineSeconds is deadline-exceeded, not a network failure", async () => {
     const runner = new KubernetesRunner(core, runnerOptions());
     const outcome = await runner.run({
-      src: node('node-a'),
-      dst: node('node-b'),
-      test: 'ping',
+      src: node('node-1'),
+      dst: node('node-2'),
+      test: 'tcp_upload',
       lengthSeconds: 20,
       delaySeconds: 0,
       timeoutSeconds: 3,
@@ -196,12 +176,51 @@ describe('Kubernetes runner', () => {
     expect(await podsLeft()).toEqual([]);
   }, 60_000);
 
+  it('an agent over its memory limit is oom-killed, not a tool error', async () => {
+    // Node alone needs more than this: the kernel's OOM killer ends the agent in its container's cgroup.
+    const runner = new KubernetesRunner(
+      core,
+      runnerOptions({ agentResources: { requests: { memory: '16Mi' }, limits: { memory: '16Mi' } } }),
+    );
+    const outcome = await runner.run({
+      src: node('node-1'),
+      dst: node('node-2'),
+      test: 'tcp_upload',
+      lengthSeconds: 2,
+      delaySeconds: 1,
+    });
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) {
+      expect(outcome.failure.reason, outcome.failure.message).toBe('oom-killed');
+      expect(outcome.failure.message).toContain('limit 16Mi');
+    }
+    expect(await podsLeft()).toEqual([]);
+  }, 60_000);
+
+  it('a namespace whose Pod Security level refuses hostNetwork pods: a RunnerError naming the label, no pod left', async () => {
+    const namespace = 'netmon-baseline';
+    await core.createNamespace({
+      body: { metadata: { name: namespace, labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } },
+    });
+    try {
+      const runner = new KubernetesRunner(core, runnerOptions({ namespace }));
+      const run = runner.run({ src: node('node-1'), dst: node('node-2'), test: 'ping', lengthSeconds: 2 });
+      await expect(run).rejects.toThrow(RunnerError);
+      await expect(run).rejects.toThrow(
+        /namespace netmon-baseline refuses the test pods: its label pod-security\.kubernetes\.io\/enforce=baseline .*hostNetwork/,
+      );
+      expect(await podsLeft(namespace)).toEqual([]);
+    } finally {
+      await core.deleteNamespace({ name: namespace });
+    }
+  });
+
   it('deletes pods that a crashed run left behind', async () => {
     await core.createNamespacedPod({
       namespace: NAMESPACE,
       body: {
         metadata: { name: 'netmon-cli-leftover', labels: { [LABELS.managedBy]: MANAGED_BY } },
-        spec: { nodeName: 'node-a', containers: [{ name: 'x', image: 'registry.invalid/x:1' }] },
+        spec: { nodeName: 'node-1', containers: [{ name: 'x', image: 'registry.invalid/x:1' }] },
       },
     });
     const runner = new KubernetesRunner(core, runnerOptions());
@@ -215,7 +234,7 @@ describe('Kubernetes runner', () => {
 
 describe('Lease test lock', () => {
   it('lets one holder at a time test, hands over on release, and takes over an expired lease', async () => {
-    const api = controlPlane.kubeconfig.makeApiClient(CoordinationV1Api);
+    const api = cluster.kubeconfig.makeApiClient(CoordinationV1Api);
     const first = new LeaseTestLock(api, {
       namespace: NAMESPACE,
       identity: 'probe-1',

@@ -1,7 +1,16 @@
+import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { toClusterNode } from '../../layers/k8s/nodes.ts';
-import { clientPod, LABELS, labelValue, type PodSettings, serverPod } from '../../layers/k8s/pods.ts';
+import {
+  clientPod,
+  LABELS,
+  labelValue,
+  type PodSettings,
+  serverPod,
+  TEST_POD_RESOURCES,
+} from '../../layers/k8s/pods.ts';
+import { podSecurityRefusal } from '../../layers/k8s/runner.ts';
 
 const settings: PodSettings = {
   namespace: 'netmon',
@@ -111,6 +120,17 @@ describe('test pods', () => {
     expect(client.metadata?.name).toMatch(/^[a-z0-9-]{1,63}$/);
   });
 
+  it("gives the agent the default resources or the settings' own; the servers always the default", () => {
+    expect(clientPod(request, context, settings, '10.0.0.2').spec?.containers[0]?.resources).toEqual(
+      TEST_POD_RESOURCES,
+    );
+    const small = { requests: { memory: '16Mi' }, limits: { memory: '16Mi' } };
+    const custom = { ...settings, agentResources: small };
+    expect(clientPod(request, context, custom, '10.0.0.2').spec?.containers[0]?.resources).toEqual(small);
+    for (const container of serverPod(request, context, custom).spec?.containers ?? [])
+      expect(container.resources).toEqual(TEST_POD_RESOURCES);
+  });
+
   it('makes valid label values of anything', () => {
     expect(labelValue('a/b c')).toBe('a_b_c');
     expect(labelValue('-x-')).toBe('x');
@@ -145,5 +165,27 @@ describe('nodes from the API', () => {
       })?.ready,
     ).toBe(false);
     expect(toClusterNode({ metadata: { name: 'x' } })).toBeUndefined();
+  });
+});
+
+describe('Pod Security refusals', () => {
+  const forbidden = (message: string, asText: boolean): ApiException<unknown> => {
+    const body = { kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message };
+    return new ApiException(403, 'Unknown API Status Code!', asText ? JSON.stringify(body) : body, {});
+  };
+
+  it("reads the enforced level and the API server's reason from the 403", () => {
+    const message =
+      'pods "netmon-srv-1" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)';
+    for (const asText of [true, false])
+      expect(podSecurityRefusal(forbidden(message, asText))).toEqual({ level: 'baseline', message });
+  });
+
+  it('leaves other errors alone: other 403s, other codes, other errors', () => {
+    expect(podSecurityRefusal(forbidden('pods is forbidden: User "x" cannot create resource', true))).toBe(
+      undefined,
+    );
+    expect(podSecurityRefusal(new ApiException(404, 'not found', '', {}))).toBeUndefined();
+    expect(podSecurityRefusal(new Error('violates PodSecurity "baseline:latest"'))).toBeUndefined();
   });
 });
