@@ -14,7 +14,9 @@ import {
  *
  * - latency: the median round trip of the first probe found in
  *   HEADLINE_PROBES (ICMP, then UDP), else of the alphabetically first probe;
- *   the loss ratio is that probe's.
+ *   the loss ratio is that probe's. udp_latency has no ICMP: its irtt series
+ *   ("Ping (ms) UDP") is the probe udp, and its loss both legs' total (the
+ *   legs' own figures are in the summary's oneWay).
  * - throughput: the mean per direction of data flow: the tool's own figure
  *   (netperf's bytes over time), the one flent's own summary leads with.
  */

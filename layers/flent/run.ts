@@ -5,7 +5,7 @@ import { log } from '../core/log.ts';
 import { lastLines, type RunResult, runProcess } from '../core/process.ts';
 import type { FlentSummary } from '../domain/figures.ts';
 import type { FailureReason, FlentOutcome, TestFailure } from '../domain/outcome.ts';
-import { expectedRunSeconds, isTestName, TEST_TYPES } from '../domain/test-types.ts';
+import { DEFAULT_SERVER_PORTS, expectedRunSeconds, isTestName, TEST_TYPES } from '../domain/test-types.ts';
 import { readArchiveFile } from './archive.ts';
 import { buildFlentArgv, type FlentSpec } from './spec.ts';
 import { summarizeArchive } from './summary.ts';
@@ -203,7 +203,7 @@ async function classifyNoArchive(
   if (NO_IRTT_SERVER.test(output))
     return {
       reason: 'server-missing',
-      message: `${spec.host} answers ICMP echo but no irtt server answers on UDP port 2112 (flent's irtt client knows no other)`,
+      message: `${spec.host} answers ICMP echo but no irtt server answers on UDP port ${DEFAULT_SERVER_PORTS.irtt} (flent's irtt client knows no other)`,
     };
   const reason = NO_NETSERVER.test(output) ? 'server-missing' : 'tool-error';
   return { reason, message: messageFor(reason, spec) };

@@ -41,4 +41,15 @@ describe('headline figures of a pair', () => {
     expect(download.throughput.src_to_dst).toBeNull();
     expect(download.throughput.dst_to_src).toBeGreaterThan(0);
   });
+
+  it('a real udp_latency archive leads with its irtt probe (udp): median round trip, loss of both legs', () => {
+    const udp = archive('udp_latency');
+    expect(headlineOf(udp)).toEqual({
+      probe: 'udp',
+      latencySeconds: udp.series['Ping (ms) UDP']?.median,
+      lossRatio: udp.oneWay?.['Ping (ms) UDP']?.lossRatio,
+      throughput: { src_to_dst: null, dst_to_src: null },
+    });
+    expect(headlineOf(udp).lossRatio).toBeGreaterThan(0);
+  });
 });
