@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiException, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import { onShutdown } from '../core/shutdown.ts';
 import type { FailureReason } from '../domain/outcome.ts';
 import type { Runner, TestOutcome, TestRequest } from '../domain/runner.ts';
 import { decodeReport, ReportError } from '../flent/compact.ts';
@@ -53,6 +54,11 @@ export class KubernetesRunner implements Runner {
     };
     const server = serverPod(request, context, settings);
     const names: string[] = [];
+    // SIGTERM (the probe's Job deleted, e.g. by helm uninstall) exits before `finally`: the pods
+    // would outlive the release. Ask for their deletion then too (no wait: the grace period is short).
+    const unregister = onShutdown(`test pods of run ${context.runId}`, async () => {
+      await Promise.all(names.map((name) => this.deletePod(name, undefined)));
+    });
     try {
       names.push(server.metadata?.name as string);
       await this.createPod(server);
@@ -94,6 +100,7 @@ export class KubernetesRunner implements Runner {
         );
       return this.fromClient(request, started, finished.pod);
     } finally {
+      unregister();
       await this.deletePods(names);
     }
   }

@@ -1,0 +1,62 @@
+import { ApiException, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../layers/core/process.ts';
+import { runShutdownCleanups } from '../../layers/core/shutdown.ts';
+import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
+import { KubernetesRunner } from '../../layers/k8s/runner.ts';
+
+/**
+ * A probe killed mid-test (SIGTERM: its Job deleted, as `helm uninstall`
+ * does) exits before the runner's `finally`: the test pods must be deleted
+ * by the shutdown cleanup, or they outlive the release (seen on the local
+ * real cluster, test/integration/chart-install.test.ts).
+ */
+describe('Kubernetes runner on shutdown', () => {
+  it('deletes the pods of the running test; a finished test leaves no cleanup behind', async () => {
+    const created: string[] = [];
+    const deleted: string[] = [];
+    const notFound = () => new ApiException(404, 'not found', '', {});
+    const core = {
+      createNamespacedPod: async ({ body }: { body: V1Pod }) => {
+        created.push(body.metadata?.name ?? '');
+        return body;
+      },
+      // The server pod stays Pending until it is deleted.
+      readNamespacedPod: async ({ name }: { name: string }) => {
+        if (deleted.includes(name)) throw notFound();
+        return { status: { phase: 'Pending' } };
+      },
+      deleteNamespacedPod: async ({ name }: { name: string }) => {
+        if (deleted.includes(name)) throw notFound();
+        deleted.push(name);
+        return {};
+      },
+    } as unknown as CoreV1Api;
+    const runner = new KubernetesRunner(core, {
+      namespace: 'netmon',
+      image: 'ghcr.io/erigrid/k8s-netmon:0.1.0',
+      hostNetwork: true,
+      s3Env: { NETMON_S3_BUCKET: 'netmon' },
+      agentCommand: ['node', '/opt/netmon/agent.js'],
+      slackSeconds: 60,
+      ports: DEFAULT_SERVER_PORTS,
+      serverReadyTimeoutSeconds: 60,
+      pollMs: 10,
+    });
+    const running = runner.run({
+      src: { name: 'node-1', address: '10.0.0.1' },
+      dst: { name: 'node-2', address: '10.0.0.2' },
+      test: 'tcp_upload',
+      lengthSeconds: 2,
+    });
+    await waitFor('the server pod', () => created.length === 1);
+    await runShutdownCleanups();
+    expect(deleted).toEqual(created);
+    const outcome = await running;
+    expect(outcome.ok).toBe(false);
+    // The test is over: a later shutdown has nothing of it to delete.
+    const before = deleted.length;
+    await runShutdownCleanups();
+    expect(deleted).toHaveLength(before);
+  });
+});
