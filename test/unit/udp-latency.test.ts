@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { oneWayFlows } from '../../layers/domain/figures.ts';
@@ -6,7 +9,8 @@ import { headlineOf } from '../../layers/domain/headline.ts';
 import { UDP_LATENCY_SERIES } from '../../layers/domain/test-types.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
 import { decodeReport, encodeReport, TERMINATION_MESSAGE_LIMIT } from '../../layers/flent/compact.ts';
-import { missingEssentials } from '../../layers/flent/run.ts';
+import { missingEssentials, runFlent } from '../../layers/flent/run.ts';
+import { validateFlentSpec } from '../../layers/flent/spec.ts';
 import { oneWaySeries, summarizeArchive } from '../../layers/flent/summary.ts';
 import { flentStats, relativeDifference } from '../helpers/flent-stats.ts';
 
@@ -187,5 +191,51 @@ describe('udp_latency: the summary', () => {
       encodeReport({ ok: true, summary: withoutOneWay, archivePath: '/x', durationSeconds: 1 }, 'h', null),
     );
     expect(other.outcome.ok && 'oneWay' in other.outcome.summary).toBe(false);
+  });
+});
+
+describe('udp_latency: failures without an archive (stand-ins for flent and fping)', () => {
+  async function reasonOf(flentStderr: string): Promise<[string, string]> {
+    const dir = await mkdtemp(join(tmpdir(), 'netmon-udp-latency-'));
+    try {
+      const script = async (name: string, body: string): Promise<string> => {
+        const path = join(dir, name);
+        await writeFile(path, `#!/bin/sh\n${body}\n`);
+        await chmod(path, 0o755);
+        return path;
+      };
+      // The host answers ICMP; flent writes no archive and exits 0, as flent 2.1.1 does.
+      const fping = await script(
+        'fping',
+        "echo '198.51.100.7 : xmt/rcv/%loss = 3/3/0%, min/avg/max = 1/1/1' >&2",
+      );
+      const flent = await script('flent', `echo '${flentStderr}' >&2; exit 0`);
+      const spec = validateFlentSpec({
+        test: 'udp_latency',
+        host: '198.51.100.7',
+        length: 2,
+        delay: 0,
+        outputDir: dir,
+      });
+      const outcome = await runFlent(spec, { flentBinary: flent, fpingBinary: fping, timeoutMs: 5000 });
+      if (outcome.ok) throw new Error('the stand-in flent wrote no archive, yet the run is ok');
+      return [outcome.failure.reason, outcome.failure.message];
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('no irtt server on dst: server-missing, naming irtt and its port', async () => {
+    const [reason, message] = await reasonOf(
+      'ERROR: Runner Ping (ms) UDP failed check: Irtt connection check failed: Error: read udp4 198.51.100.1:38355->198.51.100.7:2112: read: connection refused',
+    );
+    expect(reason).toBe('server-missing');
+    expect(message).toContain('no irtt server answers on UDP port 2112');
+  });
+
+  it("flent without the project's test file (it takes the name for a host): a tool-error saying install.sh", async () => {
+    const [reason, message] = await reasonOf('ERROR: Found no hostnames on lookup of udp_latency');
+    expect(reason).toBe('tool-error');
+    expect(message).toMatch(/flent has no test udp_latency.*infra\/system\/install\.sh/);
   });
 });
