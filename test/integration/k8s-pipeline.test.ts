@@ -1,69 +1,78 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CoreV1Api,
+  CoordinationV1Api,
+  type CoreV1Api,
   CustomObjectsApi,
+  dumpYaml,
   type KubernetesObject,
+  loadAllYaml,
   type V1ConfigMap,
   type V1CronJob,
   type V1EnvVar,
   Watch,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ControlPlane, helmBinary, startControlPlane } from '../../infra/cluster/control-plane.ts';
-import { SimCluster } from '../../infra/rig/sim-cluster.ts';
+import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
+import { helmBinary, tokenKubeConfig } from '../../infra/cluster/control-plane.ts';
 import { type ManagedProcess, runProcess, waitFor } from '../../layers/core/process.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
 import type { RoundManifest } from '../../layers/domain/round.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
+import { LeaseTestLock } from '../../layers/k8s/lease.ts';
 import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import type { TestScheduleStatus } from '../../layers/k8s/testschedules.ts';
 import { queryLatestPairs } from '../../layers/metrics/query.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
-import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
+import {
+  CLUSTER_UP_MS,
+  removeImage,
+  restoreImage,
+  signalKubelet,
+  startCluster,
+  type TestCluster,
+  waitReady,
+} from '../helpers/cluster.ts';
 import { startPlan, startProbe } from '../helpers/probes.ts';
 import { serverSideApply } from '../k8s/apply.ts';
-import { NodeSimulator } from '../k8s/node-simulator.ts';
 
 /**
- * The product as it runs in a cluster: the Helm chart rendered and applied
- * by server-side apply to a real kube-apiserver; plan and probe run as the
- * CronJobs' containers would (the bundles, the chart's ConfigMap and env,
- * the chart's ServiceAccount token, so a missing RBAC rule fails here); test
- * pods run by the node simulator inside the rig's namespaces; real s3rver,
- * local-aws-sqs, Pushgateway and Prometheus.
+ * The product as it runs in a cluster, on the local real cluster
+ * (infra/cluster: three nodes with real kubelets and containerd, the real
+ * scheduler and controller-manager, the embedded stack, the Flent image):
+ * the Helm chart rendered and applied by server-side apply; plan and probe
+ * run as the CronJobs' containers would (the bundles, the chart's ConfigMap
+ * and env, the chart's ServiceAccount token, so a missing RBAC rule fails
+ * here); the test pods are real pods. Faults are real: an image removed from
+ * a node's containerd, a kubelet stopped or killed, a Node deleted, a Pod
+ * Security label on the namespace.
  */
-const NAMESPACE = 'netmon';
+const NAMESPACE = CHART_NAMESPACE;
 const RELEASE = 'netmon';
-const IMAGE_REPOSITORY = 'ghcr.io/erigrid/k8s-netmon';
 const CHART = fileURLToPath(new URL('../../k8s/netmon', import.meta.url));
-const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
-const RATES = { 'node-a': 10e6, 'node-b': 20e6, 'node-c': 30e6 } as const;
+const RATES = { 'node-1': 10e6, 'node-2': 20e6, 'node-3': 30e6 } as const;
 const ALL_PAIRS = [
-  'node-a>node-b',
-  'node-a>node-c',
-  'node-b>node-a',
-  'node-b>node-c',
-  'node-c>node-a',
-  'node-c>node-b',
+  'node-1>node-2',
+  'node-1>node-3',
+  'node-2>node-1',
+  'node-2>node-3',
+  'node-3>node-1',
+  'node-3>node-2',
 ];
-const SECRETS: Record<string, Record<string, string>> = {
-  // s3rver's fixed credentials: not a secret, a local test server's.
-  'netmon-s3': { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
-};
+/** A kubelet stopped: the controller-manager's node-monitor-grace-period (20 s here) and a little. */
+const NOT_READY_MS = 60_000;
 
-let controlPlane: ControlPlane;
-let cluster: SimCluster;
-let fixture: StackFixture;
-let simulator: NodeSimulator;
+let cluster: TestCluster;
 let store: ObjectStore;
 let core: CoreV1Api;
 let objects: CustomObjectsApi;
 let dir: string;
+/** The chart's Secrets as the kubelet would read them (the cluster's S3 credentials). */
+let secrets: Record<string, Record<string, string>>;
 /** The probe CronJob container's environment, as a kubelet would give it (pod name left to each run). */
 let functionEnv: NodeJS.ProcessEnv;
 
@@ -83,7 +92,7 @@ function resolveEnv(variables: readonly V1EnvVar[], podName: string): Record<str
     else if (from?.fieldRef?.fieldPath === 'metadata.namespace') env[variable.name] = NAMESPACE;
     else if (from?.fieldRef?.fieldPath === 'metadata.name') env[variable.name] = podName;
     else if (from?.secretKeyRef !== undefined) {
-      const value = SECRETS[from.secretKeyRef.name ?? '']?.[from.secretKeyRef.key];
+      const value = secrets[from.secretKeyRef.name ?? '']?.[from.secretKeyRef.key];
       if (value !== undefined) env[variable.name] = value;
       else if (from.secretKeyRef.optional !== true)
         throw new Error(`secret ${from.secretKeyRef.name}/${from.secretKeyRef.key} missing`);
@@ -182,51 +191,44 @@ async function finishProbe(probe: ManagedProcess): Promise<{ tests: number; skip
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'netmon-k8s-pipeline-'));
-  controlPlane = await startControlPlane();
-  core = controlPlane.kubeconfig.makeApiClient(CoreV1Api);
-  objects = controlPlane.kubeconfig.makeApiClient(CustomObjectsApi);
-  cluster = await SimCluster.create({
-    nodes: Object.entries(RATES).map(([name, rate], i) => ({
-      name,
-      rateBitsPerSecond: rate,
-      zone: `z${i}`,
-      region: 'r',
-    })),
-    hostAddress: true,
-  });
-  // Pods in the node namespaces reach S3 on the rig's host address; the functions reach it from the host.
-  fixture = await startStackFixture({
-    visibilityTimeoutSeconds: 30,
-    s3Address: cluster.hostAddress as string,
-  });
-  store = storeFrom(fixture.env);
+  cluster = await startCluster({ nodes: 3, ratesMbit: [10, 20, 30] });
+  core = cluster.core;
+  objects = cluster.kubeconfig.makeApiClient(CustomObjectsApi);
+  const secret = await core.readNamespacedSecret({ name: S3_CREDENTIALS_SECRET, namespace: NAMESPACE });
+  secrets = {
+    [S3_CREDENTIALS_SECRET]: Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString()]),
+    ),
+  };
 
+  // The chart pointed at the cluster's embedded stack by address (cluster.json), not by the Service
+  // names of values.yaml: plan and probe run on the host here, the agent on the nodes, both reach it so.
+  const { endpoints } = cluster.info;
   const rendered = await renderChart({
-    image: { repository: IMAGE_REPOSITORY, tag: 'test' },
+    clusterName: 'local',
     schedules: [{ name: 'mesh', schedule: '* * * * *', test: 'tcp_upload', length: 2, delay: 1 }],
     s3: {
-      bucket: fixture.env.NETMON_S3_BUCKET,
-      endpoint: fixture.env.NETMON_S3_ENDPOINT,
-      credentialsSecret: 'netmon-s3',
+      bucket: endpoints.s3Bucket,
+      endpoint: endpoints.s3,
+      forcePathStyle: true,
+      credentialsSecret: S3_CREDENTIALS_SECRET,
     },
-    sqs: {
-      queueUrl: fixture.env.NETMON_SQS_QUEUE_URL,
-      endpoint: fixture.env.NETMON_SQS_ENDPOINT,
-      visibilityTimeoutSeconds: 30,
-    },
-    pushgateway: { url: fixture.env.NETMON_PUSHGATEWAY_URL },
-    prometheus: { url: fixture.env.NETMON_PROMETHEUS_URL },
-    functions: { probe: { budgetSeconds: 300, serverReadyTimeoutSeconds: 5 } },
+    sqs: { queueUrl: endpoints.sqsQueueUrl, endpoint: endpoints.sqs, visibilityTimeoutSeconds: 30 },
+    pushgateway: { url: endpoints.pushgateway },
+    prometheus: { url: endpoints.prometheus },
+    // Not needed here; its pod would only take the loaded host's CPU.
+    graphApi: { enabled: false },
+    // 15 s: a node's failed pull takes ~11 s here (its resolver times out), and a loaded host starts pods slowly.
+    functions: { probe: { budgetSeconds: 300, serverReadyTimeoutSeconds: 15 } },
   });
-  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  // No controller-manager here: the namespace's default ServiceAccount is made by hand.
-  await core.createNamespacedServiceAccount({
+  // The test runs plan and probe itself, as the CronJobs' containers would: the real CronJob
+  // controller must not fire them as well, so they are applied suspended.
+  const manifests = (loadAllYaml(rendered) as Array<KubernetesObject | null>)
+    .filter((o): o is KubernetesObject => o !== null && typeof o === 'object' && 'kind' in o)
+    .map((o) => (o.kind === 'CronJob' ? { ...o, spec: { ...(o as V1CronJob).spec, suspend: true } } : o));
+  const applied = await serverSideApply(cluster.kubeconfig, manifests.map((o) => dumpYaml(o)).join('---\n'), {
     namespace: NAMESPACE,
-    body: { metadata: { name: 'default' } },
   });
-  for (const [name, stringData] of Object.entries(SECRETS))
-    await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name }, stringData } });
-  const applied = await serverSideApply(controlPlane.kubeconfig, rendered, { namespace: NAMESPACE });
 
   // The functions authenticate as the chart's ServiceAccount: its RBAC is what they get.
   const token = await core.createNamespacedServiceAccountToken({
@@ -234,8 +236,14 @@ beforeAll(async () => {
     name: RELEASE,
     body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
+  const admin = cluster.kubeconfig.getCurrentCluster();
+  const caData =
+    admin?.caData ?? (admin?.caFile ? (await readFile(admin.caFile)).toString('base64') : undefined);
   const kubeconfigFile = join(dir, 'kubeconfig');
-  await writeFile(kubeconfigFile, controlPlane.withToken(token.status?.token ?? '').exportConfig());
+  await writeFile(
+    kubeconfigFile,
+    tokenKubeConfig(admin?.server ?? '', caData, token.status?.token ?? '').exportConfig(),
+  );
   const configMap = applied.find((o): o is V1ConfigMap => o.kind === 'ConfigMap') as V1ConfigMap;
   const probeJob = applied.find(
     (o): o is V1CronJob => o.kind === 'CronJob' && (o.metadata?.name ?? '').endsWith('-probe'),
@@ -248,21 +256,13 @@ beforeAll(async () => {
     ...configMap.data,
     ...resolveEnv(container?.env ?? [], 'probe'),
   };
-
-  simulator = new NodeSimulator(controlPlane.kubeconfig, cluster, {
-    [`${IMAGE_REPOSITORY}:*`]: (command) =>
-      command.map((word) => (word === 'node' ? process.execPath : word.replace(/^\/opt\/netmon\//, DIST))),
-  });
-  await simulator.start();
-}, 45 * 60_000);
+  store = storeFrom(functionEnv);
+}, CLUSTER_UP_MS);
 
 afterAll(async () => {
-  await simulator?.stop();
-  await fixture?.stop();
-  await cluster?.destroy();
-  await controlPlane?.stop();
+  await cluster?.down();
   if (dir) await rm(dir, { recursive: true, force: true });
-});
+}, 180_000);
 
 describe('in a cluster: chart, TestSchedule, plan, probe', () => {
   it('runs a full round from the chart values: a result per pair, archives, metrics, status 6/6, rates within 10%', async () => {
@@ -283,7 +283,8 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
     }
     await waitFor(
       'every pair in Prometheus',
-      async () => (await queryLatestPairs(fixture.stack.prometheusUrl, { schedule: 'mesh' })).length === 6,
+      async () =>
+        (await queryLatestPairs(cluster.info.endpoints.prometheus ?? '', { schedule: 'mesh' })).length === 6,
       { timeoutMs: 30_000, intervalMs: 500 },
     );
 
@@ -307,7 +308,7 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
     const round = await openRound('parallel');
     // One watch stream delivers events in the API server's commit order: exact ordering, no clock skew.
     const events: Array<{ type: string; runId: string }> = [];
-    const watch = await new Watch(controlPlane.kubeconfig).watch(
+    const watch = await new Watch(cluster.kubeconfig).watch(
       `/api/v1/namespaces/${NAMESPACE}/pods`,
       { labelSelector: `${LABELS.managedBy}=${MANAGED_BY}` },
       (type, pod: KubernetesObject) =>
@@ -352,37 +353,53 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
 
   it('a node whose image pulls fail: its tests time out with the reason, pods deleted, the round goes on', async () => {
     await onlySchedule('pulls', { schedule: '* * * * *', test: 'ping', length: 2, delay: 1 });
-    simulator.setImagePulls('node-c', false);
+    // The Flent image gone from node-3's containerd: its kubelet must pull it, and no registry serves it here.
+    const node3 = cluster.node('node-3');
+    await removeImage(node3, cluster.flentImage);
     try {
       const round = await openRound('pulls');
       await finishProbe(startProbe(envOf('netmon-probe-1')));
       const records = await recordsOf('pulls', round);
       expect(pairsOf(records)).toEqual(ALL_PAIRS);
       for (const record of records) {
-        if (record.src === 'node-c' || record.dst === 'node-c') {
+        if (record.src === 'node-3' || record.dst === 'node-3') {
           expect(record.connectivity).toBe(0);
-          expect(record.reason).toBe(record.dst === 'node-c' ? 'server-missing' : 'timeout');
+          expect(record.reason).toBe(record.dst === 'node-3' ? 'server-missing' : 'timeout');
           expect(record.message).toContain('ErrImagePull');
-        } else expect(record.connectivity).toBe(1);
+        } else expect(record.connectivity, `${record.src}>${record.dst}: ${record.message}`).toBe(1);
       }
       const status = await statusOf('pulls');
       expect(status.lastCompletedRound).toMatchObject({ id: round, total: 6, done: 2, failed: 4 });
       expect(await testPodsLeft()).toEqual([]);
     } finally {
-      simulator.setImagePulls('node-c', true);
+      await restoreImage(node3, cluster.flentImage);
     }
   }, 300_000);
 
   it('a node marked NotReady mid-round: its remaining pairs are skipped with that reason, the rest complete', async () => {
     await onlySchedule('notready', { schedule: '* * * * *', test: 'ping', length: 2, delay: 1 });
     const round = await openRound('notready');
+    const node3 = cluster.node('node-3');
+    // The test takes the test lock between two tests: the probe waits while node-3 goes NotReady.
+    const lock = new LeaseTestLock(cluster.kubeconfig.makeApiClient(CoordinationV1Api), {
+      namespace: NAMESPACE,
+      identity: 'the-test',
+      pollMs: 50,
+    });
     const probe = startProbe(envOf('netmon-probe-1'));
     try {
       await waitFor('the first pair to finish', async () => (await manifestOf('notready')).counts.done >= 1, {
         timeoutMs: 60_000,
-        intervalMs: 200,
+        intervalMs: 100,
       });
-      await simulator.setReady('node-c', false);
+      const release = await lock.acquire(60_000);
+      try {
+        // Its kubelet stopped: no Lease renewals, and the node lifecycle controller marks the node NotReady.
+        signalKubelet(node3, 'SIGSTOP');
+        await waitReady(core, 'node-3', false, NOT_READY_MS);
+      } finally {
+        await release();
+      }
       const report = await finishProbe(probe);
       const manifest = await manifestOf('notready');
       expect(manifest.round).toBe(round);
@@ -391,17 +408,18 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
       expect(skipped.length).toBeGreaterThanOrEqual(2);
       expect(report.skipped).toBe(skipped.length);
       for (const pair of manifest.pairs) {
-        if (pair.src !== 'node-c' && pair.dst !== 'node-c') expect(pair.state).toBe('done');
+        if (pair.src !== 'node-3' && pair.dst !== 'node-3') expect(pair.state).toBe('done');
         else expect(['done', 'skipped']).toContain(pair.state);
       }
-      for (const pair of skipped) expect(pair.reason).toBe('node node-c is not Ready');
+      for (const pair of skipped) expect(pair.reason).toBe('node node-3 is not Ready');
       const status = await statusOf('notready');
       expect(status.lastCompletedRound).toMatchObject({ total: 6, skipped: skipped.length });
       expect(status.progress).toBe('6/6');
     } finally {
       await probe.stop();
-      await simulator.setReady('node-c', true);
+      signalKubelet(node3, 'SIGCONT');
     }
+    await waitReady(core, 'node-3', true, NOT_READY_MS);
   }, 300_000);
 
   it('reports in the status what keeps a schedule from running: no matching node, a cron the parser refuses', async () => {
@@ -433,5 +451,62 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
       reason: 'InvalidSpec',
       message: expect.stringContaining('spec.schedule'),
     });
+  }, 120_000);
+
+  it('a node deleted after the round opened: its pairs are skipped as gone, the others measured', async () => {
+    await onlySchedule('deleted', { schedule: '* * * * *', test: 'ping', length: 2, delay: 1 });
+    const round = await openRound('deleted');
+    // The machine goes away: its kubelet dies and the Node object is deleted. (Last user of node-3.)
+    signalKubelet(cluster.node('node-3'), 'SIGKILL');
+    await core.deleteNode({ name: 'node-3' });
+    const report = await finishProbe(startProbe(envOf('netmon-probe-1')));
+    expect(report).toMatchObject({ tests: 2, skipped: 4 });
+    const manifest = await manifestOf('deleted');
+    expect(manifest.round).toBe(round);
+    expect(manifest.closedAt).not.toBeNull();
+    for (const pair of manifest.pairs) {
+      if (pair.src === 'node-3' || pair.dst === 'node-3')
+        expect(pair).toMatchObject({ state: 'skipped', reason: 'node node-3 is gone' });
+      else expect(pair.state).toBe('done');
+    }
+    expect((await statusOf('deleted')).lastCompletedRound).toMatchObject({
+      id: round,
+      total: 6,
+      done: 2,
+      skipped: 4,
+    });
+    expect(await testPodsLeft()).toEqual([]);
+  }, 120_000);
+
+  it('a namespace whose Pod Security label refuses hostNetwork pods: the probe fails naming the label, no pod left, lease released', async () => {
+    await onlySchedule('baseline', { schedule: '* * * * *', test: 'ping', length: 2, delay: 1 });
+    await openRound('baseline');
+    const label = 'pod-security.kubernetes.io/enforce';
+    const setLabel = async (value: string | undefined): Promise<void> => {
+      const namespace = await core.readNamespace({ name: NAMESPACE });
+      const labels = { ...namespace.metadata?.labels };
+      if (value === undefined) delete labels[label];
+      else labels[label] = value;
+      await core.replaceNamespace({
+        name: NAMESPACE,
+        body: { ...namespace, metadata: { ...namespace.metadata, labels } },
+      });
+    };
+    await setLabel('baseline');
+    try {
+      const result = await startProbe(envOf('netmon-probe-1')).done;
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(
+        `probe: namespace ${NAMESPACE} refuses the test pods: its label ${label}=baseline`,
+      );
+      expect(result.stderr).toContain('hostNetwork');
+      expect(await testPodsLeft()).toEqual([]);
+      const lease = await cluster.kubeconfig
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ name: 'netmon-test', namespace: NAMESPACE });
+      expect(lease.spec?.holderIdentity).toBeUndefined();
+    } finally {
+      await setLabel(undefined);
+    }
   }, 120_000);
 });
