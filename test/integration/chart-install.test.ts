@@ -9,6 +9,7 @@ import { helmBinary } from '../../infra/cluster/control-plane.ts';
 import { type RunResult, runProcess, waitFor } from '../../layers/core/process.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
+import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import type { TestScheduleStatus } from '../../layers/k8s/testschedules.ts';
 import { type PairMetrics, queryLatestPairs } from '../../layers/metrics/query.ts';
 import { GRAPH_SET_FILES, type GraphSetFile, graphKey, resultPrefix } from '../../layers/store/keys.ts';
@@ -381,23 +382,26 @@ describe('the Helm chart on the local real cluster', () => {
     for (const node of info.nodes) expect(svg.body).toContain(node.address);
   }, 60_000);
 
-  // Only the release's own objects: the test pods of a probe killed mid-test by the uninstall (rounds
-  // are due every minute here, so a test is usually running) are left behind, because the probe does not
-  // delete them on SIGTERM (KubernetesRunner deletes them only in its finally); `cluster down` removes them.
-  it('helm uninstall removes the release: its CronJobs, Jobs, Deployment and their pods', async () => {
+  // Rounds are due every minute here, so the uninstall usually stops a probe mid-test: its SIGTERM
+  // cleanup must delete the test pods, which belong to no release object.
+  it('helm uninstall removes the release: its CronJobs, Jobs, Deployment, their pods and the test pods', async () => {
     const uninstall = await helm(['uninstall', RELEASE, '-n', NAMESPACE, '--wait']);
     expect(uninstall.exitCode, uninstall.stderr).toBe(0);
     await explained(() =>
       waitFor(
-        'the release and its pods to go',
+        'the release, its pods and the test pods to go',
         async () => {
           const selector = { namespace: NAMESPACE, labelSelector: `app.kubernetes.io/instance=${RELEASE}` };
-          const [pods, jobs, cronJobs] = await Promise.all([
+          const [pods, testPods, jobs, cronJobs] = await Promise.all([
             core.listNamespacedPod(selector),
+            core.listNamespacedPod({
+              namespace: NAMESPACE,
+              labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
+            }),
             batch.listNamespacedJob(selector),
             batch.listNamespacedCronJob(selector),
           ]);
-          return pods.items.length + jobs.items.length + cronJobs.items.length === 0;
+          return [pods, testPods, jobs, cronJobs].every((list) => list.items.length === 0);
         },
         { timeoutMs: 60_000, intervalMs: 500 },
       ),
