@@ -1,6 +1,7 @@
 import { CoordinationV1Api, type CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
+import { BUSYBOX_IMAGE } from '../../infra/cluster/images.ts';
 import { LockError, RunnerError } from '../../layers/core/errors.ts';
 import { waitFor } from '../../layers/core/process.ts';
 import type { RunnerNode } from '../../layers/domain/runner.ts';
@@ -220,7 +221,14 @@ describe('Kubernetes runner', () => {
       namespace: NAMESPACE,
       body: {
         metadata: { name: 'netmon-cli-leftover', labels: { [LABELS.managedBy]: MANAGED_BY } },
-        spec: { nodeName: 'node-1', containers: [{ name: 'x', image: 'registry.invalid/x:1' }] },
+        // Running on its node, as a crashed probe leaves them: the kubelet stops it, then it is gone.
+        spec: {
+          nodeName: 'node-1',
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            { name: 'x', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'] },
+          ],
+        },
       },
     });
     const runner = new KubernetesRunner(core, runnerOptions());
