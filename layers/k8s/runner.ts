@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ApiException, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Api, type V1OwnerReference, type V1Pod } from '@kubernetes/client-node';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { onShutdown } from '../core/shutdown.ts';
@@ -11,6 +11,12 @@ import { clientPod, LABELS, MANAGED_BY, type PodSettings, serverPod, type TestCo
 export interface KubernetesRunnerOptions extends PodSettings {
   /** How long the server pod may take to be ready (image pull included). */
   serverReadyTimeoutSeconds: number;
+  /**
+   * The pod the runner runs in (the probe's): the test pods name it as their owner, so the garbage
+   * collector deletes them when it goes (a Job deleted by helm uninstall, whose RBAC goes at the same
+   * moment, or a probe killed outright). Not a pod (a cloud function): no owner.
+   */
+  ownerPodName?: string;
   pollMs?: number;
 }
 
@@ -35,10 +41,31 @@ type PodState =
 export class KubernetesRunner implements Runner {
   private readonly core: CoreV1Api;
   private readonly options: KubernetesRunnerOptions;
+  private owner: Promise<V1OwnerReference | undefined> | undefined;
 
   constructor(core: CoreV1Api, options: KubernetesRunnerOptions) {
     this.core = core;
     this.options = options;
+  }
+
+  /** The owner reference to the runner's own pod, read once; undefined when there is none. */
+  private ownerReference(): Promise<V1OwnerReference | undefined> {
+    const name = this.options.ownerPodName;
+    if (name === undefined) return Promise.resolve(undefined);
+    this.owner ??= this.core.readNamespacedPod({ name, namespace: this.options.namespace }).then(
+      (pod) =>
+        pod.metadata?.uid === undefined
+          ? undefined
+          : { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata.uid },
+      (err) => {
+        if (!(err instanceof ApiException && err.code === 404)) {
+          this.owner = undefined;
+          throw err;
+        }
+        return undefined;
+      },
+    );
+    return this.owner;
   }
 
   async run(request: TestRequest): Promise<TestOutcome> {
@@ -53,6 +80,9 @@ export class KubernetesRunner implements Runner {
       ...(request.hostNetwork === undefined ? {} : { hostNetwork: request.hostNetwork }),
     };
     const server = serverPod(request, context, settings);
+    const owner = await this.ownerReference();
+    const owned = (pod: V1Pod): V1Pod =>
+      owner === undefined ? pod : { ...pod, metadata: { ...pod.metadata, ownerReferences: [owner] } };
     const names: string[] = [];
     // SIGTERM (the probe's Job deleted, e.g. by helm uninstall) exits before `finally`: the pods
     // would outlive the release. Ask for their deletion then too (no wait: the grace period is short).
@@ -61,7 +91,7 @@ export class KubernetesRunner implements Runner {
     });
     try {
       names.push(server.metadata?.name as string);
-      await this.createPod(server);
+      await this.createPod(owned(server));
       const ready = await this.waitFor(server, 'ready', this.options.serverReadyTimeoutSeconds);
       if (ready.kind !== 'ready')
         return this.failure(
@@ -75,7 +105,7 @@ export class KubernetesRunner implements Runner {
         : (ready.pod.status?.podIP ?? request.dst.address);
       const client = clientPod(request, context, settings, address);
       names.push(client.metadata?.name as string);
-      await this.createPod(client);
+      await this.createPod(owned(client));
       // An image that never pulls on src must not hold the test until the pod's deadline.
       const running = await this.waitFor(client, 'started', this.options.serverReadyTimeoutSeconds);
       if (running.kind === 'stuck' || running.kind === 'gone')
@@ -100,8 +130,8 @@ export class KubernetesRunner implements Runner {
         );
       return this.fromClient(request, started, finished.pod);
     } finally {
-      unregister();
-      await this.deletePods(names);
+      // Registered until the pods are gone: a SIGTERM while they are deleted still asks again.
+      await this.deletePods(names).finally(unregister);
     }
   }
 

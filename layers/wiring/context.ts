@@ -224,6 +224,7 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
       agentCommand: ['node', '/opt/netmon/agent.js'],
       slackSeconds: 60,
       serverReadyTimeoutSeconds: config.NETMON_SERVER_READY_TIMEOUT_SECONDS,
+      ownerPodName: config.NETMON_POD_NAME,
     }),
     lock: new LeaseTestLock(kubeconfig.makeApiClient(CoordinationV1Api), {
       namespace: config.NETMON_NAMESPACE,

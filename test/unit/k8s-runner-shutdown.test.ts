@@ -7,22 +7,27 @@ import { KubernetesRunner } from '../../layers/k8s/runner.ts';
 
 /**
  * A probe killed mid-test (SIGTERM: its Job deleted, as `helm uninstall`
- * does) exits before the runner's `finally`: the test pods must be deleted
- * by the shutdown cleanup, or they outlive the release (seen on the local
- * real cluster, test/integration/chart-install.test.ts).
+ * does) exits before the runner's `finally`: the test pods outlived the
+ * release on the local real cluster (test/integration/chart-install.test.ts).
+ * They are owned by the probe's pod, so the garbage collector deletes them
+ * (uninstall removes the probe's RBAC at the same moment, so its own deletes
+ * can be refused), and the shutdown cleanup deletes them when it still may.
  */
 describe('Kubernetes runner on shutdown', () => {
-  it('deletes the pods of the running test; a finished test leaves no cleanup behind', async () => {
+  it('owns the test pods by its pod and deletes those of the running test; a finished test leaves no cleanup', async () => {
     const created: string[] = [];
     const deleted: string[] = [];
+    const owners: unknown[] = [];
     const notFound = () => new ApiException(404, 'not found', '', {});
     const core = {
       createNamespacedPod: async ({ body }: { body: V1Pod }) => {
         created.push(body.metadata?.name ?? '');
+        owners.push(body.metadata?.ownerReferences ?? []);
         return body;
       },
-      // The server pod stays Pending until it is deleted.
+      // The probe's own pod; the server pod stays Pending until it is deleted.
       readNamespacedPod: async ({ name }: { name: string }) => {
+        if (name === 'netmon-probe-1') return { metadata: { name, uid: 'probe-uid' } };
         if (deleted.includes(name)) throw notFound();
         return { status: { phase: 'Pending' } };
       },
@@ -41,6 +46,7 @@ describe('Kubernetes runner on shutdown', () => {
       slackSeconds: 60,
       ports: DEFAULT_SERVER_PORTS,
       serverReadyTimeoutSeconds: 60,
+      ownerPodName: 'netmon-probe-1',
       pollMs: 10,
     });
     const running = runner.run({
@@ -50,6 +56,8 @@ describe('Kubernetes runner on shutdown', () => {
       lengthSeconds: 2,
     });
     await waitFor('the server pod', () => created.length === 1);
+    // Owned by the probe's pod: the garbage collector deletes them with it, RBAC or not.
+    expect(owners).toEqual([[{ apiVersion: 'v1', kind: 'Pod', name: 'netmon-probe-1', uid: 'probe-uid' }]]);
     await runShutdownCleanups();
     expect(deleted).toEqual(created);
     const outcome = await running;
