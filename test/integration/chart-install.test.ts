@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leftoversOf } from '../../infra/cluster/cleanup.ts';
 import type { ClusterInfo } from '../../infra/cluster/cluster.ts';
 import { helmBinary } from '../../infra/cluster/control-plane.ts';
+import { type ClusterLayout, clusterLayout } from '../../infra/cluster/layout.ts';
 import { type RunResult, runProcess, waitFor } from '../../layers/core/process.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
@@ -61,6 +63,8 @@ const SET_VALUES = [
 
 let out: string | undefined;
 let info: ClusterInfo;
+/** The cluster's names (for the leftovers check after down), once up has written cluster.json. */
+let layout: ClusterLayout | undefined;
 let core: CoreV1Api;
 let batch: BatchV1Api;
 let objects: CustomObjectsApi;
@@ -216,6 +220,11 @@ beforeAll(async () => {
   const up = await cluster(['up', '--nodes', String(NODES.length), '--out', out], COLD_BUILD_MS);
   if (up.exitCode !== 0) throw new Error(`cluster up failed: ${up.stderr.slice(-3000)}`);
   info = JSON.parse(await readFile(join(out, 'cluster.json'), 'utf8')) as ClusterInfo;
+  layout = clusterLayout(
+    info.supervisor.pid,
+    out,
+    info.nodes.map((n) => n.name),
+  );
   const kubeconfig = new KubeConfig();
   kubeconfig.loadFromFile(info.kubeconfig);
   core = kubeconfig.makeApiClient(CoreV1Api);
@@ -246,6 +255,8 @@ afterAll(async () => {
   const down = await cluster(['down', '--out', out], 120_000);
   await rm(out, { recursive: true, force: true });
   expect(down.exitCode, down.stderr).toBe(0);
+  if (layout !== undefined)
+    expect(await leftoversOf(layout)).toEqual({ processes: [], mounts: [], cgroups: [], files: [] });
 }, 180_000);
 
 describe('the Helm chart on the local real cluster', () => {
@@ -382,8 +393,8 @@ describe('the Helm chart on the local real cluster', () => {
     for (const node of info.nodes) expect(svg.body).toContain(node.address);
   }, 60_000);
 
-  // Rounds are due every minute here, so the uninstall usually stops a probe mid-test: its SIGTERM
-  // cleanup must delete the test pods, which belong to no release object.
+  // Rounds are due every minute here, so the uninstall usually stops a probe mid-test, and deletes the
+  // probe's RBAC at the same moment: the test pods go with the probe's pod, their owner.
   it('helm uninstall removes the release: its CronJobs, Jobs, Deployment, their pods and the test pods', async () => {
     const uninstall = await helm(['uninstall', RELEASE, '-n', NAMESPACE, '--wait']);
     expect(uninstall.exitCode, uninstall.stderr).toBe(0);
