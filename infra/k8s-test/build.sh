@@ -163,8 +163,9 @@ build_one() {
   local name=$1 dir=$2 target=$3 started
   started=$(date +%s)
   say "$name: not cached, building into $target (a cold build takes minutes)"
-  # We hold the lock: a temporary folder still here is a killed build's.
-  find "$cache" -mindepth 1 -maxdepth 1 -type d -name '.tmp-*' -exec rm -rf -- {} +
+  # We hold the lock: a temporary folder of this name still here is a killed build's.
+  # Only ours: image.sh and rootfs.sh build beside us under their own names.
+  find "$cache" -mindepth 1 -maxdepth 1 -type d -name ".tmp-$name-*" -exec rm -rf -- {} +
   tmp_dir=$(mktemp -d "$cache/.tmp-$name-XXXXXX")
   chmod 755 "$tmp_dir"
 
