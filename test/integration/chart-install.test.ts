@@ -28,10 +28,10 @@ import { storeFrom } from '../../layers/wiring/context.ts';
  * Flent between the nodes, the graph API Deployment serves the graphs.
  * One cluster for the file, removed in afterAll whatever happened.
  *
- * The schedule tests tcp_upload, not the chart's default ping: ICMP in the
- * hardened agent pod (fping 5.1 on an unprivileged datagram socket) is being
- * fixed; tcp_upload measures latency with fping too, but its result stands on
- * the TCP data. Switch to ping once the agent's ICMP works on real kubelets.
+ * The schedule tests tcp_upload: its TCP data proves the pods' network and
+ * shaping, and its ICMP series and the agent's fping reachability check prove
+ * unprivileged ICMP in the hardened agent pod (no capability, no_new_privs:
+ * datagram sockets through the nodes' ping_group_range).
  */
 
 // A cold start builds hyperkube (~5 min) and the Flent image (~1 min).
@@ -310,6 +310,10 @@ describe('the Helm chart on the local real cluster', () => {
       const archive = parseArchive(bytes ?? new Uint8Array(), record.archiveKey ?? '');
       expect(archive.metadata.NAME).toBe(TEST);
       expect(archive.metadata.HOSTS).toContain(info.nodes.find((n) => n.name === record.dst)?.address);
+      expect(
+        record.summary?.latency['Ping (ms) ICMP']?.count,
+        `ICMP of ${record.src}>${record.dst}`,
+      ).toBeGreaterThan(0);
     }
   });
 
