@@ -1,4 +1,4 @@
-import { CoordinationV1Api, type CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
 import { BUSYBOX_IMAGE } from '../../infra/cluster/images.ts';
@@ -7,9 +7,10 @@ import { waitFor } from '../../layers/core/process.ts';
 import type { RunnerNode } from '../../layers/domain/runner.ts';
 import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
+import { icmpCheckArgv } from '../../layers/flent/run.ts';
 import { LeaseTestLock } from '../../layers/k8s/lease.ts';
 import { KubeNodeSource } from '../../layers/k8s/nodes.ts';
-import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
+import { clientPod, LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import { KubernetesRunner, type KubernetesRunnerOptions } from '../../layers/k8s/runner.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
 import {
@@ -215,6 +216,73 @@ describe('Kubernetes runner', () => {
       await core.deleteNamespace({ name: namespace });
     }
   });
+
+  /**
+   * ICMP in the agent's container as the kubelet runs it (containerd + runc):
+   * the pod clientPod builds, as 65532 on the host network, no capability at
+   * all and no_new_privs. fping (the product's reachability check) and ping
+   * must get answers over unprivileged ICMP datagram sockets (the nodes'
+   * ping_group_range is systemd's "0 2147483647"). Before, the image's file
+   * capability on fping made it fail to execute (EPERM) or run without a reply.
+   */
+  it('fping and ping from node A answer from node B as 65532, with no capability and no_new_privs', async () => {
+    // node-1 -> node-2 is not the cut direction.
+    const a = cluster.node('node-1');
+    const b = cluster.node('node-2');
+    const script = [
+      'grep -E "^(Cap(Bnd|Eff|Prm)|NoNewPrivs):" /proc/self/status',
+      'echo "uid=$(id -u) gid=$(id -g)"',
+      `${icmpCheckArgv(b.address).join(' ')}; echo "fping=$?"`,
+      `ping -n -q -c 3 -i 0.2 -W 1 ${b.address}; echo "ping=$?"`,
+    ].join('; ');
+    const pod: V1Pod = clientPod(
+      {
+        src: { name: a.name, address: a.address },
+        dst: { name: b.name, address: b.address },
+        test: 'ping',
+        lengthSeconds: 5,
+      },
+      { schedule: 'icmp', round: 'icmp', runId: 'icmp' },
+      {
+        namespace: 'default',
+        image: cluster.flentImage,
+        hostNetwork: true,
+        s3Env: {},
+        agentCommand: ['sh', '-c', `(${script}) > /dev/termination-log 2>&1`],
+        ports: DEFAULT_SERVER_PORTS,
+        slackSeconds: 60,
+      },
+      b.address,
+    );
+    // The product's pod as it is: no capability added to the agent.
+    expect(pod.spec?.containers[0]?.securityContext?.capabilities).toEqual({ drop: ['ALL'] });
+    const name = pod.metadata?.name ?? '';
+    await core.createNamespacedPod({ namespace: 'default', body: pod });
+
+    let done: V1Pod | undefined;
+    await waitFor(
+      'the ICMP pod to finish',
+      async () => {
+        done = await core.readNamespacedPod({ name, namespace: 'default' });
+        return ['Succeeded', 'Failed'].includes(done.status?.phase ?? '');
+      },
+      { timeoutMs: 45_000, intervalMs: 200 },
+    );
+    const message = done?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '';
+    await core.deleteNamespacedPod({ name, namespace: 'default' });
+    expect(done?.status?.phase, message).toBe('Succeeded');
+    expect(done?.spec?.nodeName).toBe(a.name);
+    expect(message).toContain('uid=65532 gid=65532');
+    expect(message).toMatch(/^CapBnd:\s+0000000000000000$/m);
+    expect(message).toMatch(/^CapEff:\s+0000000000000000$/m);
+    expect(message).toMatch(/^NoNewPrivs:\s+1$/m);
+    // fping: every probe answered, exit 0.
+    expect(message).toContain(`${b.address} : xmt/rcv/%loss = 3/3/0%, min/avg/max`);
+    expect(message, message).toMatch(/^fping=0$/m);
+    // iputils ping (flent's fallback) too.
+    expect(message).toContain('3 packets transmitted, 3 received, 0% packet loss');
+    expect(message).toMatch(/^ping=0$/m);
+  }, 60_000);
 
   it('deletes pods that a crashed run left behind', async () => {
     await core.createNamespacedPod({
