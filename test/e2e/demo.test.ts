@@ -6,6 +6,7 @@ import { listRigObjects } from '../../infra/rig/sim-cluster.ts';
 import { startProcess, waitFor } from '../../layers/core/process.ts';
 import { CLI, netmon } from '../helpers/cli.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
+import { binomialInterval } from '../helpers/ground-truth.ts';
 import { strayTestProcesses } from '../setup/global.ts';
 
 interface DemoPair {
@@ -18,6 +19,17 @@ interface DemoPair {
   connectivity: number;
   reason: string | null;
   archiveUrl: string | null;
+  injectedDelaySeconds: Legs;
+  injectedLossRatio: Legs;
+  rttMedianSeconds?: number | null;
+  packetsSent?: number;
+  oneWayDelaySeconds?: Legs<number | null>;
+  lossRatio?: Legs<number | null>;
+}
+
+interface Legs<T = number> {
+  up: T;
+  down: T;
 }
 
 const out = await mkdtemp(join(tmpdir(), 'netmon-demo-test-'));
@@ -52,6 +64,58 @@ describe('npm run demo', () => {
     }
     // The archives are in the s3rver folder under out/, the same objects the URLs name.
     expect((await stat(join(out, 's3', 'netmon'))).isDirectory()).toBe(true);
+  }, 300_000);
+});
+
+describe('npm run demo -- --test udp_latency --delays --losses: latency and loss against injected ground truth', () => {
+  it('round trips, one-way delays and loss per leg of every pair match what the rig injected', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'netmon-demo-truth-'));
+    try {
+      // node-1 and node-2 undelayed: their pair is the baseline of this run.
+      const delaysMs = [0, 0, 5, 12];
+      const losses = [0, 0, 0, 3];
+      const result = await netmon(
+        [
+          ...['demo', '--out', dir, '--test', 'udp_latency', '--length', '2', '--delay', '0'],
+          ...['--delays', delaysMs.join(','), '--losses', losses.join(',')],
+        ],
+        300_000,
+      );
+      expect(result.exitCode, result.stderr).toBe(0);
+      const { pairs } = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as {
+        pairs: DemoPair[];
+      };
+      const measured = pairs.filter((p) => !p.cut);
+      expect(measured).toHaveLength(11);
+      const baseline = pairs.find((p) => p.src === 'node-1' && p.dst === 'node-2')?.rttMedianSeconds ?? 1;
+      expect(baseline).toBeLessThan(0.001);
+      for (const pair of measured) {
+        const label = `${pair.src}->${pair.dst}: ${JSON.stringify(pair)}`;
+        expect(pair.connectivity, label).toBe(1);
+        const injected = pair.injectedDelaySeconds;
+        const expectedRtt = injected.up + injected.down + baseline;
+        const rttTolerance = Math.max(0.0003, 0.03 * expectedRtt);
+        expect(Math.abs((pair.rttMedianSeconds ?? 0) - expectedRtt), label).toBeLessThanOrEqual(rttTolerance);
+        for (const leg of ['up', 'down'] as const) {
+          // Both ends share one clock here: one-way delays are exact up to the path's own.
+          expect(
+            Math.abs((pair.oneWayDelaySeconds?.[leg] ?? 1) - injected[leg]),
+            `${leg} ${label}`,
+          ).toBeLessThan(0.0003);
+          const sent = pair.packetsSent ?? 0;
+          const lost = Math.round((pair.lossRatio?.[leg] ?? 1) * sent);
+          const [lo, hi] = binomialInterval(sent, pair.injectedLossRatio[leg], 0.999);
+          expect(lost, `${leg} loss ${label}`).toBeGreaterThanOrEqual(lo);
+          expect(lost, `${leg} loss ${label}`).toBeLessThanOrEqual(hi);
+        }
+      }
+      // The table prints the measured figures beside the injected ones.
+      expect(result.stdout).toMatch(
+        /node-3\s+node-4\s+.*up \d+\.\d+ ms \(5\.000 ms\), down \d+\.\d+ ms \(12\.000 ms\)/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 });
 

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { goBinary } from '../../infra/rig/go-binary.ts';
 import { listRigObjects, type SimCluster, withSimCluster } from '../../infra/rig/sim-cluster.ts';
 import { runProcess, startProcess, waitFor } from '../../layers/core/process.ts';
+import { binomialInterval } from '../helpers/ground-truth.ts';
 
 /**
  * Per-node egress delay (the delay line) and loss (nftables) of the
@@ -57,23 +58,6 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1
     ? (sorted[mid] as number)
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/** The central interval holding `level` of Binomial(n, p): [lo, hi] with at most (1-level)/2 below lo and above hi. */
-function binomialInterval(n: number, p: number, level: number): [number, number] {
-  if (p === 0) return [0, 0];
-  const tail = (1 - level) / 2;
-  const logPmf = (k: number): number => {
-    let logChoose = 0;
-    for (let i = 1; i <= k; i++) logChoose += Math.log((n - k + i) / i);
-    return logChoose + k * Math.log(p) + (n - k) * Math.log1p(-p);
-  };
-  const pmf = Array.from({ length: n + 1 }, (_, k) => Math.exp(logPmf(k)));
-  let lo = 0;
-  for (let below = 0; below + (pmf[lo] as number) <= tail; lo++) below += pmf[lo] as number;
-  let hi = n;
-  for (let above = 0; above + (pmf[hi] as number) <= tail; hi--) above += pmf[hi] as number;
-  return [lo, hi];
 }
 
 async function netnsPids(netns: string): Promise<number[]> {

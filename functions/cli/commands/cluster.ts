@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ValidationError } from '../../../layers/core/errors.ts';
+import { checkPerNodeCount, perNodeList, RATES_FLAG } from '../per-node.ts';
 import { positiveInteger } from './flent.ts';
 
 /**
@@ -23,16 +24,6 @@ interface UpOptions {
   image: string[];
 }
 
-function rateList(value: string): number[] {
-  const rates = value.split(',').map(Number);
-  if (rates.some((rate) => !Number.isFinite(rate) || rate <= 0 || rate > 100_000)) {
-    throw new InvalidArgumentError(
-      `--rates must be Mbit/s figures separated by commas, got ${JSON.stringify(value)}`,
-    );
-  }
-  return rates;
-}
-
 function collectCut(value: string, previous: Array<[string, string]>): Array<[string, string]> {
   const [src, dst, ...rest] = value.split(':');
   if (src === undefined || dst === undefined || rest.length > 0 || src === '' || dst === '') {
@@ -44,12 +35,7 @@ function collectCut(value: string, previous: Array<[string, string]>): Array<[st
 function checkUp(options: UpOptions): void {
   if (options.nodes < MIN_NODES || options.nodes > MAX_NODES)
     throw new ValidationError('--nodes', options.nodes, `an integer from ${MIN_NODES} to ${MAX_NODES}`);
-  if (options.rates !== undefined && options.rates.length !== options.nodes)
-    throw new ValidationError(
-      '--rates',
-      options.rates.join(','),
-      `${options.nodes} rates in Mbit/s, one per node`,
-    );
+  checkPerNodeCount(RATES_FLAG, options.rates, options.nodes);
 }
 
 /** The checked options as the supervisor takes them (`up` and the hidden `supervise` alike). */
@@ -73,7 +59,7 @@ function withUpOptions(command: Command): Command {
     .option(
       '--rates <mbits>',
       'egress rate of each node in Mbit/s, comma-separated (default: node i at 10*i)',
-      rateList,
+      perNodeList(RATES_FLAG),
     )
     .option('--cut <src:dst>', 'drop traffic from src to dst (repeatable)', collectCut, [])
     .option('--no-stack', 'without the embedded stack (S3, SQS, Pushgateway, Prometheus) for the pods')

@@ -14,6 +14,7 @@ import {
   testTypesHelp,
 } from '../../../../layers/domain/test-types.ts';
 import { storeFrom } from '../../../../layers/wiring/context.ts';
+import { checkPerNodeCount, DELAYS_FLAG, LOSSES_FLAG, perNodeList, RATES_FLAG } from '../../per-node.ts';
 import { positiveInteger } from '../flent.ts';
 import { holdUntilInterrupted, report, toRow } from './report.ts';
 import { demoEnv, renderWhenVisible, runRound } from './round.ts';
@@ -27,9 +28,10 @@ interface DemoOptions {
   test: string;
   out?: string;
   keep?: boolean;
+  rates?: number[];
+  delays?: number[];
+  losses?: number[];
 }
-
-const MBIT = 1e6;
 
 export function registerDemo(program: Command): void {
   program
@@ -39,18 +41,33 @@ export function registerDemo(program: Command): void {
     )
     .option(
       '--nodes <n>',
-      'simulated nodes, 2..16; node i is shaped to 10*i Mbit/s',
+      'simulated nodes, 2..16; node i is shaped to 10*i Mbit/s unless --rates',
       positiveInteger('--nodes'),
       4,
     )
     .option('--length <seconds>', 'seconds of measurement per pair', positiveInteger('--length'), 3)
     .option('--delay <seconds>', 'flent -d: idle seconds before and after the load', Number, 1)
     .option('--test <name>', `${TEST_NAMES.join(', ')}`, 'tcp_upload')
+    .option(
+      '--rates <mbits>',
+      'egress rate of each node in Mbit/s, comma-separated (default: node i at 10*i)',
+      perNodeList(RATES_FLAG),
+    )
+    .option(
+      '--delays <ms>',
+      'added egress delay of each node in ms, comma-separated, e.g. 0,5,12,20 (default: none)',
+      perNodeList(DELAYS_FLAG),
+    )
+    .option(
+      '--losses <percent>',
+      'random egress loss of each node in %, comma-separated, e.g. 0,0,1,3 (default: none)',
+      perNodeList(LOSSES_FLAG),
+    )
     .option('--out <dir>', 'keep the stack data and graphs in DIR and write DIR/summary.json')
     .option('--keep', 'leave the stack running (browse S3 and Prometheus) until Ctrl-C')
     .addHelpText(
       'after',
-      `\nTests:\n${testTypesHelp()}\n\nNeeds root (namespaces, tc, nftables) and the system packages of infra/system/install.sh.\nThe first node to the last is cut on purpose: its test must fail with connectivity 0.`,
+      `\nTests:\n${testTypesHelp()}\n\nNeeds root (namespaces, tc, nftables) and the system packages of infra/system/install.sh.\nThe first node to the last is cut on purpose: its test must fail with connectivity 0.\nDelays and losses are injected on each node's egress (a user-space delay line, nftables random drop):\na pair's round trip gains the delays of both nodes, its up leg src's loss and its down leg dst's.`,
     )
     .action(async (options: DemoOptions) => {
       await runDemo(options);
@@ -73,6 +90,12 @@ function checkOptions(options: DemoOptions): TestName {
       `an integer from ${DELAY_RANGE.min} to ${DELAY_RANGE.max}`,
     );
   }
+  for (const [spec, values] of [
+    [RATES_FLAG, options.rates],
+    [DELAYS_FLAG, options.delays],
+    [LOSSES_FLAG, options.losses],
+  ] as const)
+    checkPerNodeCount(spec, values, options.nodes);
   if (!isRoot()) {
     throw new RigError(
       'the demo builds a simulated cluster of network namespaces, veth pairs, tc qdiscs and nftables rules, which needs root: run it as root (sudo npm run demo)',
@@ -93,7 +116,9 @@ async function runDemo(options: DemoOptions): Promise<void> {
       {
         nodes: names.map((name, i) => ({
           name,
-          rateBitsPerSecond: 10 * (i + 1) * MBIT,
+          rateBitsPerSecond: RATES_FLAG.toRig(options.rates?.[i] ?? 10 * (i + 1)),
+          delaySeconds: DELAYS_FLAG.toRig(options.delays?.[i] ?? 0),
+          lossRatio: LOSSES_FLAG.toRig(options.losses?.[i] ?? 0),
           zone: `zone-${i % 2 === 0 ? 'a' : 'b'}`,
           region: 'sim',
         })),

@@ -2,7 +2,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalStack } from '../../../../infra/local-stack/stack.ts';
 import type { SimCluster } from '../../../../infra/rig/sim-cluster.ts';
-import { formatBitsPerSecond, formatSeconds, renderTable } from '../../../../layers/core/format.ts';
+import {
+  formatBitsPerSecond,
+  formatRatio,
+  formatSeconds,
+  renderTable,
+} from '../../../../layers/core/format.ts';
 import { FLOW_OF } from '../../../../layers/domain/figures.ts';
 import { headlineOf } from '../../../../layers/domain/headline.ts';
 import type { TestRecord } from '../../../../layers/domain/record.ts';
@@ -28,6 +33,35 @@ export interface DemoPair {
   connectivity: 0 | 1;
   reason: string | null;
   archiveUrl: string | null;
+  /** What the rig added on each leg: up is src's egress, down dst's. */
+  injectedDelaySeconds: Legs;
+  injectedLossRatio: Legs;
+  /** udp_latency only (irtt): median round trip, one-way delay medians and loss per leg. */
+  rttMedianSeconds?: number | null;
+  /** Packets irtt sent: the loss ratios' denominator. */
+  packetsSent?: number;
+  oneWayDelaySeconds?: Legs<number | null>;
+  lossRatio?: Legs<number | null>;
+}
+
+interface Legs<T = number> {
+  up: T;
+  down: T;
+}
+
+/** The irtt series' one-way figures of a udp_latency record, as summary.json shows them. */
+function oneWayOf(
+  record: TestRecord,
+): Pick<DemoPair, 'rttMedianSeconds' | 'packetsSent' | 'oneWayDelaySeconds' | 'lossRatio'> {
+  const series = Object.entries(record.summary?.oneWay ?? {})[0];
+  if (series === undefined) return {};
+  const [name, oneWay] = series;
+  return {
+    rttMedianSeconds: record.summary?.latency[name]?.median ?? null,
+    packetsSent: oneWay.packetsSent,
+    oneWayDelaySeconds: { up: oneWay.up.median, down: oneWay.down.median },
+    lossRatio: { up: oneWay.up.lossRatio, down: oneWay.down.lossRatio },
+  };
 }
 
 export function toRow(cluster: SimCluster, record: TestRecord, urlFor: (key: string) => string): DemoPair {
@@ -47,10 +81,47 @@ export function toRow(cluster: SimCluster, record: TestRecord, urlFor: (key: str
     connectivity: record.connectivity,
     reason: record.reason,
     archiveUrl: record.archiveKey === null ? null : urlFor(record.archiveKey),
+    injectedDelaySeconds: {
+      up: cluster.node(record.src).delaySeconds,
+      down: cluster.node(record.dst).delaySeconds,
+    },
+    injectedLossRatio: { up: cluster.node(record.src).lossRatio, down: cluster.node(record.dst).lossRatio },
+    ...oneWayOf(record),
   };
 }
 
+function connectivityCell(row: DemoPair): string {
+  return row.connectivity === 1 ? '1' : `0 (${row.reason}${row.cut ? ', cut on purpose' : ''})`;
+}
+
+/** "measured (injected)" per leg. */
+function legsCell(
+  measured: Legs<number | null> | undefined,
+  injected: Legs,
+  format: (value: number | null) => string,
+): string {
+  return (['up', 'down'] as const)
+    .map((leg) => `${leg} ${measured === undefined ? '-' : format(measured[leg])} (${format(injected[leg])})`)
+    .join(', ');
+}
+
+/** udp_latency: round trip, one-way delays and loss per leg beside what the rig injected. */
+function oneWayTable(rows: readonly DemoPair[]): string {
+  return renderTable(
+    ['src', 'dst', 'rtt (median)', 'one-way delay (injected)', 'loss (injected)', 'connectivity'],
+    rows.map((row) => [
+      row.src,
+      row.dst,
+      formatSeconds(row.rttMedianSeconds),
+      legsCell(row.oneWayDelaySeconds, row.injectedDelaySeconds, formatSeconds),
+      legsCell(row.lossRatio, row.injectedLossRatio, formatRatio),
+      connectivityCell(row),
+    ]),
+  );
+}
+
 function table(rows: readonly DemoPair[]): string {
+  if (rows.some((row) => row.oneWayDelaySeconds !== undefined)) return oneWayTable(rows);
   return renderTable(
     ['src', 'dst', 'shaped', 'measured', 'latency (median)', 'connectivity'],
     rows.map((row) => [
@@ -59,7 +130,7 @@ function table(rows: readonly DemoPair[]): string {
       formatBitsPerSecond(row.shapedBitsPerSecond),
       formatBitsPerSecond(row.measuredBitsPerSecond),
       formatSeconds(row.latencySeconds),
-      row.connectivity === 1 ? '1' : `0 (${row.reason}${row.cut ? ', cut on purpose' : ''})`,
+      connectivityCell(row),
     ]),
   );
 }
