@@ -148,6 +148,8 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       readinessProbe: { tcpSocket: { port: settings.ports.netserver }, periodSeconds: 1 },
       securityContext: hardened(),
       resources: TEST_POD_RESOURCES,
+      // A server that cannot listen says why in its log: the runner reports it.
+      terminationMessagePolicy: 'FallbackToLogsOnError',
     },
     {
       name: 'irtt',
@@ -156,6 +158,7 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       ports: [{ name: 'irtt', containerPort: settings.ports.irtt, protocol: 'UDP' }],
       securityContext: hardened(),
       resources: TEST_POD_RESOURCES,
+      terminationMessagePolicy: 'FallbackToLogsOnError',
     },
   ];
   return {

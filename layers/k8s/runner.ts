@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { ApiException, type CoreV1Api, type V1OwnerReference, type V1Pod } from '@kubernetes/client-node';
+import {
+  ApiException,
+  type CoreV1Api,
+  type V1ContainerStatus,
+  type V1OwnerReference,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { onShutdown } from '../core/shutdown.ts';
@@ -31,6 +37,8 @@ type PodState =
   | { kind: 'ready'; pod: V1Pod }
   | { kind: 'done'; pod: V1Pod }
   | { kind: 'stuck'; reason: string }
+  /** A container of a pod that should keep running exited: waiting longer cannot help. */
+  | { kind: 'failed'; reason: string }
   | { kind: 'gone' };
 
 /**
@@ -227,7 +235,7 @@ export class KubernetesRunner implements Runner {
     let last: PodState = { kind: 'stuck', reason: 'not yet seen' };
     while (Date.now() < deadline) {
       last = await this.state(name, goal);
-      if (last.kind === 'ready' || last.kind === 'done' || last.kind === 'gone') return last;
+      if (last.kind !== 'stuck') return last;
       await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 250));
     }
     return last;
@@ -250,6 +258,8 @@ export class KubernetesRunner implements Runner {
     if (goal === 'ready' && phase === 'Running' && statuses.length > 0 && statuses.every((s) => s.ready)) {
       return { kind: 'ready', pod };
     }
+    const exited = goal === 'ready' ? statuses.find((s) => s.state?.terminated) : undefined;
+    if (exited !== undefined) return { kind: 'failed', reason: exitedReason(exited) };
     const waiting = statuses.find((s) => s.state?.waiting)?.state?.waiting;
     return {
       kind: 'stuck',
@@ -334,10 +344,26 @@ export function podSecurityRefusal(err: unknown): { level: string; message: stri
   return level === undefined ? undefined : { level, message };
 }
 
+/**
+ * Why a server container exited, from its termination message (the log's
+ * tail). A server on the host network that cannot listen found its port
+ * taken on the node by something that is not a pod: say which setting moves it.
+ */
+function exitedReason(status: V1ContainerStatus): string {
+  const terminated = status.state?.terminated;
+  const text = (terminated?.message ?? '').trim().split('\n').slice(-3).join(' ').slice(0, 300);
+  const exit = `${status.name} exited ${terminated?.exitCode ?? '?'}${text === '' ? '' : `: ${text}`}`;
+  if (!/address already in use/i.test(text)) return exit;
+  const program = status.name === 'irtt' ? 'irtt' : 'netserver';
+  return `${exit}; its port is taken on the node: choose a free one with the chart value ports.${program} (${program === 'irtt' ? 'NETMON_IRTT_PORT' : 'NETMON_NETSERVER_PORT'})`;
+}
+
 function describe(state: PodState): string {
   switch (state.kind) {
     case 'stuck':
       return `not ready in time (${state.reason})`;
+    case 'failed':
+      return state.reason;
     case 'gone':
       return 'deleted before it finished';
     default:

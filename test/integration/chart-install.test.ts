@@ -260,7 +260,9 @@ afterAll(async () => {
 }, 180_000);
 
 describe('the Helm chart on the local real cluster', () => {
-  it('installs with the real helm, the cluster values and a few --set; the API server has nothing to warn about', () => {
+  it('installs with the real helm, the cluster values and a few --set; the API server has nothing to warn about', async () => {
+    // The pods reach the stack by DNS names, as in a user's cluster (CoreDNS, Services in netmon-stack).
+    expect(await readFile(info.values, 'utf8')).toMatch(/endpoint: "?http:\/\/s3\.netmon-stack:9000/);
     expect(install.exitCode, install.stderr).toBe(0);
     expect(install.stdout).toContain('STATUS: deployed');
     expect(install.stdout).toContain(`is installed as release "${RELEASE}" in namespace "${NAMESPACE}"`);

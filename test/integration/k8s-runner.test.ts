@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { CoordinationV1Api, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
@@ -57,6 +58,19 @@ function runnerOptions(overrides: Partial<KubernetesRunnerOptions> = {}): Kubern
 function node(name: string): RunnerNode {
   const n = cluster.node(name);
   return { name: n.name, address: n.address };
+}
+
+/** A ping of node-1 -> node-2 that must fail as server-missing: its message. */
+async function serverMissingMessage(runner: KubernetesRunner): Promise<string> {
+  const outcome = await runner.run({
+    src: node('node-1'),
+    dst: node('node-2'),
+    test: 'ping',
+    lengthSeconds: 2,
+  });
+  if (outcome.ok) throw new Error('the test measured, though its server pod should not have run');
+  expect(outcome.failure.reason).toBe('server-missing');
+  return outcome.failure.message;
 }
 
 async function podsLeft(namespace = NAMESPACE): Promise<string[]> {
@@ -146,18 +160,39 @@ describe('Kubernetes runner', () => {
       core,
       runnerOptions({ image: '127.0.0.1:1/netmon/nothing:1', serverReadyTimeoutSeconds: 5 }),
     );
-    const outcome = await runner.run({
-      src: node('node-1'),
-      dst: node('node-2'),
-      test: 'ping',
-      lengthSeconds: 2,
-    });
-    expect(outcome.ok).toBe(false);
-    if (!outcome.ok) {
-      expect(outcome.failure.reason).toBe('server-missing');
-      expect(outcome.failure.message).toContain('ErrImagePull');
-    }
+    expect(await serverMissingMessage(runner)).toContain('ErrImagePull');
     expect(await podsLeft()).toEqual([]);
+  }, 60_000);
+
+  it("a server port taken on dst's node (not by a pod): server-missing at once, naming the port's setting", async () => {
+    // Something on node-2's host network (an exporter, say) holds irtt's UDP port.
+    const holder = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        cluster.node('node-2').netns,
+        process.execPath,
+        '-e',
+        `const s = require('node:dgram').createSocket('udp4'); s.bind(${DEFAULT_SERVER_PORTS.irtt}, () => console.log('bound'));`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.once('data', () => resolve());
+        holder.once('exit', (code) => reject(new Error(`the port holder exited ${code}`)));
+      });
+      const started = Date.now();
+      const message = await serverMissingMessage(new KubernetesRunner(core, runnerOptions()));
+      expect(message).toMatch(/irtt exited \d+: .*address already in use/i);
+      expect(message).toContain('ports.irtt (NETMON_IRTT_PORT)');
+      // Not the 30 s of serverReadyTimeoutSeconds: the exited container is seen at once.
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(await podsLeft()).toEqual([]);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   }, 60_000);
 
   it("a test stopped at its pod's activeDeadlineSeconds is deadline-exceeded, not a network failure", async () => {
