@@ -393,7 +393,13 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
         intervalMs: 100,
       });
       const release = await lock.acquire(60_000);
+      // The lock is not fair: the probe may have run more tests before the test got it. What is not
+      // done now is what node-3's NotReady must decide.
+      let notDone: string[] = [];
       try {
+        notDone = (await manifestOf('notready')).pairs
+          .filter((p) => p.state !== 'done')
+          .map((p) => `${p.src}>${p.dst}`);
         // Its kubelet stopped: no Lease renewals, and the node lifecycle controller marks the node NotReady.
         signalKubelet(node3, 'SIGSTOP');
         await waitReady(core, 'node-3', false, NOT_READY_MS);
@@ -404,22 +410,29 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
       const manifest = await manifestOf('notready');
       expect(manifest.round).toBe(round);
       expect(manifest.closedAt).not.toBeNull();
-      const skipped = manifest.pairs.filter((p) => p.state === 'skipped');
-      expect(skipped.length).toBeGreaterThanOrEqual(2);
-      expect(report.skipped).toBe(skipped.length);
+      const ofNode3 = (p: { src: string; dst: string }): boolean => p.src === 'node-3' || p.dst === 'node-3';
+      const wasLeft = (p: { src: string; dst: string }): boolean => notDone.includes(`${p.src}>${p.dst}`);
+      // With four of six pairs on node-3, at least one of them is left after the first test.
+      expect(manifest.pairs.filter((p) => ofNode3(p) && wasLeft(p)).length).toBeGreaterThanOrEqual(1);
       for (const pair of manifest.pairs) {
-        if (pair.src !== 'node-3' && pair.dst !== 'node-3') expect(pair.state).toBe('done');
-        else expect(['done', 'skipped']).toContain(pair.state);
+        if (ofNode3(pair) && wasLeft(pair))
+          expect(pair, `${pair.src}>${pair.dst}`).toMatchObject({
+            state: 'skipped',
+            reason: 'node node-3 is not Ready',
+          });
+        else expect(pair.state, `${pair.src}>${pair.dst}`).toBe('done');
       }
-      for (const pair of skipped) expect(pair.reason).toBe('node node-3 is not Ready');
+      const skipped = manifest.pairs.filter((p) => p.state === 'skipped');
+      expect(report.skipped).toBe(skipped.length);
       const status = await statusOf('notready');
       expect(status.lastCompletedRound).toMatchObject({ total: 6, skipped: skipped.length });
       expect(status.progress).toBe('6/6');
     } finally {
       await probe.stop();
       signalKubelet(node3, 'SIGCONT');
+      // Also after a failed assertion: the next tests plan with node-3.
+      await waitReady(core, 'node-3', true, NOT_READY_MS);
     }
-    await waitReady(core, 'node-3', true, NOT_READY_MS);
   }, 300_000);
 
   it('reports in the status what keeps a schedule from running: no matching node, a cron the parser refuses', async () => {
