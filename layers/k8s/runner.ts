@@ -353,7 +353,8 @@ function exitedReason(status: V1ContainerStatus): string {
   const terminated = status.state?.terminated;
   const text = (terminated?.message ?? '').trim().split('\n').slice(-3).join(' ').slice(0, 300);
   const exit = `${status.name} exited ${terminated?.exitCode ?? '?'}${text === '' ? '' : `: ${text}`}`;
-  if (!/address already in use/i.test(text)) return exit;
+  // irtt and Go say "address already in use"; netserver "Unable to start netserver with ... port".
+  if (!/address already in use|unable to start netserver/i.test(text)) return exit;
   const program = status.name === 'irtt' ? 'irtt' : 'netserver';
   return `${exit}; its port is taken on the node: choose a free one with the chart value ports.${program} (${program === 'irtt' ? 'NETMON_IRTT_PORT' : 'NETMON_NETSERVER_PORT'})`;
 }

@@ -165,7 +165,7 @@ describe('Kubernetes runner', () => {
   }, 60_000);
 
   it("a server port taken on dst's node (not by a pod): server-missing at once, naming the port's setting", async () => {
-    // Something on node-2's host network (an exporter, say) holds irtt's UDP port.
+    // Something on node-2's host network (not a pod the scheduler knows) holds netserver's TCP port.
     const holder = spawn(
       'ip',
       [
@@ -174,7 +174,7 @@ describe('Kubernetes runner', () => {
         cluster.node('node-2').netns,
         process.execPath,
         '-e',
-        `const s = require('node:dgram').createSocket('udp4'); s.bind(${DEFAULT_SERVER_PORTS.irtt}, () => console.log('bound'));`,
+        `require('node:net').createServer().listen(${DEFAULT_SERVER_PORTS.netserver}, '0.0.0.0', () => console.log('bound'));`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -185,8 +185,8 @@ describe('Kubernetes runner', () => {
       });
       const started = Date.now();
       const message = await serverMissingMessage(new KubernetesRunner(core, runnerOptions()));
-      expect(message).toMatch(/irtt exited \d+: .*address already in use/i);
-      expect(message).toContain('ports.irtt (NETMON_IRTT_PORT)');
+      expect(message).toMatch(/netserver exited 1: .*Unable to start netserver/);
+      expect(message).toContain('ports.netserver (NETMON_NETSERVER_PORT)');
       // Not the 30 s of serverReadyTimeoutSeconds: the exited container is seen at once.
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(await podsLeft()).toEqual([]);
