@@ -12,7 +12,13 @@ import { lastLines, runProcess } from '../../layers/core/process.ts';
  */
 
 const BUILD_SCRIPT_PATH = 'infra/k8s-test/build.sh';
-const BUILD_TIMEOUT_MS = 10 * 60_000;
+const DEFAULT_BUILD_TIMEOUT_MS = 10 * 60_000;
+
+export interface GoBinaryOptions {
+  /** Where build.sh's progress (stderr) goes as it comes: a cold build is long and should not look stuck. */
+  progress?: (text: string) => void;
+  timeoutMs?: number;
+}
 
 export interface GoBinary {
   path: string;
@@ -29,7 +35,7 @@ function findRepo(): string {
     const parent = dirname(dir);
     if (parent === dir) {
       throw new RigError(
-        `${BUILD_SCRIPT_PATH} not found above ${fileURLToPath(import.meta.url)}: the rig's Go tools are built from a checkout of k8s-netmon`,
+        `${BUILD_SCRIPT_PATH} not found above ${fileURLToPath(import.meta.url)}: the Go binaries (the rig's tools, the Kubernetes binaries) are built from a checkout of k8s-netmon`,
       );
     }
     dir = parent;
@@ -38,25 +44,31 @@ function findRepo(): string {
 
 const builds = new Map<string, Promise<GoBinary>>();
 
-/** The cached binary `name` (a build.sh target), building it first when needed (once per process). */
-export function goBinary(name: string): Promise<GoBinary> {
+/**
+ * The cached binary `name` (a build.sh target), building it first when
+ * needed (once per process: the first caller's options apply).
+ */
+export function goBinary(name: string, options: GoBinaryOptions = {}): Promise<GoBinary> {
   let build = builds.get(name);
   if (build === undefined) {
-    build = runBuild(name);
+    build = runBuild(name, options);
     builds.set(name, build);
     build.catch(() => builds.delete(name));
   }
   return build;
 }
 
-async function runBuild(name: string): Promise<GoBinary> {
+/** Runs build.sh for one binary; on shutdown it gets SIGTERM first, so that build.sh removes its temporary folder. */
+async function runBuild(name: string, options: GoBinaryOptions): Promise<GoBinary> {
+  // A missing checkout rejects like a failed build.
   const repo = findRepo();
   const script = join(repo, BUILD_SCRIPT_PATH);
   const result = await runProcess(['bash', script, name], {
     cwd: repo,
-    timeoutMs: BUILD_TIMEOUT_MS,
+    timeoutMs: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
     killGraceMs: 5_000,
     gracefulShutdown: true,
+    ...(options.progress === undefined ? {} : { onStderr: options.progress }),
   });
   const path = result.stdout
     .split('\n')
