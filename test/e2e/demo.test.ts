@@ -7,7 +7,7 @@ import { startProcess, waitFor } from '../../layers/core/process.ts';
 import { CLI, netmon } from '../helpers/cli.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
 import { binomialInterval } from '../helpers/ground-truth.ts';
-import { strayTestProcesses } from '../setup/global.ts';
+import { strayTestProcesses, suiteMark } from '../setup/global.ts';
 
 interface DemoPair {
   src: string;
@@ -129,7 +129,7 @@ describe('npm run demo, interrupted', () => {
     // Wait until a test is running: flent is among the processes.
     await waitFor(
       'the first test of the round',
-      async () => (await strayTestProcesses(0)).some((p) => p.includes('flent')),
+      async () => (await strayTestProcesses(0, suiteMark())).some((p) => p.includes('flent')),
       { timeoutMs: 60_000, intervalMs: 200 },
     );
     expect((await listRigObjects()).netns.length).toBeGreaterThan(0);
@@ -139,7 +139,7 @@ describe('npm run demo, interrupted', () => {
     expect(await listRigObjects()).toEqual({ netns: [], links: [] });
     await waitFor(
       'test tools and the stack to be gone',
-      async () => (await strayTestProcesses(0)).length === 0,
+      async () => (await strayTestProcesses(0, suiteMark())).length === 0,
       {
         timeoutMs: 10_000,
       },

@@ -10,7 +10,7 @@ import { runFlent } from '../../layers/flent/run.ts';
 import { validateFlentSpec } from '../../layers/flent/spec.ts';
 import { LocalRunner, type LocalTestOutcome as TestOutcome } from '../../layers/local-runner/runner.ts';
 import { flentStats, relativeDifference } from '../helpers/flent-stats.ts';
-import { strayTestProcesses } from '../setup/global.ts';
+import { strayTestProcesses, suiteMark } from '../setup/global.ts';
 
 /**
  * Real measurements on a real (simulated) network: three namespaces shaped to
@@ -149,7 +149,7 @@ describe('connectivity', () => {
     expect(outcome.failure.reason).toBe('timeout');
     expect(Date.now() - since).toBeLessThan(10_000);
     // flent's fping and netperf must not outlive it.
-    expect(await strayTestProcesses(0)).toEqual([]);
+    expect(await strayTestProcesses(0, suiteMark())).toEqual([]);
   }, 30_000);
 });
 
