@@ -1,11 +1,20 @@
 #!/usr/bin/env node
 import { errorLine } from '../../layers/core/errors.ts';
 import { markReady } from '../../layers/core/handler.ts';
-import { runAgent } from '../../layers/pipeline/agent.ts';
+import { runAgent, watchClock } from '../../layers/pipeline/agent.ts';
 import { agentFrom } from '../../layers/wiring/context.ts';
 
-/** agent: the client pod's entry. Settings come from the pod's environment (NETMON_AGENT_*, NETMON_S3_*). */
+/**
+ * agent: the client pod's entry. Settings come from the pod's environment (NETMON_AGENT_*, NETMON_S3_*).
+ * `agent.js clock` is the server pod's clock container instead: dst's clock until the pod is stopped.
+ */
 export async function handler(_event: unknown): Promise<number> {
+  if (process.argv[2] === 'clock') {
+    const stop = new AbortController();
+    process.once('SIGTERM', () => stop.abort());
+    await watchClock(stop.signal);
+    return 0;
+  }
   const { deps, task } = agentFrom();
   markReady('agent');
   return runAgent(deps, task);

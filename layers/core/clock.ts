@@ -100,3 +100,39 @@ export async function readClockState(): Promise<ClockState | undefined> {
     return undefined;
   }
 }
+
+/**
+ * The server pod's clock container prints one of these lines per reading
+ * (functions/agent: `agent.js clock`); the runner reads them from its log.
+ */
+const CLOCK_LINE_KEY = 'netmonClock';
+
+export function formatClockLine(state: ClockState | undefined): string {
+  return `${JSON.stringify({ [CLOCK_LINE_KEY]: state ?? null })}\n`;
+}
+
+/** Every reading in a clock container's log, oldest first; null for a reading that found no clock. */
+export function parseClockLog(text: string): Array<ClockState | null> {
+  const readings: Array<ClockState | null> = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`{"${CLOCK_LINE_KEY}"`)) continue;
+    try {
+      const value = (JSON.parse(line) as Record<string, unknown>)[CLOCK_LINE_KEY];
+      readings.push(isClockState(value) ? value : null);
+    } catch {
+      // A line cut off when the container was stopped: the others still count.
+    }
+  }
+  return readings;
+}
+
+function isClockState(value: unknown): value is ClockState {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    (v.clockId === null || typeof v.clockId === 'string') &&
+    typeof v.synchronised === 'boolean' &&
+    (v.errorBoundSeconds === null || typeof v.errorBoundSeconds === 'number') &&
+    (v.source === 'kernel' || v.source === 'chrony')
+  );
+}

@@ -1,4 +1,5 @@
 import type { FlentSummary } from './figures.ts';
+import type { PublishedOneWay, TestClocks } from './one-way.ts';
 import type { FailureReason } from './outcome.ts';
 import type { TestName } from './test-types.ts';
 
@@ -32,4 +33,8 @@ export interface TestRecord {
   /** S3 key of the .flent.gz archive, when flent wrote one. */
   archiveKey: string | null;
   summary: FlentSummary | null;
+  /** Each end's clock during the test (records before one-way delays lack it). */
+  clocks?: TestClocks | null;
+  /** The published one-way figures (udp_latency), with the clocks' bound; null for other tests. */
+  oneWay?: PublishedOneWay | null;
 }

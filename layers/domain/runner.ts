@@ -1,3 +1,4 @@
+import type { TestClocks } from './one-way.ts';
 import type { FlentOutcome, ReportedOutcome } from './outcome.ts';
 import type { TestName } from './test-types.ts';
 
@@ -33,6 +34,8 @@ export type TestOutcome = (FlentOutcome | ReportedOutcome) & {
   src: string;
   dst: string;
   storedArchiveKey?: string;
+  /** Each end's clock, read around the test: what one-way delays are judged by. */
+  clocks?: TestClocks;
 };
 
 /** Where a finished test's archive is: a local file to upload, an S3 key already written, or none. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NetmonError } from '../core/errors.ts';
+import type { ClockState } from '../domain/clock.ts';
 import type { FlentSummary, OneWayLeg, OneWaySeries, SeriesStats } from '../domain/figures.ts';
 import {
   FAILURE_REASONS,
@@ -68,6 +69,14 @@ const legRow = z.tuple([
 ]);
 const oneWayRow = z.tuple([z.number(), z.number(), z.number().nullable(), z.number(), legRow, legRow]);
 
+/** The agent's clock: [clockId, synchronised, errorBoundSeconds, source] */
+const clockRow = z.tuple([
+  z.string().nullable(),
+  z.boolean(),
+  z.number().nullable(),
+  z.enum(['kernel', 'chrony']),
+]);
+
 const reportSchema = z.object({
   v: z.literal(1),
   ok: z.boolean(),
@@ -76,6 +85,8 @@ const reportSchema = z.object({
   start: z.string(),
   dur: z.number(),
   archiveKey: z.string().nullable(),
+  // src's clock around the test; absent from older agents' reports.
+  clock: clockRow.nullable().optional(),
   summary: z
     .object({
       title: z.string().nullable(),
@@ -144,8 +155,23 @@ function fromLegRow([count, min, mean, median, p99, max, lost, lossRatio]: LegRo
   return { count, min, mean, median, p99, max, lost, lossRatio };
 }
 
+function toClockRow(clock: ClockState | null): z.infer<typeof clockRow> | null {
+  return clock === null ? null : [clock.clockId, clock.synchronised, clock.errorBoundSeconds, clock.source];
+}
+
+function fromClockRow(row: z.infer<typeof clockRow> | null | undefined): ClockState | null {
+  if (row === null || row === undefined) return null;
+  const [clockId, synchronised, errorBoundSeconds, source] = row;
+  return { clockId, synchronised, errorBoundSeconds, source };
+}
+
 /** The report for one agent run, at most TERMINATION_MESSAGE_LIMIT bytes. */
-export function encodeReport(outcome: FlentOutcome, host: string, archiveKey: string | null): string {
+export function encodeReport(
+  outcome: FlentOutcome,
+  host: string,
+  archiveKey: string | null,
+  clock: ClockState | null = null,
+): string {
   const report: Report = outcome.ok
     ? {
         v: 1,
@@ -155,6 +181,7 @@ export function encodeReport(outcome: FlentOutcome, host: string, archiveKey: st
         start: outcome.summary.startTime,
         dur: round6(outcome.durationSeconds) ?? 0,
         archiveKey,
+        clock: toClockRow(clock),
         summary: {
           title: outcome.summary.title,
           len: outcome.summary.lengthSeconds,
@@ -183,6 +210,7 @@ export function encodeReport(outcome: FlentOutcome, host: string, archiveKey: st
         start: outcome.failure.startTime,
         dur: round6(outcome.failure.durationSeconds) ?? 0,
         archiveKey,
+        clock: toClockRow(clock),
         summary: null,
         failure: {
           reason: outcome.failure.reason,
@@ -223,6 +251,8 @@ function fitWithinLimit(report: Report): string {
 export interface DecodedReport {
   outcome: ReportedOutcome;
   archiveKey: string | null;
+  /** src's clock as the agent read it; null when it could not (or an older agent). */
+  clock: ClockState | null;
 }
 
 /** Reads a termination message back into an outcome; a ReportError when it is not one. */
@@ -247,6 +277,7 @@ export function decodeReport(text: string): DecodedReport {
     return {
       outcome: { ok: true, summary: toSummary(report), durationSeconds: report.dur },
       archiveKey: report.archiveKey,
+      clock: fromClockRow(report.clock),
     };
   }
   const f = report.failure;
@@ -262,7 +293,11 @@ export function decodeReport(text: string): DecodedReport {
     startTime: report.start,
     durationSeconds: report.dur,
   };
-  return { outcome: { ok: false, failure }, archiveKey: report.archiveKey };
+  return {
+    outcome: { ok: false, failure },
+    archiveKey: report.archiveKey,
+    clock: fromClockRow(report.clock),
+  };
 }
 
 function toSummary(report: Report): FlentSummary {

@@ -99,6 +99,13 @@ export const TEST_POD_RESOURCES: V1ResourceRequirements = {
   limits: { memory: '256Mi' },
 };
 
+/** The server pod's container that prints dst's clock state (functions/agent: `agent.js clock`). */
+export const CLOCK_CONTAINER = 'clock';
+const CLOCK_RESOURCES: V1ResourceRequirements = {
+  requests: { cpu: '10m', memory: '32Mi' },
+  limits: { memory: '128Mi' },
+};
+
 /** The schedule's timeoutSeconds when it has one, else the test's expected run time plus slack. */
 function deadline(request: TestRequest, settings: PodSettings): number {
   if (request.timeoutSeconds !== undefined) return request.timeoutSeconds;
@@ -159,6 +166,14 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       securityContext: hardened(),
       resources: TEST_POD_RESOURCES,
       terminationMessagePolicy: 'FallbackToLogsOnError',
+    },
+    {
+      // dst's clock, read through the test (the agent reads src's): one-way delays are judged by both.
+      name: CLOCK_CONTAINER,
+      image: settings.image,
+      command: [...settings.agentCommand, 'clock'],
+      securityContext: hardened(),
+      resources: CLOCK_RESOURCES,
     },
   ];
   return {

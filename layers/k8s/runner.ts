@@ -6,13 +6,24 @@ import {
   type V1OwnerReference,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { parseClockLog } from '../core/clock.ts';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { onShutdown } from '../core/shutdown.ts';
+import type { ClockState } from '../domain/clock.ts';
+import { worseClock } from '../domain/one-way.ts';
 import type { FailureReason } from '../domain/outcome.ts';
 import type { Runner, TestOutcome, TestRequest } from '../domain/runner.ts';
 import { decodeReport, ReportError } from '../flent/compact.ts';
-import { clientPod, LABELS, MANAGED_BY, type PodSettings, serverPod, type TestContext } from './pods.ts';
+import {
+  CLOCK_CONTAINER,
+  clientPod,
+  LABELS,
+  MANAGED_BY,
+  type PodSettings,
+  serverPod,
+  type TestContext,
+} from './pods.ts';
 
 export interface KubernetesRunnerOptions extends PodSettings {
   /** How long the server pod may take to be ready (image pull included). */
@@ -136,7 +147,11 @@ export class KubernetesRunner implements Runner {
           'timeout',
           `client pod on ${request.src.name}: ${describe(finished)}`,
         );
-      return this.fromClient(request, started, finished.pod);
+      const outcome = this.fromClient(request, started, finished.pod);
+      return {
+        ...outcome,
+        clocks: { src: outcome.clocks?.src ?? null, dst: await this.serverClock(server) },
+      };
     } finally {
       // Registered until the pods are gone: a SIGTERM while they are deleted still asks again.
       await this.deletePods(names).finally(unregister);
@@ -198,6 +213,7 @@ export class KubernetesRunner implements Runner {
         src: request.src.name,
         dst: request.dst.name,
         ...(report.archiveKey === null ? {} : { storedArchiveKey: report.archiveKey }),
+        clocks: { src: report.clock, dst: null },
       };
     } catch (err) {
       if (!(err instanceof ReportError)) throw err;
@@ -205,6 +221,23 @@ export class KubernetesRunner implements Runner {
         ? `agent exited ${terminated.exitCode}: ${message.slice(-500) || terminated.reason}`
         : errorLine(err);
       return this.failure(request, started, 'tool-error', why);
+    }
+  }
+
+  /** dst's clock from the server pod's clock container: the worse of its first and last reading; null if none. */
+  private async serverClock(server: V1Pod): Promise<ClockState | null> {
+    try {
+      const text = await this.core.readNamespacedPodLog({
+        name: server.metadata?.name as string,
+        namespace: this.options.namespace,
+        container: CLOCK_CONTAINER,
+      });
+      const readings = parseClockLog(text);
+      return worseClock(readings[0] ?? null, readings.at(-1) ?? null);
+    } catch (err) {
+      // Without it the one-way delays are untrusted, not lost: the test's figures stand.
+      log.warn({ pod: server.metadata?.name, err: errorLine(err) }, 'server clock not read');
+      return null;
     }
   }
 

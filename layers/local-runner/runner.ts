@@ -1,9 +1,11 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readClockState } from '../core/clock.ts';
 import { errorLine, RunnerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { type ManagedProcess, runProcess, startProcess, waitFor } from '../core/process.ts';
+import { type TestClocks, worseClock } from '../domain/one-way.ts';
 import type { FlentOutcome } from '../domain/outcome.ts';
 import type { Runner, RunnerNode, TestRequest } from '../domain/runner.ts';
 import { DEFAULT_SERVER_PORTS, type ServerPorts } from '../domain/test-types.ts';
@@ -11,7 +13,7 @@ import { runFlent } from '../flent/run.ts';
 import { validateFlentSpec } from '../flent/spec.ts';
 
 /** The local runner leaves the archive on this host: its outcome always says where. */
-export type LocalTestOutcome = FlentOutcome & { src: string; dst: string };
+export type LocalTestOutcome = FlentOutcome & { src: string; dst: string; clocks: TestClocks };
 
 export interface LocalRunnerOptions {
   /** Where each run gets its own directory for flent's archive. */
@@ -55,11 +57,14 @@ export class LocalRunner implements Runner {
       throw err;
     });
     try {
+      const before = await readClockState();
       const outcome = await runFlent(spec, { commandPrefix: prefixFor(request.src) });
       const archive = outcome.ok ? outcome.archivePath : outcome.failure.archivePath;
       // With an archive the caller owns the directory (it uploads, then removes it).
       if (archive === undefined) await rm(outputDir, { recursive: true, force: true });
-      return { ...outcome, src: request.src.name, dst: request.dst.name };
+      // Network namespaces share the host's clock: both ends read the same one.
+      const clock = worseClock(before ?? null, (await readClockState()) ?? null);
+      return { ...outcome, src: request.src.name, dst: request.dst.name, clocks: { src: clock, dst: clock } };
     } finally {
       await Promise.all(servers.map((server) => server.stop()));
     }

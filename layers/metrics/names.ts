@@ -25,11 +25,19 @@ export type PairField =
   | 'lastSuccessTimestampSeconds'
   | 'failureInfo';
 
+export type OneWayField =
+  | 'delaySeconds'
+  | 'lossRatio'
+  | 'clockOffsetSeconds'
+  | 'clockErrorBoundSeconds'
+  | 'trusted';
+
 /** Where a metric's value goes in a PairMetrics. */
 export type MetricTarget =
   | { kind: 'pair'; field: PairField }
   | { kind: 'latency'; stat: LatencyStat | 'lossRatio' }
-  | { kind: 'throughput'; stat: ThroughputStat };
+  | { kind: 'throughput'; stat: ThroughputStat }
+  | { kind: 'oneWay'; field: OneWayField };
 
 export interface MetricDef {
   name: string;
@@ -118,11 +126,50 @@ export const THROUGHPUT_METRICS: Readonly<Record<ThroughputStat, MetricDef>> = b
   }),
 );
 
+/**
+ * udp_latency's published one-way figures (layers/domain/one-way.ts): a
+ * delay only when not negative, and never without the clocks' bound and
+ * whether it makes the delays trustworthy.
+ */
+export const ONE_WAY_METRICS = {
+  delay: {
+    name: 'netmon_one_way_delay_seconds',
+    help: 'Median one-way delay of the probe in the direction of the direction label, in seconds (absent when the clocks make it negative); see netmon_one_way_delay_trusted.',
+    labelNames: ['test', 'probe', 'direction'],
+    target: { kind: 'oneWay', field: 'delaySeconds' },
+  },
+  loss: {
+    name: 'netmon_one_way_loss_ratio',
+    help: 'Fraction of the probe packets sent that were lost in the direction of the direction label (0 to 1).',
+    labelNames: ['test', 'probe', 'direction'],
+    target: { kind: 'oneWay', field: 'lossRatio' },
+  },
+  clockOffset: {
+    name: 'netmon_clock_offset_seconds',
+    help: "dst's clock minus src's as the median one-way delays imply it, assuming a path as long both ways, in seconds.",
+    labelNames: ['test', 'probe'],
+    target: { kind: 'oneWay', field: 'clockOffsetSeconds' },
+  },
+  clockErrorBound: {
+    name: 'netmon_clock_error_bound_seconds',
+    help: "Bound on the error of the pair's one-way delays: both ends' clock error bounds added (0 when both read one clock), in seconds.",
+    labelNames: ['test'],
+    target: { kind: 'oneWay', field: 'clockErrorBoundSeconds' },
+  },
+  trusted: {
+    name: 'netmon_one_way_delay_trusted',
+    help: "1 when the pair's one-way delays can be trusted (one clock, or synchronised clocks whose bounds add up to at most 10 % of min RTT / 2), else 0.",
+    labelNames: ['test'],
+    target: { kind: 'oneWay', field: 'trusted' },
+  },
+} as const satisfies Record<string, MetricDef>;
+
 export const ALL_METRICS: readonly MetricDef[] = [
   ...Object.values(PAIR_METRICS),
   ...Object.values(LATENCY_METRICS),
   LOSS_METRIC,
   ...Object.values(THROUGHPUT_METRICS),
+  ...Object.values(ONE_WAY_METRICS),
 ];
 
 const BY_NAME = new Map(ALL_METRICS.map((def) => [def.name, def]));

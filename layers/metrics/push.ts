@@ -2,7 +2,13 @@ import { Gauge, Pushgateway, Registry } from 'prom-client';
 import { z } from 'zod';
 import { errorLine, ValidationError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { LATENCY_STATS, latencyProbes, THROUGHPUT_STATS, throughputFlows } from '../domain/figures.ts';
+import {
+  FLOW_DIRECTIONS,
+  LATENCY_STATS,
+  latencyProbes,
+  THROUGHPUT_STATS,
+  throughputFlows,
+} from '../domain/figures.ts';
 import type { TestRecord } from '../domain/record.ts';
 import { MetricsError, redactUrl } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, parseBaseUrl } from './http.ts';
@@ -15,6 +21,7 @@ import {
   LATENCY_METRICS,
   LOSS_METRIC,
   type MetricDef,
+  ONE_WAY_METRICS,
   PAIR_METRICS,
   THROUGHPUT_METRICS,
 } from './names.ts';
@@ -102,6 +109,17 @@ export function recordSamples(record: TestRecord, previousLastSuccess: number | 
       const bits = stats[stat];
       add(THROUGHPUT_METRICS[stat], { ...test, direction }, bits === null ? null : bits / BITS_PER_BYTE);
     }
+  }
+  const oneWay = record.oneWay;
+  if (oneWay !== null && oneWay !== undefined) {
+    const probe = { ...test, probe: oneWay.probe };
+    for (const direction of FLOW_DIRECTIONS) {
+      add(ONE_WAY_METRICS.delay, { ...probe, direction }, oneWay.delaySeconds[direction]);
+      add(ONE_WAY_METRICS.loss, { ...probe, direction }, oneWay.lossRatio[direction]);
+    }
+    add(ONE_WAY_METRICS.clockOffset, probe, oneWay.clockOffsetSeconds);
+    add(ONE_WAY_METRICS.clockErrorBound, test, oneWay.clockErrorBoundSeconds);
+    add(ONE_WAY_METRICS.trusted, test, oneWay.trusted ? 1 : 0);
   }
   return samples;
 }

@@ -2,9 +2,17 @@ import { z } from 'zod';
 import { errorLine } from '../core/errors.ts';
 import { runProcess } from '../core/process.ts';
 import type { FlowDirection, LatencyFigures, ThroughputFigures, ThroughputStat } from '../domain/figures.ts';
+import type { PublishedOneWay } from '../domain/one-way.ts';
 import { MetricsError, PromtoolError } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, getText } from './http.ts';
-import { BITS_PER_BYTE, JOB, type MetricTarget, metricByName, PUSH_TIME_METRIC } from './names.ts';
+import {
+  BITS_PER_BYTE,
+  JOB,
+  type MetricTarget,
+  metricByName,
+  type OneWayField,
+  PUSH_TIME_METRIC,
+} from './names.ts';
 
 /**
  * Reading the latest figures of every pair back from Prometheus (instant
@@ -33,7 +41,15 @@ export interface PairMetrics {
   latency: Record<string, ProbeFigures>;
   /** By direction of data flow; bit/s (the gauges carry bytes per second). */
   throughput: Partial<Record<FlowDirection, ThroughputFigures>>;
+  /** udp_latency's one-way figures, when the pair's last test had them. */
+  oneWay?: OneWayMetrics;
 }
+
+/** The published one-way figures as the gauges carry them (trusted null when its gauge is missing). */
+export type OneWayMetrics = Pick<
+  PublishedOneWay,
+  'probe' | 'delaySeconds' | 'lossRatio' | 'clockOffsetSeconds' | 'clockErrorBoundSeconds'
+> & { trusted: boolean | null };
 
 export interface QueryOptions {
   /** Only this schedule's pairs (default: all). */
@@ -173,6 +189,39 @@ function applyTarget(
         setThroughput(pair, direction, target.stat, value === null ? null : value * BITS_PER_BYTE);
       return;
     }
+    case 'oneWay':
+      setOneWay(pair, target.field, labels, value);
+      return;
+  }
+}
+
+function setOneWay(
+  pair: PairMetrics,
+  field: OneWayField,
+  labels: Record<string, string>,
+  value: number | null,
+): void {
+  pair.oneWay ??= {
+    probe: labels.probe ?? '',
+    delaySeconds: { src_to_dst: null, dst_to_src: null },
+    lossRatio: { src_to_dst: null, dst_to_src: null },
+    clockOffsetSeconds: null,
+    clockErrorBoundSeconds: null,
+    trusted: null,
+  };
+  const oneWay = pair.oneWay;
+  if (labels.probe !== undefined) oneWay.probe = labels.probe;
+  const direction = labels.direction;
+  switch (field) {
+    case 'delaySeconds':
+    case 'lossRatio':
+      if (direction === 'src_to_dst' || direction === 'dst_to_src') oneWay[field][direction] = value;
+      return;
+    case 'trusted':
+      oneWay.trusted = value === null ? null : value === 1;
+      return;
+    default:
+      oneWay[field] = value;
   }
 }
 

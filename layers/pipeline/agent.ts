@@ -1,8 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatClockLine, readClockState } from '../core/clock.ts';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import { worseClock } from '../domain/one-way.ts';
 import type { FlentOutcome } from '../domain/outcome.ts';
 import type { TestName } from '../domain/test-types.ts';
 import { encodeReport } from '../flent/compact.ts';
@@ -49,9 +52,11 @@ export async function runAgent(deps: AgentDeps, task: AgentTask): Promise<number
       netperfControlPort: task.netserverPort,
     });
     const started = new Date();
+    const before = await readClockState();
     const outcome = await runFlent(spec);
+    const clock = worseClock(before ?? null, (await readClockState()) ?? null);
     const key = await storeArchive(deps.store, task, outcome, started);
-    const report = encodeReport(outcome, task.host, key);
+    const report = encodeReport(outcome, task.host, key, clock);
     await writeFile(deps.terminationLog, report);
     process.stdout.write(`${report}\n`);
     return 0;
@@ -77,4 +82,22 @@ async function storeArchive(
   const key = archiveKey(task.schedule, task.src, task.dst, task.test, started);
   await store.putFile(key, path, 'application/gzip');
   return key;
+}
+
+/** How often the server pod's clock container reads the clock: the last reading is near the test's end. */
+export const CLOCK_WATCH_INTERVAL_MS = 2000;
+
+/**
+ * The server pod's clock container: dst's clock, one line per reading
+ * (formatClockLine) until the pod is deleted; the runner reads the log
+ * before it deletes the pod.
+ */
+export async function watchClock(
+  signal: AbortSignal,
+  write = (line: string) => process.stdout.write(line),
+): Promise<void> {
+  while (!signal.aborted) {
+    write(formatClockLine(await readClockState()));
+    await sleep(CLOCK_WATCH_INTERVAL_MS, undefined, { signal }).catch(() => undefined);
+  }
 }

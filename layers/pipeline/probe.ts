@@ -5,6 +5,7 @@ import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import type { TestLock } from '../domain/lock.ts';
 import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
+import { publishedOneWay } from '../domain/one-way.ts';
 import type { TestRecord } from '../domain/record.ts';
 import { isFinished, type RoundManifest, type RoundObserver, type RoundPair } from '../domain/round.ts';
 import { archiveOf, type Runner, type RunnerNode, type TestOutcome } from '../domain/runner.ts';
@@ -247,6 +248,7 @@ function toRecord(
     archiveKey: archive,
   };
   if (outcome.ok) {
+    const clocks = outcome.clocks ?? null;
     return {
       ...common,
       connectivity: 1,
@@ -255,6 +257,8 @@ function toRecord(
       exitCode: 0,
       stderrTail: null,
       summary: outcome.summary,
+      clocks,
+      oneWay: publishedOneWay(outcome.summary, clocks),
     };
   }
   const f = outcome.failure;
@@ -266,6 +270,8 @@ function toRecord(
     exitCode: f.exitCode,
     stderrTail: f.stderrTail,
     summary: null,
+    clocks: outcome.clocks ?? null,
+    oneWay: null,
   };
 }
 
