@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { CoordinationV1Api, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
 import { BUSYBOX_IMAGE } from '../../infra/cluster/images.ts';
 import { LockError, RunnerError } from '../../layers/core/errors.ts';
 import { waitFor } from '../../layers/core/process.ts';
+import { publishedOneWay } from '../../layers/domain/one-way.ts';
 import type { RunnerNode } from '../../layers/domain/runner.ts';
 import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
@@ -136,6 +138,27 @@ describe('Kubernetes runner', () => {
     expect(Math.abs((outcome.summary.throughput.upload.total?.mean ?? 0) - 10e6) / 10e6).toBeLessThan(0.1);
     const bytes = await storeFrom(env).getBytes(outcome.storedArchiveKey ?? '');
     expect(parseArchive(bytes ?? new Uint8Array()).metadata.NAME).toBe('tcp_upload');
+    expect(await podsLeft()).toEqual([]);
+  }, 120_000);
+
+  it("udp_latency: one-way delays with both ends' clocks, src's from the agent and dst's from the server pod", async () => {
+    const runner = new KubernetesRunner(core, runnerOptions());
+    const outcome = await runner.run({
+      src: node('node-1'),
+      dst: node('node-2'),
+      test: 'udp_latency',
+      lengthSeconds: 2,
+      delaySeconds: 1,
+    });
+    if (!outcome.ok) throw new Error(JSON.stringify(outcome.failure));
+    // The simulated nodes share this host's kernel: both pods read its clock (adjtimex, unprivileged).
+    const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    for (const end of ['src', 'dst'] as const)
+      expect(outcome.clocks?.[end], end).toMatchObject({ clockId: bootId, source: 'kernel' });
+    const published = publishedOneWay(outcome.summary, outcome.clocks ?? null);
+    expect(published).toMatchObject({ probe: 'udp', trusted: true, clockErrorBoundSeconds: 0 });
+    expect(published?.delaySeconds.src_to_dst).toBeGreaterThan(0);
+    expect(published?.delaySeconds.dst_to_src).toBeGreaterThan(0);
     expect(await podsLeft()).toEqual([]);
   }, 120_000);
 

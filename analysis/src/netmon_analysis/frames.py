@@ -45,6 +45,14 @@ SUMMARY_COLUMNS: dict[str, str] = {
     **{f"latency_{stat}_s": "float64" for stat in LATENCY_STATS},
     "loss_ratio": "float64",
     **{f"throughput_{d}_{stat}_bps": "float64" for d in ("upload", "download") for stat in THROUGHPUT_STATS},
+    "one_way_probe": "string",
+    "one_way_delay_up_s": "float64",
+    "one_way_delay_down_s": "float64",
+    "loss_up_ratio": "float64",
+    "loss_down_ratio": "float64",
+    "clock_offset_s": "float64",
+    "clock_error_bound_s": "float64",
+    "one_way_delay_trusted": "boolean",
     "run_id": "string",
     "archive_key": "string",
     "result_key": "string",
@@ -146,10 +154,29 @@ def summary_frame(source: Records, **filters: Any) -> pd.DataFrame:
             total = (throughput.get(direction) or {}).get("total") or {}
             for stat in THROUGHPUT_STATS:
                 row[f"throughput_{direction}_{stat}_bps"] = _num(total.get(stat))
+        row.update(_one_way_columns(record.get("oneWay")))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     frame = _typed(frame, SUMMARY_COLUMNS)
     return frame.sort_values(["time", "src", "dst"], ignore_index=True, kind="stable")
+
+
+def _one_way_columns(one_way: Any) -> dict[str, Any]:
+    """The record's published one-way figures (udp_latency): up is src -> dst, down dst -> src."""
+    if not isinstance(one_way, dict):
+        return {"one_way_probe": None, "one_way_delay_trusted": None}
+    delay = one_way.get("delaySeconds") or {}
+    loss = one_way.get("lossRatio") or {}
+    return {
+        "one_way_probe": one_way.get("probe"),
+        "one_way_delay_up_s": _num(delay.get("src_to_dst")),
+        "one_way_delay_down_s": _num(delay.get("dst_to_src")),
+        "loss_up_ratio": _num(loss.get("src_to_dst")),
+        "loss_down_ratio": _num(loss.get("dst_to_src")),
+        "clock_offset_s": _num(one_way.get("clockOffsetSeconds")),
+        "clock_error_bound_s": _num(one_way.get("clockErrorBoundSeconds")),
+        "one_way_delay_trusted": bool(one_way.get("trusted")),
+    }
 
 
 def series_summary_frame(source: Records, **filters: Any) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import {
   formatSeconds,
   renderTable,
 } from '../../../../layers/core/format.ts';
-import { FLOW_OF } from '../../../../layers/domain/figures.ts';
+import { FLOW_OF, FLOW_OF_LEG, type FlentSummary, latencyProbes } from '../../../../layers/domain/figures.ts';
 import { headlineOf } from '../../../../layers/domain/headline.ts';
 import type { TestRecord } from '../../../../layers/domain/record.ts';
 import { TEST_TYPES } from '../../../../layers/domain/test-types.ts';
@@ -40,8 +40,12 @@ export interface DemoPair {
   rttMedianSeconds?: number | null;
   /** Packets irtt sent: the loss ratios' denominator. */
   packetsSent?: number;
+  /** Medians as published: null where the clocks made one negative. */
   oneWayDelaySeconds?: Legs<number | null>;
   lossRatio?: Legs<number | null>;
+  /** Both ends' clock error bounds added (0: the rig's nodes share one clock); null when unknown. */
+  clockErrorBoundSeconds?: number | null;
+  oneWayDelayTrusted?: boolean;
 }
 
 interface Legs<T = number> {
@@ -49,18 +53,31 @@ interface Legs<T = number> {
   down: T;
 }
 
-/** The irtt series' one-way figures of a udp_latency record, as summary.json shows them. */
+/** The published one-way figures of a udp_latency record (layers/domain/one-way.ts), as summary.json shows them. */
 function oneWayOf(
   record: TestRecord,
-): Pick<DemoPair, 'rttMedianSeconds' | 'packetsSent' | 'oneWayDelaySeconds' | 'lossRatio'> {
-  const series = Object.entries(record.summary?.oneWay ?? {})[0];
-  if (series === undefined) return {};
-  const [name, oneWay] = series;
+): Pick<
+  DemoPair,
+  | 'rttMedianSeconds'
+  | 'packetsSent'
+  | 'oneWayDelaySeconds'
+  | 'lossRatio'
+  | 'clockErrorBoundSeconds'
+  | 'oneWayDelayTrusted'
+> {
+  const oneWay = record.oneWay;
+  if (oneWay === null || oneWay === undefined) return {};
+  const rtt = latencyProbes(record.summary as FlentSummary).find((p) => p.probe === oneWay.probe);
   return {
-    rttMedianSeconds: record.summary?.latency[name]?.median ?? null,
+    rttMedianSeconds: rtt?.stats.median ?? null,
     packetsSent: oneWay.packetsSent,
-    oneWayDelaySeconds: { up: oneWay.up.median, down: oneWay.down.median },
-    lossRatio: { up: oneWay.up.lossRatio, down: oneWay.down.lossRatio },
+    oneWayDelaySeconds: {
+      up: oneWay.delaySeconds[FLOW_OF_LEG.up],
+      down: oneWay.delaySeconds[FLOW_OF_LEG.down],
+    },
+    lossRatio: { up: oneWay.lossRatio[FLOW_OF_LEG.up], down: oneWay.lossRatio[FLOW_OF_LEG.down] },
+    clockErrorBoundSeconds: oneWay.clockErrorBoundSeconds,
+    oneWayDelayTrusted: oneWay.trusted,
   };
 }
 
@@ -108,13 +125,24 @@ function legsCell(
 /** udp_latency: round trip, one-way delays and loss per leg beside what the rig injected. */
 function oneWayTable(rows: readonly DemoPair[]): string {
   return renderTable(
-    ['src', 'dst', 'rtt (median)', 'one-way delay (injected)', 'loss (injected)', 'connectivity'],
+    [
+      'src',
+      'dst',
+      'rtt (median)',
+      'one-way delay (injected)',
+      'loss (injected)',
+      'clock bound',
+      'connectivity',
+    ],
     rows.map((row) => [
       row.src,
       row.dst,
       formatSeconds(row.rttMedianSeconds),
       legsCell(row.oneWayDelaySeconds, row.injectedDelaySeconds, formatSeconds),
       legsCell(row.lossRatio, row.injectedLossRatio, formatRatio),
+      row.oneWayDelayTrusted === undefined
+        ? '-'
+        : `${formatSeconds(row.clockErrorBoundSeconds ?? null)} (${row.oneWayDelayTrusted ? 'trusted' : 'untrusted'})`,
       connectivityCell(row),
     ]),
   );
