@@ -97,7 +97,9 @@ export function metricDot(model: GraphModel, metric: GraphMetric): string {
   const drawn = new Set<string>();
   for (const line of body.split('\n')) {
     const match = EDGE_STATEMENT.exec(line);
-    if (match !== null) drawn.add(`${match[1]} -> ${match[2]}`);
+    // Pinned pictures place labels themselves (lp): only a placed label has room for a figure.
+    const placed = !line.includes(' pos="') || line.includes(' lp="');
+    if (match !== null && placed) drawn.add(`${match[1]} -> ${match[2]}`);
   }
   if (drawn.size > EDGE_LABEL_LIMIT) return dot; // no figure labels at that size: tooltips only
   const overrides = model.edges

@@ -1,9 +1,14 @@
 import { formatAge, formatBitsPerSecond, formatRatio, formatSeconds } from '../core/format.ts';
 import { LATENCY_STATS, THROUGHPUT_STATS } from '../domain/figures.ts';
-import { chooseEngine, type LayoutEngine } from './engine.ts';
-import { DEFAULT_EDGE_FOCUS, type EdgeFocus, selectEdges } from './focus.ts';
+import { chooseEngine, type LayoutEngine, PINNED_ATTRIBUTE } from './engine.ts';
+import {
+  DEFAULT_EDGE_FOCUS,
+  type EdgeFocus,
+  pictureSelection,
+  SMALL_GRAPH_NODES,
+  selectEdges,
+} from './focus.ts';
 import { HEADLINE_NAMES, headlineLatency, headlineThroughput } from './headline.ts';
-import { type Point, ringLayout } from './layout.ts';
 import {
   compareText,
   type GraphEdge,
@@ -15,7 +20,8 @@ import {
   zoneOf,
 } from './model.ts';
 import { EDGE_COLORS, LATENCY_SCALE, latencyColor } from './palette.ts';
-import { xmlSafe } from './text.ts';
+import { type Arrangement, placePicture } from './picture.ts';
+import { GRAPH_FONT, sharedSuffix, shortened, textWidth, xmlSafe } from './text.ts';
 
 /**
  * The model as Graphviz DOT. Colour says the headline latency on a fixed
@@ -26,9 +32,9 @@ import { xmlSafe } from './text.ts';
  */
 
 /**
- * dot labels every edge up to this many; above, and always on the rings of
- * neato (where the labels of A->B and B->A would sit on top of each other),
- * only failed edges keep a label (their reason). Tooltips carry every figure.
+ * dot labels every edge up to this many; above, only failed edges keep a
+ * label (their reason). Tooltips carry every figure. (The pinned pictures
+ * of neato label by size: SMALL_GRAPH_NODES.)
  */
 export const EDGE_LABEL_LIMIT = 240;
 
@@ -95,11 +101,11 @@ function html(text: string): string {
 }
 
 /** An HTML-like label, already escaped; every other value is quoted. */
-interface HtmlLabel {
+export interface HtmlLabel {
   html: string;
 }
 
-type Attrs = Record<string, string | number | HtmlLabel>;
+export type Attrs = Record<string, string | number | HtmlLabel>;
 
 function attrValue(value: string | number | HtmlLabel): string {
   if (typeof value === 'object') return `<${value.html}>`;
@@ -107,7 +113,7 @@ function attrValue(value: string | number | HtmlLabel): string {
 }
 
 /** `[a="x", b="2"]`. */
-function attrList(attrs: Attrs): string {
+export function attrList(attrs: Attrs): string {
   const parts = Object.entries(attrs).map(([key, value]) => `${key}=${attrValue(value)}`);
   return parts.length === 0 ? '' : ` [${parts.join(', ')}]`;
 }
@@ -126,14 +132,8 @@ function nodeLabel(node: GraphNode): string {
   return node.address === null ? node.name : `${node.name}\n${node.address}`;
 }
 
-/** Where each node is pinned (inches), or null when the engine places nodes itself. */
-type Positions = Map<string, Point> | null;
-
-function nodeLine(node: GraphNode, indent: string, positions: Positions): string {
-  const at = positions?.get(node.name);
-  const attrs: Attrs = { label: nodeLabel(node), tooltip: nodeTooltip(node) };
-  if (at !== undefined) attrs.pos = `${at.x},${at.y}!`;
-  return `${indent}${quote(node.name)}${attrList(attrs)};`;
+function nodeLine(node: GraphNode, indent: string): string {
+  return `${indent}${quote(node.name)}${attrList({ label: nodeLabel(node), tooltip: nodeTooltip(node) })};`;
 }
 
 function zoneGroups(nodes: readonly GraphNode[]): { zoned: Map<string, GraphNode[]>; loose: GraphNode[] } {
@@ -147,15 +147,20 @@ function zoneGroups(nodes: readonly GraphNode[]): { zoned: Map<string, GraphNode
   return { zoned: new Map([...zoned].sort(([a], [b]) => compareText(a, b))), loose };
 }
 
-function clusterLines(zone: string, members: readonly GraphNode[], positions: Positions): string[] {
+function zoneTooltip(zone: string, members: readonly GraphNode[]): string {
   const regions = [...new Set(members.map(regionOf).filter((r): r is string => r !== null))].sort(
     compareText,
   );
-  const tooltip = `zone: ${zone}${regions.length > 0 ? `\nregion: ${regions.join(', ')}` : ''}`;
+  return `zone: ${zone}${regions.length > 0 ? `\nregion: ${regions.join(', ')}` : ''}`;
+}
+
+const ZONE_STYLE: Attrs = { style: 'rounded,dashed', color: '#7f7f7f', fontcolor: '#404040' };
+
+function clusterLines(zone: string, members: readonly GraphNode[]): string[] {
   return [
     `  subgraph ${quote(`cluster_${zone}`)} {`,
-    `    graph${attrList({ label: zone, tooltip, style: 'rounded,dashed', color: '#7f7f7f', fontcolor: '#404040' })};`,
-    ...members.map((node) => nodeLine(node, '    ', positions)),
+    `    graph${attrList({ label: zone, tooltip: zoneTooltip(zone, members), ...ZONE_STYLE })};`,
+    ...members.map((node) => nodeLine(node, '    ')),
     '  }',
   ];
 }
@@ -247,15 +252,20 @@ interface EdgeContext {
   lengthOf: ((edge: GraphEdge) => number) | null;
 }
 
-function edgeLine(edge: GraphEdge, context: EdgeContext): string {
+function edgeAttrs(edge: GraphEdge, label: string): Attrs {
   const state = edgeState(edge);
   const tooltip = edgeTooltip(edge);
-  const label = edgeLabel(edge, context.labels);
-  const attrs: Attrs = {
+  return {
     ...edgeStyle(edge, state),
     ...(label === '' ? {} : { label, labeltooltip: tooltip }),
     tooltip,
     class: `netmon-edge netmon-${state}`,
+  };
+}
+
+function edgeLine(edge: GraphEdge, context: EdgeContext): string {
+  const attrs: Attrs = {
+    ...edgeAttrs(edge, edgeLabel(edge, context.labels)),
     ...(context.lengthOf === null ? {} : { len: context.lengthOf(edge) }),
   };
   return `  ${quote(edge.src)} -> ${quote(edge.dst)}${attrList(attrs)};`;
@@ -269,63 +279,95 @@ function zoneLength(nodes: readonly GraphNode[]): (edge: GraphEdge) => number {
   };
 }
 
-function legendRows(): string[] {
-  // Spacer cells: viewers without Helvetica draw wider text than Graphviz measured.
+/** The legend's scale of latency colours, as a one-row table (dot's and the pinned pictures'). */
+function latencyBands(): string {
+  // Spacer cells: viewers without the font draw wider text than Graphviz measured.
   const spacer = '<TD WIDTH="10"></TD>';
   const bands = LATENCY_SCALE.map(
     (b) =>
       `<TD BGCOLOR="${b.color}" WIDTH="16" HEIGHT="10"></TD><TD ALIGN="LEFT">${html(b.label)}</TD>${spacer}`,
   ).join('');
-  // One line each: viewers without Helvetica use wider fonts than Graphviz measured, so side by side they collide.
-  const styles = [
-    `<FONT COLOR="${EDGE_COLORS.failed}">dashed red: failed (label: reason)</FONT>`,
-    `<FONT COLOR="${EDGE_COLORS.stale}">dotted grey: stale or never measured</FONT>`,
-    `line width: ${HEADLINE_NAMES.throughput}, log scale 1 Mbit/s .. 100 Gbit/s`,
-  ].map((text) => `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${text}</FONT></TD></TR>`);
+  return `<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="5" CELLPADDING="0"><TR><TD ALIGN="LEFT">${html(HEADLINE_NAMES.latency)}</TD>${spacer}${bands}</TR></TABLE></TD></TR>`;
+}
+
+/** A legend line in the small type. */
+export function smallRow(text: string, color?: string): string {
+  const body = color === undefined ? html(text) : `<FONT COLOR="${color}">${html(text)}</FONT>`;
+  return `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${body}</FONT></TD></TR>`;
+}
+
+function legendRows(): string[] {
+  // One line each: side by side they would collide in viewers with wider fonts.
   return [
-    `<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="5" CELLPADDING="0"><TR><TD ALIGN="LEFT">${html(HEADLINE_NAMES.latency)}</TD>${spacer}${bands}</TR></TABLE></TD></TR>`,
-    ...styles,
+    latencyBands(),
+    smallRow('dashed red: failed (label: reason)', EDGE_COLORS.failed),
+    smallRow('dotted grey: stale or never measured', EDGE_COLORS.stale),
+    smallRow(`line width: ${HEADLINE_NAMES.throughput}, log scale 1 Mbit/s .. 100 Gbit/s`),
   ];
 }
 
-/** Title, schedule, time, what is drawn, and the legend in one HTML-like graph label: every engine draws it. */
-function graphLabel(model: GraphModel, note: string | null): HtmlLabel {
-  const subtitle = [
+/** Where every pair's figures are, whatever the picture shows: the legend's last line. */
+export const FULL_DATA_NOTE =
+  'every pair: matrix-latency/-throughput/-loss.svg, graph.json, graph.graphml; zones: graph-zones.svg';
+
+/** The graph label: title in bold, then small lines. Every engine draws it. */
+export function titleLabel(title: string, rows: readonly string[]): HtmlLabel {
+  return {
+    html: [
+      '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">',
+      `<TR><TD ALIGN="LEFT"><B>${html(title)}</B></TD></TR>`,
+      ...rows,
+      '</TABLE>',
+    ].join(''),
+  };
+}
+
+/** schedule · generated · stale after · count. */
+export function subtitle(
+  model: Pick<GraphModel, 'schedule' | 'generatedAt' | 'maxAgeSeconds'>,
+  count: string,
+): string {
+  return [
     model.schedule === null ? null : `schedule ${model.schedule}`,
     `generated ${model.generatedAt}`,
     `stale after ${formatAge(model.maxAgeSeconds)}`,
-    `${model.nodes.length} nodes`,
+    count,
   ]
     .filter((part): part is string => part !== null)
     .join(' · ');
-  const small = (text: string): string =>
-    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">${html(text)}</FONT></TD></TR>`;
-  const rows = [
-    '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">',
-    `<TR><TD ALIGN="LEFT"><B>${html(model.title)}</B></TD></TR>`,
-    small(subtitle),
-    ...(note === null ? [] : [small(note)]),
+}
+
+/** Title, schedule, time, what is drawn, and the legend in one HTML-like graph label. */
+function graphLabel(model: GraphModel, notes: readonly string[]): HtmlLabel {
+  return titleLabel(model.title, [
+    smallRow(subtitle(model, `${model.nodes.length} nodes`)),
+    ...notes.map((note) => smallRow(note)),
     ...legendRows(),
-    '</TABLE>',
-  ];
-  return { html: rows.join('') };
+  ]);
 }
 
 function layoutAttrs(engine: LayoutEngine): Attrs {
   // dot routes A->B and B->A apart by itself; curved arcs keep them apart in the other engines.
   if (engine === 'dot') return { nodesep: 0.5, ranksep: 0.9 };
-  // Pinned nodes (ringLayout) never overlap: no overlap removal to pay for. `layout` tells
-  // any Graphviz tool reading the file to use neato.
-  if (engine === 'neato') return { layout: 'neato', splines: 'curved', overlap: 'true' };
+  // Everything pinned (picture.ts): `layout` tells any Graphviz tool to use neato, `inputscale`
+  // that positions are points; renderSvg draws them as they are (neato -n2, PINNED_ATTRIBUTE).
+  if (engine === 'neato')
+    return {
+      layout: 'neato',
+      inputscale: 72,
+      splines: 'curved',
+      overlap: 'true',
+      [PINNED_ATTRIBUTE]: 'true',
+    };
   return { splines: 'curved', overlap: 'false', sep: '+12' };
 }
 
-function headerLines(model: GraphModel, engine: LayoutEngine, note: string | null): string[] {
+export function headerLines(label: HtmlLabel, engine: LayoutEngine): string[] {
   const graph: Attrs = {
-    label: graphLabel(model, note),
+    label,
     labelloc: 't',
     labeljust: 'l',
-    fontname: 'Helvetica',
+    fontname: GRAPH_FONT,
     fontsize: 12,
     bgcolor: 'white',
     pad: 0.3,
@@ -335,10 +377,178 @@ function headerLines(model: GraphModel, engine: LayoutEngine, note: string | nul
   return [
     `digraph ${quote('netmon')} {`,
     `  graph${attrList(graph)};`,
-    `  node${attrList({ shape: 'box', style: 'rounded,filled', fillcolor: '#f7f7f7', color: '#404040', fontname: 'Helvetica', fontsize: 11 })};`,
-    `  edge${attrList({ fontname: 'Helvetica', fontsize: 9, arrowsize: 0.6 })};`,
+    `  node${attrList({ shape: 'box', style: 'rounded,filled', fillcolor: '#f7f7f7', color: '#404040', fontname: GRAPH_FONT, fontsize: NODE_FONT_SIZE })};`,
+    `  edge${attrList({ fontname: GRAPH_FONT, fontsize: EDGE_FONT_SIZE, arrowsize: 0.6 })};`,
   ];
 }
+
+/** Font sizes of the pictures, points. */
+const NODE_FONT_SIZE = 10;
+const EDGE_FONT_SIZE = 9;
+const ZONE_FONT_SIZE = 12;
+/** Graphviz sets lines 1.2 font sizes apart. */
+const LINE_HEIGHT = 1.2;
+
+function textBox(text: string, fontSize: number): { width: number; height: number } {
+  const lines = text.split('\n');
+  return {
+    width: Math.max(...lines.map((line) => textWidth(line, fontSize))),
+    height: lines.length * fontSize * LINE_HEIGHT,
+  };
+}
+
+/** A node of a pinned picture: its id, zone, shown text and other attributes. */
+export interface PinnedNode {
+  id: string;
+  zone: string | null;
+  label: string;
+  attrs: Attrs;
+}
+
+/** An edge of a pinned picture; label '' for none. */
+export interface PinnedEdge {
+  src: string;
+  dst: string;
+  label: string;
+  attrs: Attrs;
+}
+
+const inches = (points: number): number => Math.ceil((points / 72) * 1000) / 1000;
+
+/**
+ * The node, cluster and edge statements of a picture placed by
+ * placePicture: every node, zone box, arc and label at its computed place.
+ */
+export function pinnedBody(
+  nodes: readonly PinnedNode[],
+  edges: readonly PinnedEdge[],
+  arrangement: Arrangement,
+  zoneAttrs: (zone: string) => Attrs,
+): string[] {
+  // Graphviz's box: text + 0.11 in margins left and right, 0.055 in above and below; a little more here.
+  const sizes = new Map(
+    nodes.map((node) => {
+      const text = textBox(node.label, NODE_FONT_SIZE);
+      return [node.id, { width: text.width + 20, height: text.height + 10 }];
+    }),
+  );
+  const placement = placePicture(
+    nodes.map((node) => ({
+      id: node.id,
+      zone: node.zone,
+      size: sizes.get(node.id) ?? { width: 0, height: 0 },
+    })),
+    edges.map((edge) => {
+      if (edge.label === '') return { src: edge.src, dst: edge.dst, label: null };
+      const text = textBox(edge.label, EDGE_FONT_SIZE);
+      return { src: edge.src, dst: edge.dst, label: { width: text.width + 2, height: text.height + 1 } };
+    }),
+    arrangement,
+    (zone) => textBox(zone, ZONE_FONT_SIZE),
+  );
+  const nodeLineOf = (node: PinnedNode, indent: string): string => {
+    const at = placement.positions.get(node.id);
+    const size = sizes.get(node.id);
+    const attrs: Attrs = {
+      label: node.label,
+      ...node.attrs,
+      ...(at === undefined ? {} : { pos: `${at.x},${at.y}!` }),
+      ...(size === undefined ? {} : { width: inches(size.width), height: inches(size.height) }),
+    };
+    return `${indent}${quote(node.id)}${attrList(attrs)};`;
+  };
+  const lines: string[] = [];
+  const zones = [...new Set(nodes.map((n) => n.zone).filter((z): z is string => z !== null))].sort(
+    compareText,
+  );
+  for (const zone of zones) {
+    const placed = placement.zones.get(zone);
+    const box: Attrs =
+      placed === undefined ? {} : { bb: placed.bb, lp: `${placed.labelAt.x},${placed.labelAt.y}` };
+    lines.push(
+      `  subgraph ${quote(`cluster_${zone}`)} {`,
+      `    graph${attrList({ label: zone, fontsize: ZONE_FONT_SIZE, ...ZONE_STYLE, ...zoneAttrs(zone), ...box })};`,
+      ...nodes.filter((n) => n.zone === zone).map((n) => nodeLineOf(n, '    ')),
+      '  }',
+    );
+  }
+  lines.push(
+    ...nodes.filter((n) => n.zone === null || !zones.includes(n.zone)).map((n) => nodeLineOf(n, '  ')),
+  );
+  edges.forEach((edge, i) => {
+    const placed = placement.edges[i];
+    const { label: _label, labeltooltip: _tooltip, ...rest } = edge.attrs;
+    const labelled =
+      placed?.labelAt == null || edge.label === ''
+        ? {}
+        : {
+            label: edge.label,
+            labeltooltip: edge.attrs.tooltip ?? '',
+            lp: `${placed.labelAt.x},${placed.labelAt.y}`,
+          };
+    const attrs: Attrs = { ...rest, ...labelled, ...(placed === undefined ? {} : { pos: placed.pos }) };
+    lines.push(`  ${quote(edge.src)} -> ${quote(edge.dst)}${attrList(attrs)};`);
+  });
+  return lines;
+}
+
+/**
+ * The model's picture with everything pinned: up to SMALL_GRAPH_NODES nodes
+ * on rings of zones with both directions of every pair labelled beside
+ * their own arcs; above, the selected edges between columns of zones.
+ */
+function pinnedDot(model: GraphModel, options: DotOptions): string[] {
+  const small = model.nodes.length <= SMALL_GRAPH_NODES;
+  const focus = options.focus ?? DEFAULT_EDGE_FOCUS;
+  const selection = small
+    ? { ...selectEdges(model, focus), nodes: new Map<string, string>() }
+    : pictureSelection(model, focus);
+  const suffix = sharedSuffix(model.nodes.map((n) => n.name));
+  const shown = (node: GraphNode): string => {
+    const name = shortened(suffix === '' ? node.name : node.name.slice(0, -suffix.length), NAME_CHARS);
+    const marked = selection.nodes.get(node.name);
+    if (marked !== undefined) return `${name}\n${marked}`;
+    if (!small) return name;
+    return [name, node.address, zoneOf(node)].filter((line): line is string => line !== null).join('\n');
+  };
+  const nodeAttrs = (node: GraphNode): Attrs => ({
+    tooltip: nodeTooltip(node),
+    ...(selection.nodes.has(node.name) ? { fillcolor: DEGRADED_NODE_FILL, class: 'netmon-degraded' } : {}),
+  });
+  const labels = options.edgeLabels ?? small;
+  const nodes = sortNodes(model.nodes).map(
+    (node): PinnedNode => ({ id: node.name, zone: zoneOf(node), label: shown(node), attrs: nodeAttrs(node) }),
+  );
+  const edges = sortEdges(selection.edges).map(
+    (edge): PinnedEdge => ({
+      src: edge.src,
+      dst: edge.dst,
+      label: edgeLabel(edge, labels),
+      attrs: edgeAttrs(edge, ''),
+    }),
+  );
+  const members = (zone: string) => model.nodes.filter((n) => zoneOf(n) === zone);
+  const notes = [
+    ...(selection.note === null ? [] : [selection.note]),
+    ...(suffix === '' ? [] : [`node names shown without ${suffix}`]),
+    labels
+      ? 'each arrow labelled with its own figures; hover for all of them'
+      : 'hover an arrow or a node for its figures',
+  ];
+  return [
+    ...headerLines(graphLabel(model, [...notes, FULL_DATA_NOTE]), 'neato'),
+    ...pinnedBody(nodes, edges, small ? 'rings' : 'columns', (zone) => ({
+      tooltip: zoneTooltip(zone, members(zone)),
+    })),
+    '}',
+  ];
+}
+
+/** A node bad towards most of its peers (focus.ts pictureSelection). */
+const DEGRADED_NODE_FILL = '#fdd0a2';
+
+/** Node names longer than this are shortened in their boxes (the tooltip has them whole). */
+const NAME_CHARS = 40;
 
 /**
  * Deterministic: the same model and options give the same text, byte for
@@ -347,17 +557,17 @@ function headerLines(model: GraphModel, engine: LayoutEngine, note: string | nul
  */
 export function toDot(model: GraphModel, options: DotOptions = {}): string {
   const engine = options.engine ?? chooseEngine(model.nodes.length);
+  if (engine === 'neato') return `${pinnedDot(model, options).join('\n')}\n`;
   const selection = selectEdges(model, options.focus ?? DEFAULT_EDGE_FOCUS);
   const context: EdgeContext = {
     labels: options.edgeLabels ?? (engine === 'dot' && selection.edges.length <= EDGE_LABEL_LIMIT),
-    lengthOf: engine === 'dot' || engine === 'neato' ? null : zoneLength(model.nodes),
+    lengthOf: engine === 'dot' ? null : zoneLength(model.nodes),
   };
-  const positions: Positions = engine === 'neato' ? ringLayout(model.nodes, nodeLabel) : null;
   const { zoned, loose } = zoneGroups(sortNodes(model.nodes));
   const lines = [
-    ...headerLines(model, engine, selection.note),
-    ...[...zoned].flatMap(([zone, members]) => clusterLines(zone, members, positions)),
-    ...loose.map((node) => nodeLine(node, '  ', positions)),
+    ...headerLines(graphLabel(model, selection.note === null ? [] : [selection.note]), engine),
+    ...[...zoned].flatMap(([zone, members]) => clusterLines(zone, members)),
+    ...loose.map((node) => nodeLine(node, '  ')),
     ...sortEdges(selection.edges).map((edge) => edgeLine(edge, context)),
     '}',
   ];

@@ -4,13 +4,18 @@ export type LayoutEngine = 'dot' | 'neato' | 'sfdp' | 'circo';
 export const LAYOUT_ENGINES: readonly LayoutEngine[] = ['dot', 'neato', 'sfdp', 'circo'];
 
 /**
- * Up to this many nodes dot draws the graph (labelled edges, clusters side by
- * side); above, neato routes the edges between nodes pinned on rings of
- * zones (layout.ts). dot spreads a full mesh of 8 nodes over a strip many
- * times wider than high, and needs minutes for 100 (docs/adr/0004).
+ * A graph attribute of the DOT toDot writes with every node, zone box, edge
+ * and label already placed (picture.ts): renderSvg then lets neato draw it
+ * as it is (-n2) instead of routing edges and placing labels itself, which
+ * puts the labels of A->B and B->A on top of each other (docs/adr/0006).
  */
-export const DOT_ENGINE_MAX_NODES = 6;
+export const PINNED_ATTRIBUTE = 'netmon_pinned';
 
-export function chooseEngine(nodeCount: number): LayoutEngine {
-  return nodeCount <= DOT_ENGINE_MAX_NODES ? 'dot' : 'neato';
+/**
+ * Every size is drawn pinned (neato with positions computed by picture.ts).
+ * dot, sfdp and circo stay available for callers that ask: they place nodes
+ * and labels themselves, and may overlap them.
+ */
+export function chooseEngine(_nodeCount: number): LayoutEngine {
+  return 'neato';
 }

@@ -22,9 +22,16 @@ export interface EdgeFocus {
   maxEdges: number;
 }
 
+/**
+ * Up to this many nodes every pair is drawn and labelled with both
+ * directions' figures; above, the zone view (zones.ts) gives the overview
+ * and the node graph shows the pairs that need attention.
+ */
+export const SMALL_GRAPH_NODES = 10;
+
 export const DEFAULT_EDGE_FOCUS: EdgeFocus = {
-  // A full mesh of 16 nodes; at 20 (380 edges) the lines already hide each other.
-  allEdgesUpTo: 240,
+  // A full mesh of SMALL_GRAPH_NODES nodes.
+  allEdgesUpTo: SMALL_GRAPH_NODES * (SMALL_GRAPH_NODES - 1),
   latencySeconds: 0.005,
   lossRatio: 0.01,
   maxEdges: 1000,
@@ -104,4 +111,71 @@ export function selectEdges(model: GraphModel, focus: EdgeFocus = DEFAULT_EDGE_F
     omitted: total - edges.length,
     note: `${note}. Every pair: matrix views, graph.json, graph.graphml`,
   };
+}
+
+/** The big node graph draws at most this many edges: more cannot each be followed at 1200 px. */
+export const PICTURE_MAX_EDGES = 80;
+
+/** A node needing attention towards at least this share of its pairs is marked itself. */
+const NODE_SHARE = 0.5;
+
+export interface PictureSelection {
+  edges: GraphEdge[];
+  /** Nodes marked as degraded themselves -> how (e.g. "slow: 198 of 198 directions"); their edges are not drawn. */
+  nodes: Map<string, string>;
+  /** What is drawn and what is not, for the legend. */
+  note: string;
+}
+
+/**
+ * What the node graph of a big cluster draws (the zone view gives the
+ * overview): the failed, slow and lossy directions, one arrow each, worst
+ * first, at most PICTURE_MAX_EDGES; a node that is bad towards most of its
+ * peers is marked instead of drawing all its arrows. Stale and unmeasured
+ * pairs are counted, not drawn (they say nothing about the network now).
+ */
+export function pictureSelection(model: GraphModel, focus: EdgeFocus = DEFAULT_EDGE_FOCUS): PictureSelection {
+  const bad = new Map<GraphEdge, Attention>();
+  let unknown = 0;
+  for (const edge of model.edges) {
+    const attention = attentionOf(edge, focus);
+    if (attention === 'stale' || attention === 'unmeasured') unknown++;
+    else if (attention !== null) bad.set(edge, attention);
+  }
+  const degree = new Map<string, { all: number; bad: number; kinds: Set<Attention> }>();
+  for (const edge of model.edges) {
+    for (const end of [edge.src, edge.dst]) {
+      const d = degree.get(end) ?? { all: 0, bad: 0, kinds: new Set<Attention>() };
+      d.all++;
+      const attention = bad.get(edge);
+      if (attention !== undefined) {
+        d.bad++;
+        d.kinds.add(attention);
+      }
+      degree.set(end, d);
+    }
+  }
+  const nodes = new Map<string, string>();
+  for (const [name, d] of degree) {
+    if (d.all > 2 && d.bad >= d.all * NODE_SHARE)
+      nodes.set(name, `${[...d.kinds].sort().join(', ')}: ${d.bad} of ${d.all} directions`);
+  }
+  const candidates = [...bad]
+    .filter(([edge]) => !nodes.has(edge.src) && !nodes.has(edge.dst))
+    .map(([edge, attention]) => ({ edge, rank: ATTENTION_RANK[attention], bad: severity(edge, attention) }));
+  const kept = new Set(
+    [...candidates]
+      .sort((a, b) => b.rank - a.rank || b.bad - a.bad)
+      .slice(0, PICTURE_MAX_EDGES)
+      .map((c) => c.edge),
+  );
+  const edges = model.edges.filter((edge) => kept.has(edge));
+  const parts = [
+    `${edges.length} of ${model.edges.length} edges drawn: failed, slow (>= ${formatSeconds(focus.latencySeconds)}) or lossy (>= ${formatRatio(focus.lossRatio)}) directions${candidates.length > edges.length ? `, the worst ${PICTURE_MAX_EDGES} of ${candidates.length}` : ''}`,
+    ...(nodes.size === 0
+      ? []
+      : [`${nodes.size} node(s) bad towards most peers shown filled, their arrows left out`]),
+    ...(unknown === 0 ? [] : [`${unknown} stale or unmeasured not drawn`]),
+  ];
+  return { edges, nodes, note: parts.join('; ') };
 }

@@ -18,7 +18,7 @@ export {
   THROUGHPUT_PEN_SCALE,
   toDot,
 } from './dot.ts';
-export { chooseEngine, DOT_ENGINE_MAX_NODES, LAYOUT_ENGINES, type LayoutEngine } from './engine.ts';
+export { chooseEngine, LAYOUT_ENGINES, type LayoutEngine, PINNED_ATTRIBUTE } from './engine.ts';
 export { GraphError } from './errors.ts';
 export {
   type Attention,
@@ -32,7 +32,6 @@ export { type GraphFromMetricsOptions, graphFromMetrics } from './from-metrics.t
 export { GRAPHML_KEYS, type GraphMLKeySpec, type GraphMLType, toGraphML } from './graphml.ts';
 export { HEADLINE_NAMES, headlineLatency, headlineThroughput } from './headline.ts';
 export { graphFromJson, parseGraphJson, toGraphJson } from './json.ts';
-export { ringLayout } from './layout.ts';
 export {
   type CellState,
   drawMatrix,

@@ -1,13 +1,14 @@
-import { compareText, type GraphNode, zoneOf } from './model.ts';
-import { textEms } from './text.ts';
+import { compareText } from './model.ts';
 
 /**
- * Node positions for the node-link graph, computed here instead of by a
- * Graphviz engine: each zone is a ring of its nodes, and the zones sit on a
- * ring of their own. Every full mesh then looks alike (no force layout that
- * lumps 100 nodes into a hairball or runs for minutes), zones never overlap,
- * and the positions are the same on every run. Graphviz (neato with pinned
- * nodes) only routes the edges. Units are inches, as neato reads `pos`.
+ * Node positions for the node-link graphs, computed here instead of by a
+ * Graphviz engine, so that they are the same on every run and the label
+ * placement (picture.ts) knows where everything is. Two arrangements:
+ * - ring: every node on one ring, zone after zone (small graphs, where
+ *   every pair is drawn and labelled);
+ * - columns: each zone one or more columns of nodes, side by side (big
+ *   graphs: the gaps between columns leave room to follow each drawn edge).
+ * Units are points, y upwards, as Graphviz reads `pos`.
  */
 
 export interface Point {
@@ -20,98 +21,87 @@ export interface NodeSize {
   height: number;
 }
 
-/** Node box estimate for the DOT node style (Helvetica 11 pt, rounded box): enough to keep boxes apart. */
-export function nodeSize(label: string): NodeSize {
-  const lines = label.split('\n');
-  const widest = Math.max(...lines.map(textEms));
-  return { width: (widest * 11) / 72 + 0.35, height: lines.length * 0.2 + 0.25 };
-}
+/** Gap between neighbouring boxes on a ring, points. */
+const NODE_GAP = 25;
 
-/** Gap between neighbouring boxes on a ring, and between zone rings, inches. */
-const NODE_GAP = 0.35;
-const ZONE_GAP = 1.2;
-
-interface Group {
+export interface Group<T> {
   zone: string | null;
-  nodes: GraphNode[];
+  nodes: T[];
 }
 
-/** Zones in name order, then the nodes without a zone; names sorted inside each. */
-export function zoneGroups(nodes: readonly GraphNode[]): Group[] {
-  const byZone = new Map<string | null, GraphNode[]>();
-  for (const node of [...nodes].sort((a, b) => compareText(a.name, b.name))) {
-    const zone = zoneOf(node);
-    byZone.set(zone, [...(byZone.get(zone) ?? []), node]);
+/** Zones in name order, then the nodes without a zone; ids sorted inside each. */
+export function zoneGroups<T extends { id: string; zone: string | null }>(nodes: readonly T[]): Group<T>[] {
+  const byZone = new Map<string | null, T[]>();
+  for (const node of [...nodes].sort((a, b) => compareText(a.id, b.id))) {
+    byZone.set(node.zone, [...(byZone.get(node.zone) ?? []), node]);
   }
   return [...byZone]
     .sort(([a], [b]) => (a === null ? 1 : b === null ? -1 : compareText(a, b)))
     .map(([zone, members]) => ({ zone, nodes: members }));
 }
 
-/** Radius of a ring where neighbouring boxes of `spacing` inches do not touch. */
+/** Radius of a ring where neighbouring boxes of `spacing` points do not touch. */
 function ringRadius(count: number, spacing: number): number {
   if (count <= 1) return 0;
   return Math.max(spacing / 2, spacing / (2 * Math.sin(Math.PI / count)));
 }
 
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+/** Where each node's centre is, keyed by id. */
+export type Positions = Map<string, Point>;
+
+export interface LayoutNode {
+  id: string;
+  zone: string | null;
+  size: NodeSize;
+}
+
 /**
- * The smallest radius of the ring of zones at which no two zones' bounding
- * squares (the cluster boxes Graphviz draws) meet: squares are apart when
- * their centres differ by enough along x or along y.
+ * One ring of every node, zone after zone, clockwise from the top left
+ * (4 nodes make a square, 8 an octagon with a flat top): chords spread
+ * evenly, so no two pairs' arcs run along the same path. `spread` (>= 1)
+ * widens the ring, leaving the boxes as they are: room for edge labels.
  */
-function zoneRingRadius(outer: readonly number[], directions: readonly Point[]): number {
-  let radius = 0;
-  for (let i = 0; i < outer.length; i++) {
-    for (let j = i + 1; j < outer.length; j++) {
-      const a = directions[i];
-      const b = directions[j];
-      if (a === undefined || b === undefined) continue;
-      const apart = Math.max(Math.abs(a.x - b.x), Math.abs(a.y - b.y));
-      radius = Math.max(radius, ((outer[i] ?? 0) + (outer[j] ?? 0) + ZONE_GAP) / apart);
+export function ringLayout(nodes: readonly LayoutNode[], spread = 1): Positions {
+  const ordered = zoneGroups(nodes).flatMap((group) => group.nodes);
+  // Boxes are wider than tall: neighbours apart by the diagonal never touch.
+  const widest = Math.max(...ordered.map((n) => Math.hypot(n.size.width, n.size.height)));
+  const radius = ringRadius(ordered.length, widest + NODE_GAP) * spread;
+  const positions: Positions = new Map();
+  ordered.forEach((node, i) => {
+    const angle = Math.PI / 2 + Math.PI / ordered.length - (2 * Math.PI * i) / ordered.length;
+    positions.set(node.id, { x: round(radius * Math.cos(angle)), y: round(radius * Math.sin(angle)) });
+  });
+  return positions;
+}
+
+/** Gap between columns, points: the room in which edges run between columns. */
+export const COLUMN_GAP = 260;
+const ROW_GAP = 8;
+
+/** At most this many nodes per column: about as tall as wide for 3 zones. */
+export function rowsPerColumn(nodeCount: number): number {
+  return Math.max(12, Math.ceil(Math.sqrt(nodeCount) * 4));
+}
+
+/** Zones side by side, each as columns of at most rowsPerColumn nodes, top to bottom in name order. */
+export function columnLayout(nodes: readonly LayoutNode[]): Positions {
+  const rows = rowsPerColumn(nodes.length);
+  const rowHeight = Math.max(...nodes.map((n) => n.size.height)) + ROW_GAP;
+  const positions: Positions = new Map();
+  let left = 0;
+  for (const group of zoneGroups(nodes)) {
+    for (let start = 0; start < group.nodes.length; start += rows) {
+      const column = group.nodes.slice(start, start + rows);
+      const width = Math.max(...column.map((n) => n.size.width));
+      column.forEach((node, i) => {
+        positions.set(node.id, { x: round(left + width / 2), y: round(-i * rowHeight) });
+      });
+      left += width + COLUMN_GAP;
     }
   }
-  return radius;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
-}
-
-/**
- * Positions of every node, keyed by name. `labelOf` gives the text of each
- * node's box (to size the rings).
- */
-export function ringLayout(
-  nodes: readonly GraphNode[],
-  labelOf: (node: GraphNode) => string,
-): Map<string, Point> {
-  const groups = zoneGroups(nodes);
-  const sizes = new Map(nodes.map((node) => [node.name, nodeSize(labelOf(node))]));
-  const rings = groups.map((group) => {
-    const widest = Math.max(...group.nodes.map((n) => sizes.get(n.name)?.width ?? 1));
-    const radius = ringRadius(group.nodes.length, widest + NODE_GAP);
-    return { group, radius, outer: radius + widest / 2 };
-  });
-  // The first zone on the left, the others clockwise, on a ring of their own.
-  const directions = rings.map((_, g) => {
-    const angle = Math.PI - (2 * Math.PI * g) / rings.length;
-    return { x: Math.cos(angle), y: Math.sin(angle) };
-  });
-  const centreRadius = zoneRingRadius(
-    rings.map((r) => r.outer),
-    directions,
-  );
-  const positions = new Map<string, Point>();
-  rings.forEach((ring, g) => {
-    const cx = centreRadius * (directions[g]?.x ?? 0);
-    const cy = centreRadius * (directions[g]?.y ?? 0);
-    ring.group.nodes.forEach((node, i) => {
-      const angle = Math.PI / 2 - (2 * Math.PI * i) / ring.group.nodes.length;
-      positions.set(node.name, {
-        x: round(cx + ring.radius * Math.cos(angle)),
-        y: round(cy + ring.radius * Math.sin(angle)),
-      });
-    });
-  });
   return positions;
 }

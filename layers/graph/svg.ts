@@ -1,9 +1,9 @@
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { errorLine } from '../core/errors.ts';
-import { chooseEngine, LAYOUT_ENGINES, type LayoutEngine } from './engine.ts';
+import { chooseEngine, LAYOUT_ENGINES, type LayoutEngine, PINNED_ATTRIBUTE } from './engine.ts';
 import { GraphError } from './errors.ts';
 
-export { chooseEngine, DOT_ENGINE_MAX_NODES, type LayoutEngine } from './engine.ts';
+export { chooseEngine, type LayoutEngine } from './engine.ts';
 
 export interface RenderOptions {
   /**
@@ -58,21 +58,45 @@ export function countDotNodes(graphviz: Graphviz, dot: string): number {
   return readDot(graphviz, dot, (graph) => graph.nodeCount());
 }
 
-/** The engine a DOT text asks for (`layout` attribute), else the one for its node count. */
-export function engineFor(graphviz: Graphviz, dot: string): LayoutEngine {
+/** The engine a DOT text asks for (`layout` attribute), else the one for its node count; and whether it is pinned. */
+export function engineFor(graphviz: Graphviz, dot: string): { engine: LayoutEngine; pinned: boolean } {
   return readDot(graphviz, dot, (graph) => {
     const layout = graph.getGraphAttr('layout');
-    return LAYOUT_ENGINES.find((engine) => engine === layout) ?? chooseEngine(graph.nodeCount());
+    return {
+      engine: LAYOUT_ENGINES.find((engine) => engine === layout) ?? chooseEngine(graph.nodeCount()),
+      pinned: graph.getGraphAttr(PINNED_ATTRIBUTE) === 'true',
+    };
   });
 }
+
+/**
+ * Graphviz writes the size in points (`width="812pt" height="640pt"`): a
+ * picture wider than its container then scrolls. 100 % and the viewBox make
+ * it scale to the Grafana panel, the page or the browser tab instead.
+ */
+export function fitToContainer(svg: string): string {
+  return svg
+    .replace(
+      /<svg width="([\d.]+)pt" height="([\d.]+)pt"/,
+      (_all, width: string, height: string) =>
+        `<svg width="100%" height="100%" style="max-width: ${width}pt; max-height: ${height}pt"`,
+    )
+    .replace(/(<svg [^>]*>)/, `$1\n<style>${LABEL_HALO}</style>`);
+}
+
+/** A white outline under edge labels: a line crossing a label then does not hide its figures. */
+const LABEL_HALO =
+  'g.edge text { paint-order: stroke; stroke: #ffffff; stroke-width: 3px; stroke-linejoin: round; }';
 
 /** Lays out DOT and returns the SVG document; Graphviz's complaints become a GraphError. */
 export async function renderSvg(dot: string, options: RenderOptions = {}): Promise<string> {
   const graphviz = await loadGraphviz();
-  const engine = options.engine ?? engineFor(graphviz, dot);
+  const asked = engineFor(graphviz, dot);
+  const engine = options.engine ?? asked.engine;
   let svg: string;
   try {
-    svg = graphviz.layout(dot, 'svg', engine);
+    // -n2: positions (points) and edge splines as the DOT gives them.
+    svg = graphviz.layout(dot, 'svg', engine, engine === 'neato' && asked.pinned ? { nop: 2 } : undefined);
   } catch (err) {
     // A WebAssembly trap (out of memory, abort) leaves the module unusable: load a fresh one next time.
     if (err instanceof Error && err.name === 'RuntimeError') {
@@ -83,5 +107,5 @@ export async function renderSvg(dot: string, options: RenderOptions = {}): Promi
   }
   // Graphviz answers an empty or graph-less input with an empty string, not an error.
   if (!svg.includes('<svg')) throw new GraphError(`Graphviz ${engine} produced no SVG (is the DOT empty?)`);
-  return svg;
+  return fitToContainer(svg);
 }

@@ -29,7 +29,18 @@ function parseDot(dot: string): ParsedDot {
   const attrs = new Map<string, string>();
   const edges = graph.edges().map(({ tail, head }) => ({ tail, head }));
   for (const { tail, head } of edges) {
-    for (const attr of ['label', 'color', 'style', 'penwidth', 'tooltip', 'class', 'len', 'fontcolor']) {
+    for (const attr of [
+      'label',
+      'color',
+      'style',
+      'penwidth',
+      'tooltip',
+      'class',
+      'len',
+      'fontcolor',
+      'lp',
+      'pos',
+    ]) {
       attrs.set(`${tail}\0${head}\0${attr}`, graph.getEdgeAttr(tail, head, '', attr));
     }
   }
@@ -200,11 +211,13 @@ describe('DOT scales and options', () => {
     expect(toDot(model, { engine: 'dot' })).not.toContain('pos=');
   });
 
-  it('labels only failed edges on the rings of neato, and every edge with dot', () => {
+  it('labels every edge of a small graph, each at a computed place, and with dot', () => {
     const model = sampleModel();
     const neato = parseDot(toDot(model, { engine: 'neato' }));
     expect(neato.edgeAttr('node-a', 'node-c', 'label')).toBe('server-missing');
-    expect(neato.edgeAttr('node-a', 'node-b', 'label')).toBe('');
+    expect(neato.edgeAttr('node-a', 'node-b', 'label')).toBe('0.400 ms\\n921.20 Mbit/s');
+    expect(neato.edgeAttr('node-a', 'node-b', 'lp')).toMatch(/^-?[\d.]+,-?[\d.]+$/);
+    expect(neato.edgeAttr('node-a', 'node-b', 'pos')).toMatch(/^e,/);
     expect(neato.edgeAttr('node-a', 'node-b', 'tooltip')).toContain('0.400 ms');
     expect(parseDot(toDot(model, { engine: 'dot' })).edgeAttr('node-a', 'node-b', 'label')).toContain('ms');
   });

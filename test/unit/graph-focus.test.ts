@@ -2,7 +2,7 @@ import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { describe, expect, it } from 'vitest';
 import { toDot } from '../../layers/graph/dot.ts';
 import { attentionOf, DEFAULT_EDGE_FOCUS, selectEdges } from '../../layers/graph/focus.ts';
-import { nodeSize, ringLayout } from '../../layers/graph/layout.ts';
+import { columnLayout, ringLayout } from '../../layers/graph/layout.ts';
 import type { GraphEdgeInput, GraphModel, GraphNode } from '../../layers/graph/model.ts';
 import {
   ago,
@@ -40,14 +40,14 @@ function drawnEdges(dot: string): Array<[string, string]> {
 }
 
 describe('edge focus', () => {
-  it('draws every edge of a mesh of up to 16 nodes', () => {
-    const mesh = healthyMesh(16);
+  it('draws every edge of a mesh of up to 10 nodes', () => {
+    const mesh = healthyMesh(10);
     expect(mesh.edges.length).toBe(DEFAULT_EDGE_FOCUS.allEdgesUpTo);
     const selection = selectEdges(mesh);
-    expect(selection.edges).toHaveLength(240);
+    expect(selection.edges).toHaveLength(90);
     expect(selection.note).toBeNull();
-    expect(drawnEdges(toDot(mesh))).toHaveLength(240);
-    expect(selectEdges(healthyMesh(17)).edges).toHaveLength(0);
+    expect(drawnEdges(toDot(mesh))).toHaveLength(90);
+    expect(selectEdges(healthyMesh(11)).edges).toHaveLength(0);
   });
 
   it('names why an edge needs attention', () => {
@@ -72,7 +72,7 @@ describe('edge focus', () => {
     expect(attentionOf({ ...ab, connectivity: null }, focus)).toBe('unmeasured');
   });
 
-  it('above the limit draws only pairs that need attention, both directions, and says so in the title', () => {
+  it('above the limit draws only the failed, slow and lossy directions, and says so in the title', () => {
     const mesh = healthyMesh(40, (edge) => {
       if (edge.src === 'node-001' && edge.dst === 'node-002')
         return failedEdge(edge.src, edge.dst, 'timeout');
@@ -85,12 +85,14 @@ describe('edge focus', () => {
     expect(mesh.edges).toHaveLength(1560);
     const dot = toDot(mesh);
     const drawn = drawnEdges(dot).map(([t, h]) => `${t}>${h}`);
-    const pairs = [1, 3, 5, 7, 9].map((i) => [names(40)[i - 1], names(40)[i]]);
-    expect(drawn.sort()).toEqual(pairs.flatMap(([x, y]) => [`${x}>${y}`, `${y}>${x}`]).sort());
-    // Every node is still drawn, pinned on its zone's ring.
+    expect(drawn.sort()).toEqual(['node-001>node-002', 'node-005>node-006', 'node-007>node-008']);
+    // selectEdges (the API's choice of edges to relabel) still keeps both directions of each pair.
+    expect(selectEdges(mesh).edges).toHaveLength(10);
+    // Every node is still drawn, pinned in its zone's column.
     expect(dot.match(/pos="[^"]+!"/g)).toHaveLength(40);
-    expect(dot).toContain('10 of 1560 edges drawn: pairs with a failed, stale, unmeasured, slow');
-    expect(dot).toContain('Every pair: matrix views, graph.json, graph.graphml');
+    expect(dot).toContain('3 of 1560 edges drawn: failed, slow (&gt;= 5.000 ms) or lossy');
+    expect(dot).toContain('2 stale or unmeasured not drawn');
+    expect(dot).toContain('every pair: matrix-latency/-throughput/-loss.svg, graph.json, graph.graphml');
   });
 
   it('says that a healthy big mesh has nothing to draw', () => {
@@ -120,19 +122,22 @@ describe('edge focus', () => {
 });
 
 function boxes(nodes: readonly GraphNode[]) {
-  const label = (n: GraphNode) => (n.address === null ? n.name : `${n.name}\n${n.address}`);
-  const positions = ringLayout(nodes, label);
-  return nodes.map((n) => {
-    const at = positions.get(n.name);
-    const size = nodeSize(label(n));
-    if (at === undefined) throw new Error(`no position for ${n.name}`);
+  const laid = nodes.map((n) => ({
+    id: n.name,
+    zone: n.labels['topology.kubernetes.io/zone'] ?? null,
+    size: { width: 20 + n.name.length * 6, height: 30 },
+  }));
+  const positions = laid.length <= 10 ? ringLayout(laid) : columnLayout(laid);
+  return laid.map((n) => {
+    const at = positions.get(n.id);
+    if (at === undefined) throw new Error(`no position for ${n.id}`);
     return {
-      name: n.name,
-      zone: n.labels['topology.kubernetes.io/zone'] ?? null,
-      x0: at.x - size.width / 2,
-      x1: at.x + size.width / 2,
-      y0: at.y - size.height / 2,
-      y1: at.y + size.height / 2,
+      name: n.id,
+      zone: n.zone,
+      x0: at.x - n.size.width / 2,
+      x1: at.x + n.size.width / 2,
+      y0: at.y - n.size.height / 2,
+      y1: at.y + n.size.height / 2,
     };
   });
 }
@@ -153,10 +158,16 @@ function zoneBounds(all: readonly Box[], zone: string): Pick<Box, 'x0' | 'x1' | 
   };
 }
 
-describe('ring layout', () => {
-  it.each([3, 7, 20, 100])('places %i nodes without overlapping boxes, zones apart', (n) => {
-    const mesh = healthyMesh(n);
-    const all = boxes(mesh.nodes);
+describe('node layout', () => {
+  it.each([3, 7, 10])('places %i nodes on one ring without overlapping boxes', (n) => {
+    const all = boxes(healthyMesh(n).nodes);
+    for (const [i, a] of all.entries()) {
+      for (const b of all.slice(i + 1)) expect(overlap(a, b), `${a.name} / ${b.name}`).toBe(false);
+    }
+  });
+
+  it.each([20, 100])('places %i nodes in zone columns, boxes and zones apart', (n) => {
+    const all = boxes(healthyMesh(n).nodes);
     for (const [i, a] of all.entries()) {
       for (const b of all.slice(i + 1)) expect(overlap(a, b), `${a.name} / ${b.name}`).toBe(false);
     }
@@ -168,14 +179,15 @@ describe('ring layout', () => {
     }
   });
 
-  it('sizes the rings for very long names and is deterministic', () => {
+  it('sizes the ring for very long names and is deterministic', () => {
     const long = (c: string) => c.repeat(120);
     const nodes = [node(long('a'), 'z1'), node(long('b'), 'z1'), node('short', 'z2'), node(long('c'))];
     const all = boxes(nodes);
     for (const [i, a] of all.entries()) {
       for (const b of all.slice(i + 1)) expect(overlap(a, b)).toBe(false);
     }
-    const label = (n: GraphNode) => n.name;
-    expect(ringLayout([...nodes].reverse(), label)).toEqual(ringLayout(nodes, label));
+    expect(boxes([...nodes].reverse()).sort((a, b) => (a.name < b.name ? -1 : 1))).toEqual(
+      all.sort((a, b) => (a.name < b.name ? -1 : 1)),
+    );
   });
 });
