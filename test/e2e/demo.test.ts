@@ -25,6 +25,8 @@ interface DemoPair {
   packetsSent?: number;
   oneWayDelaySeconds?: Legs<number | null>;
   lossRatio?: Legs<number | null>;
+  clockErrorBoundSeconds?: number | null;
+  oneWayDelayTrusted?: boolean;
 }
 
 interface Legs<T = number> {
@@ -92,6 +94,8 @@ describe('npm run demo -- --test udp_latency --delays --losses: latency and loss
       for (const pair of measured) {
         const label = `${pair.src}->${pair.dst}: ${JSON.stringify(pair)}`;
         expect(pair.connectivity, label).toBe(1);
+        // The rig's nodes read one clock: its one-way delays are exact, bound 0.
+        expect(pair, label).toMatchObject({ clockErrorBoundSeconds: 0, oneWayDelayTrusted: true });
         const injected = pair.injectedDelaySeconds;
         const expectedRtt = injected.up + injected.down + baseline;
         const rttTolerance = Math.max(0.0003, 0.03 * expectedRtt);
@@ -111,7 +115,7 @@ describe('npm run demo -- --test udp_latency --delays --losses: latency and loss
       }
       // The table prints the measured figures beside the injected ones.
       expect(result.stdout).toMatch(
-        /node-3\s+node-4\s+.*up \d+\.\d+ ms \(5\.000 ms\), down \d+\.\d+ ms \(12\.000 ms\)/,
+        /node-3\s+node-4\s+.*up \d+\.\d+ ms \(5\.000 ms\), down \d+\.\d+ ms \(12\.000 ms\).*\(trusted\)/,
       );
     } finally {
       await rm(dir, { recursive: true, force: true });

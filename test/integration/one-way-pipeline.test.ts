@@ -139,7 +139,7 @@ describe('udp_latency through the pipeline, against injected delay and loss', ()
       'frame = summary_frame(json.load(open(sys.argv[1])))',
       'cols = ["src", "dst", "one_way_probe", "one_way_delay_up_s", "one_way_delay_down_s", "loss_up_ratio",',
       '        "loss_down_ratio", "clock_offset_s", "clock_error_bound_s", "one_way_delay_trusted"]',
-      'print(frame[cols].astype(object).where(frame[cols].notna(), None).to_json(orient="records"))',
+      'print(frame[cols].astype(object).where(frame[cols].notna(), None).to_json(orient="records", double_precision=15))',
     ].join('\n');
     const result = ran(
       'python',
