@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { toClusterNode } from '../../layers/k8s/nodes.ts';
 import {
+  CLOCK_CONTAINER,
   clientPod,
   LABELS,
   labelValue,
@@ -79,13 +80,21 @@ describe('test pods', () => {
     const ports = { netserver: 12999, irtt: 2199 };
     const server = serverPod(request, context, { ...settings, ports });
     const [netserver, irtt] = server.spec?.containers ?? [];
-    expect(netserver?.command).toEqual(['netserver', '-D', '-4', '-p', '12999']);
+    expect(netserver?.command).toEqual(['netserver', '-D', '-4', '-L', '10.0.0.2', '-p', '12999']);
     expect(netserver?.ports).toEqual([{ name: 'netperf', containerPort: 12999, protocol: 'TCP' }]);
-    expect(netserver?.readinessProbe?.tcpSocket?.port).toBe(12999);
-    expect(irtt?.command).toEqual(['irtt', 'server', '-b', ':2199']);
+    expect(netserver?.readinessProbe?.tcpSocket).toEqual({ host: '10.0.0.2', port: 12999 });
+    expect(irtt?.command).toEqual(['irtt', 'server', '-b', '10.0.0.2:2199']);
     expect(irtt?.ports).toEqual([{ name: 'irtt', containerPort: 2199, protocol: 'UDP' }]);
     const client = clientPod(request, context, { ...settings, ports }, '10.0.0.2');
     expect(client.spec?.containers[0]?.env).toContainEqual({ name: 'NETMON_NETSERVER_PORT', value: '12999' });
+  });
+
+  it("listens on the node's tested address on the host network, on the pod's own in a pod network", () => {
+    const [netserver, irtt] =
+      serverPod(request, context, { ...settings, hostNetwork: false }).spec?.containers ?? [];
+    expect(netserver?.command).toEqual(['netserver', '-D', '-4', '-p', '12865']);
+    expect(netserver?.readinessProbe?.tcpSocket).toEqual({ port: 12865 });
+    expect(irtt?.command).toEqual(['irtt', 'server', '-b', ':2112']);
   });
 
   it('allows unprivileged ICMP for our group on the pod network, and leaves the host network alone', () => {
@@ -120,15 +129,22 @@ describe('test pods', () => {
     expect(client.metadata?.name).toMatch(/^[a-z0-9-]{1,63}$/);
   });
 
-  it("gives the agent the default resources or the settings' own; the servers always the default", () => {
+  it("gives the agent the default resources or the settings' own; the servers always the default, the clock container less", () => {
     expect(clientPod(request, context, settings, '10.0.0.2').spec?.containers[0]?.resources).toEqual(
       TEST_POD_RESOURCES,
     );
     const small = { requests: { memory: '16Mi' }, limits: { memory: '16Mi' } };
     const custom = { ...settings, agentResources: small };
     expect(clientPod(request, context, custom, '10.0.0.2').spec?.containers[0]?.resources).toEqual(small);
-    for (const container of serverPod(request, context, custom).spec?.containers ?? [])
+    const containers = serverPod(request, context, custom).spec?.containers ?? [];
+    expect(containers.map((c) => c.name)).toEqual(['netserver', 'irtt', CLOCK_CONTAINER]);
+    for (const container of containers.filter((c) => c.name !== CLOCK_CONTAINER))
       expect(container.resources).toEqual(TEST_POD_RESOURCES);
+    // dst's clock: the agent bundle's clock mode, hardened like the others, a few MiB.
+    const clock = containers.find((c) => c.name === CLOCK_CONTAINER);
+    expect(clock?.command).toEqual([...settings.agentCommand, 'clock']);
+    expect(clock?.securityContext).toEqual(containers[0]?.securityContext);
+    expect(clock?.resources?.limits?.memory).toBe('128Mi');
   });
 
   it('makes valid label values of anything', () => {
