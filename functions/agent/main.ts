@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { errorLine } from '../../layers/core/errors.ts';
 import { markReady } from '../../layers/core/handler.ts';
-import { runAgent, watchClock } from '../../layers/pipeline/agent.ts';
-import { agentFrom } from '../../layers/wiring/context.ts';
+import { runAgent, runSweepAgent, watchClock } from '../../layers/pipeline/agent.ts';
+import { agentFrom, sweepAgentFrom } from '../../layers/wiring/context.ts';
 
 /**
  * agent: the client pod's entry. Settings come from the pod's environment (NETMON_AGENT_*, NETMON_S3_*).
  * `agent.js clock` is the server pod's clock container instead: dst's clock until the pod is stopped.
+ * `agent.js sweep <address>...` is a sweep pod: fping to every peer at once, the report as its termination message.
  */
 export async function handler(_event: unknown): Promise<number> {
   if (process.argv[2] === 'clock') {
@@ -15,6 +16,8 @@ export async function handler(_event: unknown): Promise<number> {
     await watchClock(stop.signal);
     return 0;
   }
+  if (process.argv[2] === 'sweep')
+    return runSweepAgent(sweepAgentFrom().terminationLog, process.argv.slice(3));
   const { deps, task } = agentFrom();
   markReady('agent');
   return runAgent(deps, task);

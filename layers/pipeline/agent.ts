@@ -5,12 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatClockLine, readClockState } from '../core/clock.ts';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import { runProcess } from '../core/process.ts';
 import { worseClock } from '../domain/one-way.ts';
 import type { FlentOutcome } from '../domain/outcome.ts';
 import type { TestName } from '../domain/test-types.ts';
 import { encodeReport } from '../flent/compact.ts';
+import { SWEEP_RUN_TIMEOUT_MS, sweepArgv, sweepResult } from '../flent/fping.ts';
 import { runFlent } from '../flent/run.ts';
 import { validateFlentSpec } from '../flent/spec.ts';
+import { encodeSweepReport } from '../flent/sweep-report.ts';
 import { archiveKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 
@@ -100,4 +103,31 @@ export async function watchClock(
     write(formatClockLine(await readClockState()));
     await sleep(CLOCK_WATCH_INTERVAL_MS, undefined, { signal }).catch(() => undefined);
   }
+}
+
+/**
+ * The sweep pod's agent: fping to every peer address at once, the compact
+ * report (layers/flent/sweep-report.ts) to the termination message. Exit 0
+ * whenever it could probe, unreachable peers included.
+ */
+export async function runSweepAgent(terminationLog: string, targets: readonly string[]): Promise<number> {
+  const started = new Date();
+  let peers: ReturnType<typeof sweepResult>;
+  try {
+    const run = await runProcess(sweepArgv(targets), { timeoutMs: SWEEP_RUN_TIMEOUT_MS });
+    peers = sweepResult(
+      run,
+      targets.map((address) => ({ name: address, address })),
+    );
+  } catch (err) {
+    peers = `cannot start fping: ${errorLine(err)}`;
+  }
+  const report = encodeSweepReport({
+    start: started.toISOString(),
+    durationSeconds: (Date.now() - started.getTime()) / 1000,
+    peers,
+  });
+  await writeFile(terminationLog, report);
+  process.stdout.write(`${report}\n`);
+  return typeof peers === 'string' ? 1 : 0;
 }

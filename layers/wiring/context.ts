@@ -2,6 +2,7 @@ import { CREDENTIAL_KEYS, loadConfig } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { NodeSource } from '../domain/nodes.ts';
 import type { ScheduleSource } from '../domain/schedule.ts';
+import type { Sweeper } from '../domain/sweep.ts';
 import type { ServerPorts } from '../domain/test-types.ts';
 import { kubeClient, kubeconfigFrom } from '../k8s/kubeconfig.ts';
 import type { TestScheduleSource } from '../k8s/testschedules.ts';
@@ -10,6 +11,7 @@ import type { AgentDeps, AgentTask } from '../pipeline/agent.ts';
 import type { PlanDeps } from '../pipeline/plan.ts';
 import type { ProbeDeps } from '../pipeline/probe.ts';
 import type { RenderDeps } from '../pipeline/render.ts';
+import type { SweepDeps } from '../pipeline/sweep.ts';
 import { makeSqsClient, WorkQueue } from '../queue/work-queue.ts';
 import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
 
@@ -41,6 +43,9 @@ const SQS_KEYS = [
   'NETMON_VISIBILITY_TIMEOUT_SECONDS',
   ...CREDENTIAL_KEYS,
 ] as const;
+
+/** The agent bundle in the Flent image: the test pods' client and the sweep pods run it. */
+const AGENT_COMMAND = ['node', '/opt/netmon/agent.js'];
 
 const PORT_KEYS = ['NETMON_NETSERVER_PORT', 'NETMON_IRTT_PORT'] as const;
 function portsOf(config: { NETMON_NETSERVER_PORT: number; NETMON_IRTT_PORT: number }): ServerPorts {
@@ -221,7 +226,7 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
         : { s3CredentialsSecret: config.NETMON_S3_CREDENTIALS_SECRET }),
       s3Env,
       ports: portsOf(config),
-      agentCommand: ['node', '/opt/netmon/agent.js'],
+      agentCommand: AGENT_COMMAND,
       slackSeconds: 60,
       serverReadyTimeoutSeconds: config.NETMON_SERVER_READY_TIMEOUT_SECONDS,
       ownerPodName: config.NETMON_POD_NAME,
@@ -231,6 +236,39 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
       identity: config.NETMON_POD_NAME,
     }),
   };
+}
+
+/**
+ * sweep: the Ready nodes, a prober per node (processes in namespaces, or
+ * pods), the newest manifest of each schedule (read only: which nodes are
+ * in a bandwidth test) and the Pushgateway.
+ */
+export async function sweepDepsFrom(env: NodeJS.ProcessEnv = process.env): Promise<SweepDeps> {
+  const { NETMON_PUSHGATEWAY_URL } = loadConfig(['NETMON_PUSHGATEWAY_URL'], env);
+  const store = storeFrom(env);
+  const [nodes, sweeper, { latestManifest }] = await Promise.all([
+    nodesFrom(env),
+    localSweeper(),
+    import('../pipeline/round.ts'),
+  ]);
+  return {
+    nodes,
+    sweeper,
+    rounds: async () => {
+      const schedules = await (await schedulesFrom(env)).list();
+      const manifests = await Promise.all(schedules.map((s) => latestManifest(store, s.name)));
+      return manifests.filter((m): m is NonNullable<typeof m> => m !== undefined);
+    },
+    publish: async (src, pairs, endedAt) => {
+      const { pushSweep } = await import('../metrics/sweep.ts');
+      await pushSweep(NETMON_PUSHGATEWAY_URL, src, pairs, endedAt);
+    },
+  };
+}
+
+async function localSweeper(): Promise<Sweeper> {
+  const { LocalSweeper } = await import('../local-runner/sweep.ts');
+  return new LocalSweeper();
 }
 
 /** Where a graph's figures come from: Prometheus, the node list (addresses, zones), the title and staleness. */
@@ -307,4 +345,9 @@ export function agentFrom(env: NodeJS.ProcessEnv = process.env): { deps: AgentDe
       netserverPort: config.NETMON_NETSERVER_PORT,
     },
   };
+}
+
+/** The sweep pod's agent (`agent.js sweep <peer addresses>`): where its report goes. */
+export function sweepAgentFrom(env: NodeJS.ProcessEnv = process.env): { terminationLog: string } {
+  return { terminationLog: loadConfig(['NETMON_TERMINATION_LOG'], env).NETMON_TERMINATION_LOG };
 }
