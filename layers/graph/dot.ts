@@ -280,7 +280,7 @@ function zoneLength(nodes: readonly GraphNode[]): (edge: GraphEdge) => number {
 }
 
 /** The legend's scale of latency colours, as a one-row table (dot's and the pinned pictures'). */
-function latencyBands(): string {
+export function latencyBands(): string {
   // Spacer cells: viewers without the font draw wider text than Graphviz measured.
   const spacer = '<TD WIDTH="10"></TD>';
   const bands = LATENCY_SCALE.map(

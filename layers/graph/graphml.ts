@@ -21,11 +21,17 @@ export interface GraphMLKeySpec {
   desc: string;
 }
 
-interface GraphMLKey<T> extends GraphMLKeySpec {
+export interface GraphMLKey<T> extends GraphMLKeySpec {
   value: (item: T) => Scalar;
 }
 
-const GRAPH_KEYS: ReadonlyArray<GraphMLKey<GraphModel>> = [
+/** What every graph file (node-level and zones) says about itself. */
+export type GraphHeader = Pick<
+  GraphModel,
+  'version' | 'title' | 'schedule' | 'generatedAt' | 'maxAgeSeconds'
+>;
+
+const GRAPH_KEYS: ReadonlyArray<GraphMLKey<GraphHeader>> = [
   {
     id: 'g_version',
     for: 'graph',
@@ -173,6 +179,9 @@ export const GRAPHML_KEYS: readonly GraphMLKeySpec[] = [...GRAPH_KEYS, ...NODE_K
   ({ id, for: domain, name, type, desc }) => ({ id, for: domain, name, type, desc }),
 );
 
+/** The graph-level keys every graph file shares (version, title, schedule, time, max age). */
+export const GRAPH_HEADER_KEYS = GRAPH_KEYS;
+
 const ATTRIBUTE_ESCAPES: Record<string, string> = {
   '&': '&amp;',
   '<': '&lt;',
@@ -233,8 +242,17 @@ function keyElement(key: GraphMLKeySpec): Record<string, string> {
   };
 }
 
-/** Deterministic: the same model gives the same document. */
-export function toGraphML(model: GraphModel): string {
+/** The keys, the graph's data, nodes by id and edges by source and target, as one GraphML document. */
+export function graphmlDocument<G, N, E>(
+  keys: {
+    graph: ReadonlyArray<GraphMLKey<G>>;
+    node: ReadonlyArray<GraphMLKey<N>>;
+    edge: ReadonlyArray<GraphMLKey<E>>;
+  },
+  graph: G,
+  nodes: ReadonlyArray<{ id: string; item: N }>,
+  edges: ReadonlyArray<{ source: string; target: string; item: E }>,
+): string {
   const document = {
     '?xml': { '@_version': '1.0', '@_encoding': 'UTF-8' },
     graphml: {
@@ -242,20 +260,30 @@ export function toGraphML(model: GraphModel): string {
       '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
       '@_xsi:schemaLocation':
         'http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd',
-      key: GRAPHML_KEYS.map(keyElement),
+      key: [...keys.graph, ...keys.node, ...keys.edge].map(keyElement),
       graph: {
         '@_id': 'netmon',
         '@_edgedefault': 'directed',
-        data: dataOf(GRAPH_KEYS, model),
-        node: model.nodes.map((node) => ({ '@_id': node.name, data: dataOf(NODE_KEYS, node) })),
-        edge: model.edges.map((edge, i) => ({
+        data: dataOf(keys.graph, graph),
+        node: nodes.map(({ id, item }) => ({ '@_id': id, data: dataOf(keys.node, item) })),
+        edge: edges.map(({ source, target, item }, i) => ({
           '@_id': `e${i}`,
-          '@_source': edge.src,
-          '@_target': edge.dst,
-          data: dataOf(EDGE_KEYS, edge),
+          '@_source': source,
+          '@_target': target,
+          data: dataOf(keys.edge, item),
         })),
       },
     },
   };
   return builder.build(document);
+}
+
+/** Deterministic: the same model gives the same document. */
+export function toGraphML(model: GraphModel): string {
+  return graphmlDocument(
+    { graph: GRAPH_KEYS, node: NODE_KEYS, edge: EDGE_KEYS },
+    model,
+    model.nodes.map((node) => ({ id: node.name, item: node })),
+    model.edges.map((edge) => ({ source: edge.src, target: edge.dst, item: edge })),
+  );
 }

@@ -1,4 +1,4 @@
-import type { GraphFormat, GraphSetFile } from '../store/keys.ts';
+import type { GraphFormat, GraphSetFile, ZoneFile } from '../store/keys.ts';
 import { type DotOptions, toDot } from './dot.ts';
 import { chooseEngine } from './engine.ts';
 import { toGraphML } from './graphml.ts';
@@ -6,6 +6,7 @@ import { toGraphJson } from './json.ts';
 import { MATRIX_METRICS, type MatrixMetric, renderMatrixSvg } from './matrix.ts';
 import type { GraphModel } from './model.ts';
 import { renderSvg } from './svg.ts';
+import { toZoneDot, toZoneGraphML, toZoneJson, zoneGraph } from './zones.ts';
 
 // The set's file names and media types are part of the S3 layout (store/keys.ts); here for the graph's readers.
 export {
@@ -62,6 +63,19 @@ export {
   MATRIX_COLORS,
 } from './palette.ts';
 export { graphvizVersion, type RenderOptions, renderSvg } from './svg.ts';
+export {
+  NO_ZONE,
+  type PairSummary,
+  type Spread,
+  toZoneDot,
+  toZoneGraphML,
+  toZoneJson,
+  type ZoneEdge,
+  type ZoneGraph,
+  type ZoneNode,
+  zoneEdgeLabel,
+  zoneGraph,
+} from './zones.ts';
 
 /** The graph in every format (store/keys.ts names the files). */
 export type RenderedGraph = Record<GraphFormat, string>;
@@ -70,8 +84,20 @@ export type RenderedGraph = Record<GraphFormat, string>;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;
 export type MatrixFilesMatchMetrics = Assert<
-  Same<Exclude<GraphSetFile, GraphFormat>, `matrix-${MatrixMetric}`>
+  Same<Exclude<GraphSetFile, GraphFormat | ZoneFile>, `matrix-${MatrixMetric}`>
 >;
+
+/** The zone view in every format (store/keys.ts ZONE_FORMATS names the files). */
+export async function renderZones(model: GraphModel): Promise<Record<ZoneFile, string>> {
+  const zones = zoneGraph(model);
+  const dot = toZoneDot(zones);
+  return {
+    'zones-dot': dot,
+    'zones-svg': await renderSvg(dot),
+    'zones-graphml': toZoneGraphML(zones),
+    'zones-json': toZoneJson(zones),
+  };
+}
 
 /** Every format of one model; the DOT is tuned for the engine that lays it out. */
 export async function renderAll(model: GraphModel, options: DotOptions = {}): Promise<RenderedGraph> {
@@ -81,7 +107,7 @@ export async function renderAll(model: GraphModel, options: DotOptions = {}): Pr
   return { dot, svg, graphml: toGraphML(model), json: toGraphJson(model) };
 }
 
-/** renderAll plus a matrix view per metric: what the render step stores. */
+/** renderAll plus a matrix view per metric and the zone view: what the render step stores. */
 export async function renderGraphSet(
   model: GraphModel,
   options: DotOptions = {},
@@ -90,5 +116,5 @@ export async function renderGraphSet(
   const matrices = Object.fromEntries(
     MATRIX_METRICS.map((metric) => [`matrix-${metric}`, renderMatrixSvg(model, metric)]),
   ) as Record<`matrix-${MatrixMetric}`, string>;
-  return { ...graph, ...matrices };
+  return { ...graph, ...matrices, ...(await renderZones(model)) };
 }

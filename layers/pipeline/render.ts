@@ -16,12 +16,13 @@ import { presignKeys } from './graph-links.ts';
 
 /**
  * render: the latest figures of every pair (from Prometheus) become the
- * graph of the cluster (layers/graph/from-metrics.ts), drawn in every format
- * and stored as the latest and a timestamped set.
+ * graph of the cluster (layers/graph/from-metrics.ts), drawn in every format,
+ * with the matrices and the zone view (graph-zones.*) beside it, and stored
+ * as the latest and a timestamped set.
  */
 
 export interface StoredGraphs {
-  /** File -> S3 key of the latest set: dot, svg, graphml, json, matrix-latency, matrix-throughput, matrix-loss. */
+  /** File -> S3 key of the latest set: dot, svg, graphml, json, matrix-*, zones-dot, zones-svg, zones-graphml, zones-json. */
   latest: Record<GraphSetFile, string>;
   /** File -> S3 key of this run's timestamped set. */
   timestamped: Record<GraphSetFile, string>;

@@ -85,6 +85,15 @@ export const GRAPH_FORMATS = {
 } as const satisfies Record<string, GraphFileSpec>;
 export type GraphFormat = keyof typeof GRAPH_FORMATS;
 
+/** The zone-level view (layers/graph/zones.ts), one file per format, beside the node-level graph. */
+export const ZONE_FORMATS = {
+  'zones-dot': { name: 'graph-zones.dot', contentType: GRAPH_FORMATS.dot.contentType },
+  'zones-svg': { name: 'graph-zones.svg', contentType: GRAPH_FORMATS.svg.contentType },
+  'zones-graphml': { name: 'graph-zones.graphml', contentType: GRAPH_FORMATS.graphml.contentType },
+  'zones-json': { name: 'graph-zones.json', contentType: GRAPH_FORMATS.json.contentType },
+} as const satisfies Record<`zones-${GraphFormat}`, GraphFileSpec>;
+export type ZoneFile = keyof typeof ZONE_FORMATS;
+
 /**
  * Every file of a graph set, in the order render writes them (graph.json
  * before the matrices): the one list of names and media types that render
@@ -96,6 +105,7 @@ export const GRAPH_SET_FILES = {
   'matrix-latency': { name: 'matrix-latency.svg', contentType: 'image/svg+xml' },
   'matrix-throughput': { name: 'matrix-throughput.svg', contentType: 'image/svg+xml' },
   'matrix-loss': { name: 'matrix-loss.svg', contentType: 'image/svg+xml' },
+  ...ZONE_FORMATS,
 } as const satisfies Record<string, GraphFileSpec>;
 export type GraphSetFile = keyof typeof GRAPH_SET_FILES;
 

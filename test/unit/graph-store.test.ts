@@ -17,7 +17,7 @@ import { sampleModel } from '../fixtures/graph/models.ts';
 const FILES = Object.keys(GRAPH_SET_FILES) as GraphSetFile[];
 
 describe('graph set', () => {
-  it('has the four graph formats and a matrix per metric, each under its key and media type', () => {
+  it('has the four graph formats, a matrix per metric and the zone view, each under its key and media type', () => {
     const now = new Date('2026-11-26T07:50:12.345Z');
     const set = Object.fromEntries(
       FILES.map((file) => [file, [graphKey(now, file), GRAPH_SET_FILES[file].contentType]]),
@@ -32,6 +32,10 @@ describe('graph set', () => {
       'matrix-latency': [`${at}/matrix-latency.svg`, 'image/svg+xml'],
       'matrix-throughput': [`${at}/matrix-throughput.svg`, 'image/svg+xml'],
       'matrix-loss': [`${at}/matrix-loss.svg`, 'image/svg+xml'],
+      'zones-dot': [`${at}/graph-zones.dot`, 'text/vnd.graphviz; charset=utf-8'],
+      'zones-svg': [`${at}/graph-zones.svg`, 'image/svg+xml'],
+      'zones-graphml': [`${at}/graph-zones.graphml`, 'application/graphml+xml'],
+      'zones-json': [`${at}/graph-zones.json`, 'application/json'],
     });
     // storeGraphs writes in this order: graph.json before the matrices (source.ts relies on it).
     expect(FILES).toEqual([
@@ -42,6 +46,10 @@ describe('graph set', () => {
       'matrix-latency',
       'matrix-throughput',
       'matrix-loss',
+      'zones-dot',
+      'zones-svg',
+      'zones-graphml',
+      'zones-json',
     ]);
     expect(Object.keys(GRAPH_FORMATS)).toEqual(['dot', 'svg', 'graphml', 'json']);
     expect(graphKey('latest', 'matrix-loss')).toBe('graphs/latest/matrix-loss.svg');
