@@ -1,10 +1,18 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import type { Schedule } from '../domain/schedule.ts';
+import { CONCURRENCY_MODES, type Schedule } from '../domain/schedule.ts';
 import { DELAY_RANGE, LENGTH_RANGE, TEST_NAMES, TEST_TYPES } from '../domain/test-types.ts';
 import { ConfigError } from './errors.ts';
 
 /** Schedules are settings (NETMON_SCHEDULES, TestSchedule specs): checked here, field by field. */
+
+/** A schedule's concurrency (layers/domain/schedule.ts), also as round manifests keep it. */
+export const concurrencySchema = z
+  .object({
+    mode: z.enum(CONCURRENCY_MODES),
+    maxParallel: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
 
 const scheduleSchema = z.object({
   name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label (a-z, 0-9, -)'),
@@ -17,6 +25,7 @@ const scheduleSchema = z.object({
   nodeSelector: z.record(z.string(), z.string()).optional(),
   hostNetwork: z.boolean().optional(),
   timeoutSeconds: z.number().int().min(10).max(7200).optional(),
+  concurrency: concurrencySchema.optional(),
 });
 
 /** cron-parser quietly falls back to UTC on an unknown zone; Intl refuses it. */
@@ -82,7 +91,11 @@ export function validateSchedule(candidate: unknown, field: string): Schedule {
     );
   if (parsed.data.timeZone !== undefined) validateTimeZone(`${field}.timeZone`, parsed.data.timeZone);
   validateCron(`${field}.cron`, parsed.data.cron, parsed.data.timeZone);
-  return withoutUndefined(parsed.data);
+  const { concurrency, ...rest } = parsed.data;
+  return withoutUndefined({
+    ...rest,
+    concurrency: concurrency === undefined ? undefined : withoutUndefined(concurrency),
+  });
 }
 
 /** exactOptionalPropertyTypes: optional fields are left out rather than set to undefined. */

@@ -65,3 +65,32 @@ function nextIndex(remaining: readonly Pair[], previous: Pair): number {
   }
   return best;
 }
+
+/**
+ * A disjoint round's slots: every ordered pair exactly once, each slot a set
+ * of pairs that share no node, by the circle method of round-robin
+ * tournaments: N - 1 rounds of N / 2 node-disjoint pairs (N odd: a rest for
+ * one node per round, N rounds), each round once in each direction: 2(N - 1)
+ * slots (2N for odd N). A slot larger than maxParallel is split.
+ */
+export function disjointSlots(nodes: readonly string[], maxParallel = Number.POSITIVE_INFINITY): Pair[][] {
+  if (!(maxParallel >= 1)) throw new RangeError(`maxParallel must be at least 1, not ${maxParallel}`);
+  const players: Array<string | null> = [...nodes];
+  if (players.length % 2 === 1) players.push(null);
+  const fixed = players.length - 1;
+  const rotating = players.length - 1;
+  const slots: Pair[][] = [];
+  for (let round = 0; round < rotating; round++) {
+    const at = (i: number): string | null => players[i] ?? null;
+    const matches: Array<[string | null, string | null]> = [[at(round), at(fixed)]];
+    for (let k = 1; k < players.length / 2; k++)
+      matches.push([at((round + k) % rotating), at((round - k + rotating) % rotating)]);
+    const real = matches.filter((m): m is [string, string] => m[0] !== null && m[1] !== null);
+    // Alternate the first direction so that no node always sends first.
+    const forward = real.map(([a, b]) => (round % 2 === 0 ? { src: a, dst: b } : { src: b, dst: a }));
+    const backward = forward.map(({ src, dst }) => ({ src: dst, dst: src }));
+    for (const slot of [forward, backward])
+      for (let i = 0; i < slot.length; i += maxParallel) slots.push(slot.slice(i, i + maxParallel));
+  }
+  return slots.filter((slot) => slot.length > 0);
+}

@@ -1,6 +1,7 @@
 import type { FlentSummary } from './figures.ts';
 import type { PublishedOneWay, TestClocks } from './one-way.ts';
 import type { FailureReason } from './outcome.ts';
+import type { ConcurrencyMode } from './schedule.ts';
 import type { TestName } from './test-types.ts';
 
 /**
@@ -37,4 +38,6 @@ export interface TestRecord {
   clocks?: TestClocks | null;
   /** The published one-way figures (udp_latency), with the clocks' bound; null for other tests. */
   oneWay?: PublishedOneWay | null;
+  /** How the round ran its tests: serial (alone in the cluster) or disjoint (beside its slot's other pairs). */
+  concurrency?: ConcurrencyMode;
 }

@@ -1,3 +1,4 @@
+import type { Concurrency } from './schedule.ts';
 import type { TestName } from './test-types.ts';
 
 /**
@@ -19,6 +20,8 @@ export interface RoundPair {
   runId: string | null;
   connectivity: 0 | 1 | null;
   reason: string | null;
+  /** disjoint rounds: the slot the pair is tested in (its node-disjoint pairs are tested at once). */
+  slot?: number | undefined;
 }
 
 export interface RoundCounts {
@@ -47,6 +50,8 @@ export interface RoundManifest {
   nodes: string[];
   pairs: RoundPair[];
   counts: RoundCounts;
+  /** Absent in rounds opened before concurrency modes: serial. */
+  concurrency?: Concurrency | undefined;
 }
 
 export function countPairs(pairs: readonly RoundPair[]): RoundCounts {

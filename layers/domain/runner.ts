@@ -49,9 +49,18 @@ export function archiveOf(outcome: TestOutcome): { path: string } | { key: strin
   return path === undefined ? undefined : { path };
 }
 
+/** What a caller may do between the phases of a test. */
+export interface RunHooks {
+  /**
+   * Called once dst's servers listen, before the client starts; the client
+   * waits for it (a slot's tests start together: layers/pipeline/probe.ts).
+   */
+  serversReady?: () => Promise<void>;
+}
+
 /** Runs one test for an ordered pair. The local runner and the Kubernetes runner both implement it. */
 export interface Runner {
-  run(request: TestRequest): Promise<TestOutcome>;
+  run(request: TestRequest, hooks?: RunHooks): Promise<TestOutcome>;
   /**
    * Removes what crashed earlier tests left (the Kubernetes runner's pods).
    * The probe calls it holding the test lock, when no test of anyone's runs.

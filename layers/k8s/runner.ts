@@ -13,7 +13,7 @@ import { onShutdown } from '../core/shutdown.ts';
 import type { ClockState } from '../domain/clock.ts';
 import { worseClock } from '../domain/one-way.ts';
 import type { FailureReason } from '../domain/outcome.ts';
-import type { Runner, TestOutcome, TestRequest } from '../domain/runner.ts';
+import type { RunHooks, Runner, TestOutcome, TestRequest } from '../domain/runner.ts';
 import { decodeReport, ReportError } from '../flent/compact.ts';
 import {
   CLOCK_CONTAINER,
@@ -87,7 +87,7 @@ export class KubernetesRunner implements Runner {
     return this.owner;
   }
 
-  async run(request: TestRequest): Promise<TestOutcome> {
+  async run(request: TestRequest, hooks: RunHooks = {}): Promise<TestOutcome> {
     const context: TestContext = {
       schedule: request.schedule ?? 'adhoc',
       round: request.round ?? 'adhoc',
@@ -122,6 +122,7 @@ export class KubernetesRunner implements Runner {
       const address = settings.hostNetwork
         ? request.dst.address
         : (ready.pod.status?.podIP ?? request.dst.address);
+      await hooks.serversReady?.();
       const client = clientPod(request, context, settings, address);
       names.push(client.metadata?.name as string);
       await this.createPod(owned(client));

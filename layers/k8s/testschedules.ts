@@ -82,6 +82,7 @@ export function scheduleFromSpec(name: string, spec: Record<string, unknown>): S
     nodeSelector: spec.nodeSelector,
     hostNetwork: spec.hostNetwork,
     timeoutSeconds: spec.timeoutSeconds,
+    concurrency: spec.concurrency,
   };
   try {
     return validateSchedule(candidate, 'spec');

@@ -7,10 +7,11 @@ import { log } from '../core/log.ts';
 import { type ManagedProcess, runProcess, startProcess, waitFor } from '../core/process.ts';
 import { type TestClocks, worseClock } from '../domain/one-way.ts';
 import type { FlentOutcome } from '../domain/outcome.ts';
-import type { Runner, RunnerNode, TestRequest } from '../domain/runner.ts';
+import type { RunHooks, Runner, RunnerNode, TestRequest } from '../domain/runner.ts';
 import { DEFAULT_SERVER_PORTS, type ServerPorts } from '../domain/test-types.ts';
 import { runFlent } from '../flent/run.ts';
 import { validateFlentSpec } from '../flent/spec.ts';
+import { encodeSegment } from '../store/keys.ts';
 
 /** The local runner leaves the archive on this host: its outcome always says where. */
 export type LocalTestOutcome = FlentOutcome & { src: string; dst: string; clocks: TestClocks };
@@ -40,9 +41,9 @@ export class LocalRunner implements Runner {
     };
   }
 
-  async run(request: TestRequest): Promise<LocalTestOutcome> {
+  async run(request: TestRequest, hooks: RunHooks = {}): Promise<LocalTestOutcome> {
     await mkdir(this.options.workDir, { recursive: true });
-    const outputDir = await mkdtemp(join(this.options.workDir, `${request.src.name}-${request.dst.name}-`));
+    const outputDir = await mkdtemp(join(this.options.workDir, runDirPrefix(request)));
     const spec = validateFlentSpec({
       test: request.test,
       host: request.dst.address,
@@ -57,6 +58,7 @@ export class LocalRunner implements Runner {
       throw err;
     });
     try {
+      await hooks.serversReady?.();
       const before = await readClockState();
       const outcome = await runFlent(spec, { commandPrefix: prefixFor(request.src) });
       const archive = outcome.ok ? outcome.archivePath : outcome.failure.archivePath;
@@ -107,6 +109,15 @@ export class LocalRunner implements Runner {
         : new RunnerError(`cannot start test servers on ${dst.name}: ${errorLine(err)}`, { cause: err });
     }
   }
+}
+
+/**
+ * A run directory's name from its node names, encoded as S3 keys encode them
+ * (a node named "../../x" stays inside the work dir) and short enough for a
+ * file name (node names may be 253 characters; mkdtemp adds what makes it unique).
+ */
+function runDirPrefix(request: TestRequest): string {
+  return `${encodeSegment(request.src.name).slice(0, 100)}-${encodeSegment(request.dst.name).slice(0, 100)}-`;
 }
 
 /**

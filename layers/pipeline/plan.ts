@@ -1,7 +1,7 @@
 import { log } from '../core/log.ts';
 import { latestTick, matchesSelector } from '../core/schedules.ts';
 import type { NodeSource } from '../domain/nodes.ts';
-import { orderedPairs, type Pair, pairKey, spreadPairs } from '../domain/pairs.ts';
+import { disjointSlots, orderedPairs, type Pair, pairKey, spreadPairs } from '../domain/pairs.ts';
 import {
   countPairs,
   isFinished,
@@ -10,7 +10,7 @@ import {
   type RoundObserver,
   type RoundPair,
 } from '../domain/round.ts';
-import type { Schedule } from '../domain/schedule.ts';
+import { type Concurrency, type Schedule, SERIAL } from '../domain/schedule.ts';
 import type { WorkQueue } from '../queue/work-queue.ts';
 import { compactTime } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
@@ -77,7 +77,13 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned
       round: latest?.round ?? null,
       message: tooFewNodes(all.length, nodes.length, schedule.nodeSelector),
     });
-  const pairs = spreadPairs(stalestFirst(orderedPairs(nodes.sort()), latest));
+  const concurrency = schedule.concurrency ?? SERIAL;
+  const slots =
+    concurrency.mode === 'disjoint'
+      ? disjointSlots(nodes.sort(), concurrency.maxParallel)
+      : spreadPairs(stalestFirst(orderedPairs(nodes.sort()), latest)).map((pair) => [pair]);
+  const pairs = slots.flat();
+  const slotOf = new Map(slots.flatMap((slot, index) => slot.map((pair) => [pairKey(pair), index] as const)));
   const manifest: RoundManifest = {
     version: 1,
     schedule: schedule.name,
@@ -93,12 +99,17 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned
     openedAt: now.toISOString(),
     closedAt: null,
     nodes,
-    pairs: pairs.map((pair) => queuedPair(pair, now)),
+    pairs: pairs.map((pair) =>
+      concurrency.mode === 'disjoint'
+        ? { ...queuedPair(pair, now), slot: slotOf.get(pairKey(pair)) as number }
+        : queuedPair(pair, now),
+    ),
     counts: countPairs([]),
+    concurrency,
   };
   // The manifest first: a probe that gets a message must find its round.
   await saveManifest(deps.store, manifest);
-  await enqueue(deps, manifest, pairs);
+  await enqueue(deps, manifest, manifest.pairs);
   return {
     outcome: { schedule: schedule.name, action: 'opened', round: manifest.round, queued: pairs.length },
     manifest,
@@ -150,19 +161,41 @@ async function continueRound(deps: PlanDeps, manifest: RoundManifest, now: Date)
   return { schedule: manifest.schedule, action: 'requeued', round: manifest.round, queued: lost.length };
 }
 
-/** One message per pair; what to run comes from the round's manifest, so a requeue runs the same test. */
-async function enqueue(deps: PlanDeps, manifest: RoundManifest, pairs: readonly Pair[]): Promise<void> {
+/**
+ * One message per pair (serial) or per slot (disjoint: the slot's pairs not
+ * yet tested); what to run comes from the round's manifest, so a requeue
+ * runs the same test.
+ */
+async function enqueue(deps: PlanDeps, manifest: RoundManifest, pairs: readonly RoundPair[]): Promise<void> {
+  const common = {
+    schedule: manifest.schedule,
+    round: manifest.round,
+    test: manifest.test,
+    lengthSeconds: manifest.lengthSeconds,
+    ...(manifest.delaySeconds === null ? {} : { delaySeconds: manifest.delaySeconds }),
+    ...(manifest.hostNetwork === null ? {} : { hostNetwork: manifest.hostNetwork }),
+    ...(manifest.timeoutSeconds === null ? {} : { timeoutSeconds: manifest.timeoutSeconds }),
+  };
+  if (!isDisjoint(manifest.concurrency)) {
+    await deps.queue.send(pairs.map((pair) => ({ ...common, src: pair.src, dst: pair.dst })));
+    return;
+  }
+  const slots = new Map<number, Pair[]>();
+  for (const pair of pairs) {
+    const slot = slots.get(pair.slot ?? 0) ?? [];
+    slot.push({ src: pair.src, dst: pair.dst });
+    slots.set(pair.slot ?? 0, slot);
+  }
   await deps.queue.send(
-    pairs.map((pair) => ({
-      schedule: manifest.schedule,
-      round: manifest.round,
-      src: pair.src,
-      dst: pair.dst,
-      test: manifest.test,
-      lengthSeconds: manifest.lengthSeconds,
-      ...(manifest.delaySeconds === null ? {} : { delaySeconds: manifest.delaySeconds }),
-      ...(manifest.hostNetwork === null ? {} : { hostNetwork: manifest.hostNetwork }),
-      ...(manifest.timeoutSeconds === null ? {} : { timeoutSeconds: manifest.timeoutSeconds }),
-    })),
+    [...slots.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([index, slotPairs]) => {
+        const [first] = slotPairs as [Pair, ...Pair[]];
+        return { ...common, src: first.src, dst: first.dst, slot: { index, pairs: slotPairs } };
+      }),
   );
+}
+
+function isDisjoint(concurrency: Concurrency | undefined): boolean {
+  return concurrency?.mode === 'disjoint';
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Barrier } from '../core/barrier.ts';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import type { TestLock } from '../domain/lock.ts';
@@ -8,9 +9,15 @@ import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
 import { publishedOneWay } from '../domain/one-way.ts';
 import type { TestRecord } from '../domain/record.ts';
 import { isFinished, type RoundManifest, type RoundObserver, type RoundPair } from '../domain/round.ts';
-import { archiveOf, type Runner, type RunnerNode, type TestOutcome } from '../domain/runner.ts';
+import {
+  archiveOf,
+  type RunHooks,
+  type Runner,
+  type RunnerNode,
+  type TestOutcome,
+} from '../domain/runner.ts';
 import { expectedRunSeconds } from '../domain/test-types.ts';
-import type { ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
+import type { PairMessage, ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
 import { archiveKey, resultKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 import { loadManifest, saveManifest } from './round.ts';
@@ -81,17 +88,18 @@ export async function probe(deps: ProbeDeps): Promise<ProbeReport> {
       report.stoppedBecause = 'budget-spent';
       break;
     }
-    const result = await withHeartbeat(deps.queue, message, () => handle(deps, message, deadline));
-    if (result === 'tested') report.tests++;
-    if (result === 'failed') {
-      report.tests++;
-      report.failures++;
-    }
-    if (result === 'skipped') report.skipped++;
-    if (result === 'duplicate') report.duplicates++;
+    const results = await withHeartbeat(deps.queue, message, () => handle(deps, message, deadline));
+    for (const result of results) tally(report, result);
   }
   log.info(report, 'probe done');
   return report;
+}
+
+function tally(report: ProbeReport, result: HandleResult): void {
+  if (result === 'tested' || result === 'failed') report.tests++;
+  if (result === 'failed') report.failures++;
+  if (result === 'skipped') report.skipped++;
+  if (result === 'duplicate') report.duplicates++;
 }
 
 /** Keeps the message invisible while its test waits for the lock and runs. */
@@ -115,40 +123,83 @@ async function withHeartbeat<T>(
 
 type HandleResult = 'tested' | 'failed' | 'skipped' | 'duplicate' | 'dropped';
 
-async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: number): Promise<HandleResult> {
+/**
+ * One message under the test lock: a pair (serial rounds), or a slot of
+ * node-disjoint pairs (disjoint rounds) whose tests run at once, each
+ * client starting when every pair's servers listen. Each pair ends as a
+ * result (or skipped, or a duplicate) before the message is deleted.
+ */
+async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: number): Promise<HandleResult[]> {
   const { body } = message;
   const release = await deps.lock.acquire(Math.max(1000, deadline - Date.now()));
   try {
     const manifest = await loadManifest(deps.store, body.schedule, body.round);
-    const pair = manifest?.pairs.find((p) => p.src === body.src && p.dst === body.dst);
-    if (manifest === undefined || pair === undefined) {
+    const wanted = body.slot?.pairs ?? [{ src: body.src, dst: body.dst }];
+    const pairs = wanted.map((w) => manifest?.pairs.find((p) => p.src === w.src && p.dst === w.dst));
+    if (manifest === undefined || pairs.some((pair) => pair === undefined)) {
       log.error(body, 'a message for a pair that is not in its round manifest: dropped');
       await deps.queue.delete(message.receiptHandle);
-      return 'dropped';
+      return ['dropped'];
     }
-    if (isFinished(pair)) {
-      // Delivered again after another probe finished it: the round already has its result.
-      await deps.queue.delete(message.receiptHandle);
-      deps.onTest?.({ kind: 'duplicate', ...body });
-      return 'duplicate';
-    }
+    const results: HandleResult[] = [];
+    const toMeasure: RoundPair[] = [];
     // Holding the lock, nobody's test runs: whatever test leftovers exist belong to crashed runs.
-    await deps.runner.cleanupStale?.(0);
-    const nodes = await deps.nodes.list();
-    const missing = unavailable(nodes, body.src, body.dst);
-    if (missing !== undefined) {
-      await finishPair(deps, manifest, pair, { state: 'skipped', reason: missing });
-      await deps.queue.delete(message.receiptHandle);
-      deps.onTest?.({ kind: 'skipped', ...body, reason: missing });
-      return 'skipped';
+    let nodes: readonly ClusterNode[] | undefined;
+    for (const pair of pairs as RoundPair[]) {
+      const pairBody = { ...body, src: pair.src, dst: pair.dst };
+      if (isFinished(pair)) {
+        // Delivered again after another probe finished it: the round already has its result.
+        deps.onTest?.({ kind: 'duplicate', ...eventOf(pairBody) });
+        results.push('duplicate');
+        continue;
+      }
+      if (nodes === undefined) {
+        await deps.runner.cleanupStale?.(0);
+        nodes = await deps.nodes.list();
+      }
+      const missing = unavailable(nodes, pair.src, pair.dst);
+      if (missing !== undefined) {
+        await finishPair(deps, manifest, pair, { state: 'skipped', reason: missing });
+        deps.onTest?.({ kind: 'skipped', ...eventOf(pairBody), reason: missing });
+        results.push('skipped');
+        continue;
+      }
+      toMeasure.push(pair);
     }
-    const record = await measure(deps, manifest, pair, nodes, message);
+    const barrier = new Barrier(toMeasure.length);
+    const records = await Promise.all(
+      toMeasure.map(async (pair) => {
+        const party = barrier.party();
+        try {
+          return await measure(
+            deps,
+            manifest,
+            pair,
+            nodes ?? [],
+            { ...body, src: pair.src, dst: pair.dst },
+            {
+              // A lone test needs no barrier; a slot's clients start together.
+              ...(toMeasure.length > 1 ? { serversReady: party.arrive } : {}),
+            },
+          );
+        } finally {
+          party.leave();
+        }
+      }),
+    );
     await deps.queue.delete(message.receiptHandle);
-    deps.onTest?.({ kind: 'finished', record, manifest });
-    return record.connectivity === 1 ? 'tested' : 'failed';
+    for (const record of records) {
+      deps.onTest?.({ kind: 'finished', record, manifest });
+      results.push(record.connectivity === 1 ? 'tested' : 'failed');
+    }
+    return results;
   } finally {
     await release();
   }
+}
+
+function eventOf(body: PairMessage): { schedule: string; round: string; src: string; dst: string } {
+  return { schedule: body.schedule, round: body.round, src: body.src, dst: body.dst };
 }
 
 function unavailable(nodes: readonly ClusterNode[], src: string, dst: string): string | undefined {
@@ -165,15 +216,15 @@ async function measure(
   manifest: RoundManifest,
   pair: RoundPair,
   nodes: readonly ClusterNode[],
-  message: ReceivedMessage,
+  body: PairMessage,
+  hooks: RunHooks,
 ): Promise<TestRecord> {
-  const { body } = message;
   const runId = randomUUID();
   const started = new Date();
   pair.startedAt = started.toISOString();
   pair.attempts += 1;
   pair.runId = runId;
-  await saveManifest(deps.store, manifest);
+  await persist(deps, manifest);
   deps.onTest?.({
     kind: 'started',
     schedule: body.schedule,
@@ -181,17 +232,20 @@ async function measure(
     src: body.src,
     dst: body.dst,
   });
-  const outcome = await deps.runner.run({
-    src: asRunnerNode(nodes, body.src),
-    dst: asRunnerNode(nodes, body.dst),
-    test: body.test,
-    lengthSeconds: body.lengthSeconds,
-    schedule: body.schedule,
-    round: body.round,
-    ...(body.delaySeconds === undefined ? {} : { delaySeconds: body.delaySeconds }),
-    ...(body.hostNetwork === undefined ? {} : { hostNetwork: body.hostNetwork }),
-    ...(body.timeoutSeconds === undefined ? {} : { timeoutSeconds: body.timeoutSeconds }),
-  });
+  const outcome = await deps.runner.run(
+    {
+      src: asRunnerNode(nodes, body.src),
+      dst: asRunnerNode(nodes, body.dst),
+      test: body.test,
+      lengthSeconds: body.lengthSeconds,
+      schedule: body.schedule,
+      round: body.round,
+      ...(body.delaySeconds === undefined ? {} : { delaySeconds: body.delaySeconds }),
+      ...(body.hostNetwork === undefined ? {} : { hostNetwork: body.hostNetwork }),
+      ...(body.timeoutSeconds === undefined ? {} : { timeoutSeconds: body.timeoutSeconds }),
+    },
+    hooks,
+  );
   const ended = new Date();
   const archive = archiveOf(outcome);
   let storedArchive: string | null = null;
@@ -202,6 +256,7 @@ async function measure(
     await rm(dirname(archive.path), { recursive: true, force: true });
   }
   const record = toRecord(body, runId, started, ended, outcome, storedArchive);
+  record.concurrency = manifest.concurrency?.mode ?? 'serial';
   await deps.store.putJson(resultKey(body.schedule, body.round, body.src, body.dst), record);
   await deps
     .publish(record)
@@ -286,6 +341,20 @@ async function finishPair(
   pair.connectivity = result.connectivity ?? null;
   pair.finishedAt = new Date().toISOString();
   if (manifest.pairs.every(isFinished)) manifest.closedAt = pair.finishedAt;
-  await saveManifest(deps.store, manifest);
+  await persist(deps, manifest);
   await deps.observer?.progressed(manifest);
+}
+
+const saving = new WeakMap<RoundManifest, Promise<void>>();
+
+/**
+ * The manifest's writes one after another, each of the manifest as it is
+ * when it runs: a slot's tests change it at once, and the last write must
+ * hold every change (two writes in flight could land in either order).
+ */
+function persist(deps: ProbeDeps, manifest: RoundManifest): Promise<void> {
+  const previous = saving.get(manifest) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => saveManifest(deps.store, manifest));
+  saving.set(manifest, next);
+  return next;
 }

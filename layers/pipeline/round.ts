@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { concurrencySchema } from '../core/schedules.ts';
 import { countPairs, PAIR_STATES, type RoundManifest } from '../domain/round.ts';
 import { TEST_NAMES } from '../domain/test-types.ts';
 import { roundKey, roundPrefix } from '../store/keys.ts';
@@ -25,6 +26,7 @@ const pairSchema = z.object({
     .nullable()
     .default(null),
   reason: z.string().nullable().default(null),
+  slot: z.number().int().min(0).optional(),
 });
 
 export const manifestSchema = z.object({
@@ -46,6 +48,7 @@ export const manifestSchema = z.object({
   nodes: z.array(z.string()),
   pairs: z.array(pairSchema),
   counts: z.object({ total: z.number(), done: z.number(), failed: z.number(), skipped: z.number() }),
+  concurrency: concurrencySchema.optional(),
 }) satisfies z.ZodType<RoundManifest, unknown>;
 
 export function saveManifest(store: ObjectStore, manifest: RoundManifest): Promise<void> {

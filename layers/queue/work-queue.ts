@@ -29,6 +29,16 @@ export const pairMessageSchema = z.object({
   delaySeconds: z.number().int().min(0).max(60).optional(),
   hostNetwork: z.boolean().optional(),
   timeoutSeconds: z.number().int().min(10).max(7200).optional(),
+  /**
+   * A disjoint round's slot: its node-disjoint pairs (src and dst above are
+   * the first of them), tested at once by the probe that receives it.
+   */
+  slot: z
+    .object({
+      index: z.number().int().min(0),
+      pairs: z.array(z.object({ src: z.string().min(1), dst: z.string().min(1) })).min(1),
+    })
+    .optional(),
 });
 export type PairMessage = z.infer<typeof pairMessageSchema>;
 

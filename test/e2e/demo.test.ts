@@ -41,8 +41,14 @@ describe('npm run demo', () => {
   it('measures all 12 ordered pairs of a 4-node simulated cluster: shaped rates within 10%, the cut pair failing', async () => {
     const result = await netmon(['demo', '--out', out], 300_000);
     expect(result.exitCode, result.stderr).toBe(0);
-    const { pairs } = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as { pairs: DemoPair[] };
+    const { pairs, roundSeconds } = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as {
+      pairs: DemoPair[];
+      roundSeconds: number;
+    };
     expect(pairs).toHaveLength(12);
+    // The round, from its opening to its last result: 12 serial tests of 3 s and more.
+    expect(roundSeconds).toBeGreaterThan(12 * 3);
+    expect(result.stdout).toMatch(/round: +12 pairs in \d+\.\d s \(serial: one test at a time\)/);
     expect(new Set(pairs.map((p) => `${p.src}>${p.dst}`)).size).toBe(12);
     const cut = pairs.filter((p) => p.cut);
     expect(cut).toEqual([

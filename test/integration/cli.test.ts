@@ -76,5 +76,17 @@ describe('netmon flent summary', () => {
     for (const command of ['flent', 'demo', 'rig']) expect(result.stdout).toContain(command);
     const summaryHelp = await netmon(['flent', 'summary', '--help']);
     expect(summaryHelp.stdout).toContain('--json');
+    const demoHelp = await netmon(['demo', '--help']);
+    for (const flag of ['--concurrency', '--max-parallel', '--delays', '--losses'])
+      expect(demoHelp.stdout).toContain(flag);
+  });
+
+  it.each([
+    [['--concurrency', 'all'], /--concurrency.*"all".*serial or disjoint/],
+    [['--max-parallel', '2'], /--max-parallel.*only with --concurrency disjoint/],
+  ])('the demo refuses %j before it starts anything, naming the flag', async (flags, pattern) => {
+    const result = await netmon(['demo', ...flags]);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toMatch(pattern);
   });
 });

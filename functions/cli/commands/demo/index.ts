@@ -6,6 +6,7 @@ import { startLocalStack } from '../../../../infra/local-stack/stack.ts';
 import { withSimCluster } from '../../../../infra/rig/sim-cluster.ts';
 import { RigError, ValidationError } from '../../../../layers/core/errors.ts';
 import { isRoot } from '../../../../layers/core/host.ts';
+import { CONCURRENCY_MODES, type Concurrency, SERIAL } from '../../../../layers/domain/schedule.ts';
 import {
   DELAY_RANGE,
   isTestName,
@@ -17,7 +18,7 @@ import { storeFrom } from '../../../../layers/wiring/context.ts';
 import { checkPerNodeCount, DELAYS_FLAG, LOSSES_FLAG, perNodeList, RATES_FLAG } from '../../per-node.ts';
 import { positiveInteger } from '../flent.ts';
 import { holdUntilInterrupted, report, toRow } from './report.ts';
-import { demoEnv, renderWhenVisible, runRound } from './round.ts';
+import { demoEnv, renderWhenVisible, roundTime, runRound } from './round.ts';
 
 /** `netmon demo`: one full round on a local simulated cluster with the embedded stack. */
 
@@ -31,6 +32,8 @@ interface DemoOptions {
   rates?: number[];
   delays?: number[];
   losses?: number[];
+  concurrency: string;
+  maxParallel?: number;
 }
 
 export function registerDemo(program: Command): void {
@@ -62,6 +65,16 @@ export function registerDemo(program: Command): void {
       '--losses <percent>',
       'random egress loss of each node in %, comma-separated, e.g. 0,0,1,3 (default: none)',
       perNodeList(LOSSES_FLAG),
+    )
+    .option(
+      '--concurrency <mode>',
+      "serial: one test at a time; disjoint: the round in node-disjoint slots, a slot's tests at once",
+      'serial',
+    )
+    .option(
+      '--max-parallel <k>',
+      'disjoint: at most K tests at once (default: a whole slot, nodes / 2)',
+      positiveInteger('--max-parallel'),
     )
     .option('--out <dir>', 'keep the stack data and graphs in DIR and write DIR/summary.json')
     .option('--keep', 'leave the stack running (browse S3 and Prometheus) until Ctrl-C')
@@ -101,7 +114,19 @@ function checkOptions(options: DemoOptions): TestName {
       'the demo builds a simulated cluster of network namespaces, veth pairs, tc qdiscs and nftables rules, which needs root: run it as root (sudo npm run demo)',
     );
   }
+  if (!(CONCURRENCY_MODES as readonly string[]).includes(options.concurrency))
+    throw new ValidationError('--concurrency', options.concurrency, CONCURRENCY_MODES.join(' or '));
+  if (options.maxParallel !== undefined && options.concurrency !== 'disjoint')
+    throw new ValidationError('--max-parallel', options.maxParallel, 'only with --concurrency disjoint');
   return options.test;
+}
+
+/** The schedule's concurrency from the flags. */
+function concurrencyOf(options: DemoOptions): Concurrency {
+  if (options.concurrency !== 'disjoint') return SERIAL;
+  return options.maxParallel === undefined
+    ? { mode: 'disjoint' }
+    : { mode: 'disjoint', maxParallel: options.maxParallel };
 }
 
 async function runDemo(options: DemoOptions): Promise<void> {
@@ -125,7 +150,8 @@ async function runDemo(options: DemoOptions): Promise<void> {
         cuts: [cut],
       },
       async (cluster) => {
-        const env = await demoEnv(stack, cluster, out, test, options);
+        const concurrency = concurrencyOf(options);
+        const env = await demoEnv(stack, cluster, out, test, { ...options, concurrency });
         const records = await runRound(env, cluster.nodes.length);
         const graphs = await renderWhenVisible(env, stack, records.length);
         const store = storeFrom(env);
@@ -133,6 +159,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
         await report(rows, graphs, stack, store, out, {
           writeSummary: options.out !== undefined,
           keep: options.keep === true,
+          round: await roundTime(store, concurrency),
         });
         if (options.keep) await holdUntilInterrupted(stack);
       },

@@ -11,11 +11,12 @@ import {
 import { FLOW_OF, FLOW_OF_LEG, type FlentSummary, latencyProbes } from '../../../../layers/domain/figures.ts';
 import { headlineOf } from '../../../../layers/domain/headline.ts';
 import type { TestRecord } from '../../../../layers/domain/record.ts';
+import type { Concurrency } from '../../../../layers/domain/schedule.ts';
 import { TEST_TYPES } from '../../../../layers/domain/test-types.ts';
 import type { RenderReport } from '../../../../layers/pipeline/render.ts';
 import { GRAPH_FORMATS, type GraphFormat } from '../../../../layers/store/keys.ts';
 import type { ObjectStore } from '../../../../layers/store/s3-store.ts';
-import { SCHEDULE } from './round.ts';
+import { type RoundTime, SCHEDULE } from './round.ts';
 
 /** What the demo shows when its round is done: a table, where things went, and summary.json. */
 
@@ -181,10 +182,12 @@ async function writeSummary(
   stack: LocalStack,
   out: string,
   running: boolean,
+  roundSeconds: number | null,
 ): Promise<string> {
   const summaryPath = join(out, 'summary.json');
   const summary = {
     schedule: SCHEDULE,
+    roundSeconds,
     pairs: rows,
     graphs: graphs.urls,
     ...(graphs.links === undefined ? {} : { graphLinks: graphs.links }),
@@ -209,6 +212,7 @@ export interface ReportOptions {
   /** Write DIR/summary.json (the user asked for --out). */
   writeSummary: boolean;
   keep: boolean;
+  round: RoundTime;
 }
 
 export async function report(
@@ -224,6 +228,7 @@ export async function report(
   const lines = [
     table(rows),
     '',
+    `round:           ${rows.length} pairs in ${options.round.seconds === null ? '-' : `${options.round.seconds.toFixed(1)} s`} (${describeConcurrency(options.round.concurrency)})`,
     `archives (S3):   ${store.urlFor(`archives/${SCHEDULE}/`)}  (s3rver folder ${stack.s3Directory})`,
     ...Object.entries(graphs.urls).map(([format, url]) => `graph ${format.padEnd(8)} ${url}`),
     // NETMON_GRAPH_LINK_SECONDS: presigned links, as render's report has them.
@@ -241,8 +246,15 @@ export async function report(
       '(the stack stops now: run with --keep to browse these URLs; the files stay in the folders above)',
     );
   if (options.writeSummary)
-    lines.push(`summary:         ${await writeSummary(rows, graphs, stack, out, options.keep)}`);
+    lines.push(
+      `summary:         ${await writeSummary(rows, graphs, stack, out, options.keep, options.round.seconds)}`,
+    );
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function describeConcurrency(concurrency: Concurrency): string {
+  if (concurrency.mode === 'serial') return 'serial: one test at a time';
+  return `disjoint: node-disjoint slots${concurrency.maxParallel === undefined ? '' : `, at most ${concurrency.maxParallel} at once`}`;
 }
 
 export async function holdUntilInterrupted(stack: LocalStack): Promise<void> {

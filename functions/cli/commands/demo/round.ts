@@ -5,11 +5,14 @@ import type { LocalStack } from '../../../../infra/local-stack/stack.ts';
 import type { SimCluster } from '../../../../infra/rig/sim-cluster.ts';
 import { waitFor } from '../../../../layers/core/process.ts';
 import type { TestRecord } from '../../../../layers/domain/record.ts';
+import type { Concurrency } from '../../../../layers/domain/schedule.ts';
 import type { TestName } from '../../../../layers/domain/test-types.ts';
 import { queryLatestPairs } from '../../../../layers/metrics/query.ts';
 import { plan } from '../../../../layers/pipeline/plan.ts';
 import { type ProbeEvent, probe } from '../../../../layers/pipeline/probe.ts';
 import { type RenderReport, render } from '../../../../layers/pipeline/render.ts';
+import { latestManifest } from '../../../../layers/pipeline/round.ts';
+import type { ObjectStore } from '../../../../layers/store/s3-store.ts';
 import { planDepsFrom, probeDepsFrom, renderDepsFrom } from '../../../../layers/wiring/context.ts';
 
 /** The demo's one round: its settings, plan -> probe with a progress bar, render once Prometheus has it. */
@@ -19,6 +22,7 @@ export const SCHEDULE = 'demo';
 export interface RoundOptions {
   length: number;
   delay: number;
+  concurrency: Concurrency;
 }
 
 export async function demoEnv(
@@ -35,7 +39,14 @@ export async function demoEnv(
     ...stack.env,
     NETMON_NODES_FILE: nodesFile,
     NETMON_SCHEDULES: JSON.stringify([
-      { name: SCHEDULE, cron: '* * * * *', test, lengthSeconds: options.length, delaySeconds: options.delay },
+      {
+        name: SCHEDULE,
+        cron: '* * * * *',
+        test,
+        lengthSeconds: options.length,
+        delaySeconds: options.delay,
+        concurrency: options.concurrency,
+      },
     ]),
     NETMON_LOCK_FILE: join(out, 'test.lock'),
     NETMON_WORK_DIR: join(out, 'runs'),
@@ -86,4 +97,19 @@ export async function renderWhenVisible(
     { timeoutMs: 30_000, intervalMs: 500 },
   );
   return render({ ...renderDepsFrom(env), schedule: SCHEDULE });
+}
+
+/** How the round ran and how long it took: from its opening to its last result. */
+export interface RoundTime {
+  concurrency: Concurrency;
+  seconds: number | null;
+}
+
+export async function roundTime(store: ObjectStore, concurrency: Concurrency): Promise<RoundTime> {
+  const manifest = await latestManifest(store, SCHEDULE);
+  const finished = (manifest?.pairs ?? []).flatMap((p) =>
+    p.finishedAt === null ? [] : [Date.parse(p.finishedAt)],
+  );
+  if (manifest === undefined || finished.length === 0) return { concurrency, seconds: null };
+  return { concurrency, seconds: (Math.max(...finished) - Date.parse(manifest.openedAt)) / 1000 };
 }
