@@ -48,7 +48,7 @@ export function pageHtml(settings: PageSettings, params: ViewParams): string {
 <h1>${title}</h1>
 <label>metric <select id="metric">${options}</select></label>
 <span id="status" role="status">loading the graph…</span>
-<nav>download: <a href="graph.svg">SVG</a> <a href="graph.dot">DOT</a> <a href="graph.graphml">GraphML</a> <a href="graph.json">JSON</a> <a href="matrix.svg">matrix</a></nav>
+<nav>download: <a href="graph.svg">SVG</a> <a href="graph.dot">DOT</a> <a href="graph.graphml">GraphML</a> <a href="graph.json">JSON</a> <a href="matrix.svg">matrix</a> <a href="graph-zones.svg">zones</a></nav>
 </header>
 <main id="graph" aria-label="graph of the cluster"></main>
 <div id="tooltip" role="tooltip" hidden></div>

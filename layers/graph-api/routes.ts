@@ -54,6 +54,14 @@ const GRAPH_ROUTES: Readonly<Record<string, ViewName>> = {
   '/graph.json': 'json',
   '/matrix.svg': 'matrix',
 };
+/** The zone view: figures per zone pair, so no metric to choose. */
+const ZONE_PARAMS: readonly ParamName[] = ['maxAge'];
+const ZONE_ROUTES: Readonly<Record<string, ViewName>> = {
+  '/graph-zones.svg': 'zones-svg',
+  '/graph-zones.dot': 'zones-dot',
+  '/graph-zones.graphml': 'zones-graphml',
+  '/graph-zones.json': 'zones-json',
+};
 const ASSET_NAMES = ['graph-page.css', PAGE_SCRIPT, `${PAGE_SCRIPT}.map`];
 const RENDER_CACHE_ENTRIES = 64;
 
@@ -179,6 +187,12 @@ export async function graphApiRoutes(context: RouteContext): Promise<Routes> {
       Object.entries(GRAPH_ROUTES).map(([path, view]): [string, Route] => [
         path,
         { params: VIEW_PARAMS, handle: (params) => graphView(view, params) },
+      ]),
+    ),
+    ...Object.fromEntries(
+      Object.entries(ZONE_ROUTES).map(([path, view]): [string, Route] => [
+        path,
+        { params: ZONE_PARAMS, handle: (params) => graphView(view, params) },
       ]),
     ),
     ...Object.fromEntries(

@@ -13,11 +13,12 @@ import {
   quoteDot,
   renderMatrixSvg,
   renderSvg,
+  renderZones,
   toDot,
   toGraphJson,
   toGraphML,
 } from '../graph/index.ts';
-import { GRAPH_SET_FILES, type GraphFormat } from '../store/keys.ts';
+import { GRAPH_SET_FILES, type GraphFormat, type ZoneFile } from '../store/keys.ts';
 import { DEFAULT_METRIC, type GraphMetric, type ViewParams } from './params.ts';
 
 /**
@@ -25,7 +26,7 @@ import { DEFAULT_METRIC, type GraphMetric, type ViewParams } from './params.ts';
  * every format, with a chosen metric on the edge labels, and the matrix.
  */
 
-export type ViewName = GraphFormat | 'matrix';
+export type ViewName = GraphFormat | 'matrix' | ZoneFile;
 
 export const VIEW_CONTENT_TYPES: Readonly<Record<ViewName, string>> = {
   dot: GRAPH_SET_FILES.dot.contentType,
@@ -33,6 +34,10 @@ export const VIEW_CONTENT_TYPES: Readonly<Record<ViewName, string>> = {
   graphml: GRAPH_SET_FILES.graphml.contentType,
   json: GRAPH_SET_FILES.json.contentType,
   matrix: GRAPH_SET_FILES['matrix-latency'].contentType,
+  'zones-dot': GRAPH_SET_FILES['zones-dot'].contentType,
+  'zones-svg': GRAPH_SET_FILES['zones-svg'].contentType,
+  'zones-graphml': GRAPH_SET_FILES['zones-graphml'].contentType,
+  'zones-json': GRAPH_SET_FILES['zones-json'].contentType,
 };
 
 /** The same model judged against another staleness threshold (ages stay relative to generatedAt). */
@@ -127,5 +132,10 @@ export async function renderView(model: GraphModel, view: ViewName, params: View
       return toGraphJson(model);
     case 'matrix':
       return renderMatrixSvg(model, params.metric ?? DEFAULT_METRIC);
+    case 'zones-dot':
+    case 'zones-svg':
+    case 'zones-graphml':
+    case 'zones-json':
+      return (await renderZones(model))[view];
   }
 }

@@ -48,8 +48,11 @@ describe('Grafana dashboard', () => {
           type: 'prometheus',
           uid: grafanaVariable('datasource'),
         });
-    const graph = dashboard.panels.find((p) => p.type === 'text');
+    // The zone view above the node-level graph, each from its own URL variable.
+    const [zones, graph] = dashboard.panels.filter((p) => p.type === 'text');
+    expect(JSON.stringify(zones?.options)).toContain(grafanaVariable('graph_zones_url'));
     expect(JSON.stringify(graph?.options)).toContain(grafanaVariable('graph_url'));
+    expect(zones?.gridPos.y ?? 0).toBeLessThan(graph?.gridPos.y ?? 0);
   });
 
   it('queries only metrics k8s-netmon pushes', async () => {
