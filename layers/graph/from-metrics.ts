@@ -1,4 +1,6 @@
+import { FLOW_DIRECTIONS } from '../domain/figures.ts';
 import { headlineProbe } from '../domain/headline.ts';
+import { clockClosure, type PairOffset } from '../domain/one-way.ts';
 import type { PairMetrics } from '../metrics/query.ts';
 import {
   buildGraphModel,
@@ -64,6 +66,7 @@ export function edgesFromMetrics(pairs: readonly PairMetrics[]): GraphEdgeInput[
       forward.lossRatio = lossRatio;
     }
     if (pair.throughput.src_to_dst) forward.throughput = { ...pair.throughput.src_to_dst };
+    setOneWay(pair, edge);
     if (pair.throughput.dst_to_src) {
       const backward = edge(pair.dst, pair.src);
       touch(backward, pair);
@@ -73,6 +76,31 @@ export function edgesFromMetrics(pairs: readonly PairMetrics[]): GraphEdgeInput[
     }
   }
   return [...edges.values()];
+}
+
+/** udp_latency's figures: up on the edge src -> dst, down on dst -> src, both with the pair's bound. */
+function setOneWay(pair: PairMetrics, edge: (src: string, dst: string) => GraphEdgeInput): void {
+  const oneWay = pair.oneWay;
+  if (oneWay === undefined) return;
+  for (const direction of FLOW_DIRECTIONS) {
+    const target = direction === 'src_to_dst' ? edge(pair.src, pair.dst) : edge(pair.dst, pair.src);
+    target.oneWay = {
+      delaySeconds: oneWay.delaySeconds[direction],
+      lossRatio: oneWay.lossRatio[direction],
+      clockErrorBoundSeconds: oneWay.clockErrorBoundSeconds,
+      trusted: oneWay.trusted,
+    };
+  }
+}
+
+/** The implied clock offsets of the pairs that have them, for the closure check. */
+function offsetsOf(pairs: readonly PairMetrics[]): PairOffset[] {
+  return pairs.flatMap((pair) => {
+    const offset = pair.oneWay?.clockOffsetSeconds;
+    if (offset === null || offset === undefined) return [];
+    const minRtt = pair.latency[pair.oneWay?.probe ?? '']?.min ?? null;
+    return [{ src: pair.src, dst: pair.dst, clockOffsetSeconds: offset, minRttSeconds: minRtt }];
+  });
 }
 
 /**
@@ -91,6 +119,11 @@ export function graphFromMetrics(
   for (const e of edges) {
     for (const name of [e.src, e.dst])
       if (!byName.has(name)) byName.set(name, { name, address: null, labels: {} });
+  }
+  // A node whose implied clock offsets do not close around its triangles is flagged, with the residual.
+  for (const { node, ...closure } of clockClosure(offsetsOf(pairs))) {
+    const known = byName.get(node);
+    if (known !== undefined) byName.set(node, { ...known, clockClosure: closure });
   }
   return buildGraphModel({
     title: options.title,

@@ -102,6 +102,22 @@ const NODE_KEYS: ReadonlyArray<GraphMLKey<GraphNode>> = [
     value: (n) =>
       JSON.stringify(Object.fromEntries(Object.entries(n.labels).sort(([a], [b]) => compareText(a, b)))),
   },
+  {
+    id: 'n_clock_residual_seconds',
+    for: 'node',
+    name: 'clock_residual_seconds',
+    type: 'double',
+    desc: "largest residual of the implied clock offsets around the node's triangles, seconds (udp_latency)",
+    value: (n) => n.clockClosure?.residualSeconds ?? null,
+  },
+  {
+    id: 'n_clock_closure_flagged',
+    for: 'node',
+    name: 'clock_closure_flagged',
+    type: 'boolean',
+    desc: 'a triangle through the node does not close: its clock or paths are suspect (udp_latency)',
+    value: (n) => n.clockClosure?.flagged ?? null,
+  },
 ];
 
 function edgeDouble(
@@ -162,6 +178,29 @@ const EDGE_KEYS: ReadonlyArray<GraphMLKey<GraphEdge>> = [
     type: 'string',
     desc: 'ISO 8601 UTC time of the newest measurement',
     value: (e) => e.measuredAt,
+  },
+  edgeDouble(
+    'one_way_delay_seconds',
+    'median one-way delay src -> dst, seconds (udp_latency; absent when the clocks made it negative)',
+    (e) => e.oneWay?.delaySeconds ?? null,
+  ),
+  edgeDouble(
+    'one_way_loss_ratio',
+    'packets lost src -> dst / sent, 0..1 (udp_latency)',
+    (e) => e.oneWay?.lossRatio ?? null,
+  ),
+  edgeDouble(
+    'clock_error_bound_seconds',
+    "bound on the one-way delay's error: both ends' clock bounds added, seconds",
+    (e) => e.oneWay?.clockErrorBoundSeconds ?? null,
+  ),
+  {
+    id: 'e_one_way_delay_trusted',
+    for: 'edge',
+    name: 'one_way_delay_trusted',
+    type: 'boolean',
+    desc: 'one clock, or synchronised clocks whose bounds add up to at most 10 % of min RTT / 2',
+    value: (e) => e.oneWay?.trusted ?? null,
   },
   edgeDouble('age_seconds', 'generated_at - measured_at, seconds', (e) => e.ageSeconds),
   {

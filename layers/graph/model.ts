@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
 import type { LatencyFigures, ThroughputFigures } from '../domain/figures.ts';
+import type { NodeClosure } from '../domain/one-way.ts';
 import { edgeInputSchema, type edgeSchema, type graphModelSchema, nodeSchema, parseWith } from './schema.ts';
 
 /**
@@ -17,6 +18,17 @@ export interface GraphNode {
   address: string | null;
   /** Kubernetes node labels; zone and region come from the well-known topology labels. */
   labels: Record<string, string>;
+  /** Whether the clock offsets its one-way delays imply close around its triangles (udp_latency only). */
+  clockClosure?: Omit<NodeClosure, 'node'> | undefined;
+}
+
+/** One direction's one-way figures (udp_latency), published only beside the clocks' bound. */
+export interface EdgeOneWay {
+  /** Median one-way delay src -> dst, seconds; null when the clocks made it negative. */
+  delaySeconds: number | null;
+  lossRatio: number | null;
+  clockErrorBoundSeconds: number | null;
+  trusted: boolean | null;
 }
 
 export interface GraphEdge {
@@ -36,6 +48,7 @@ export interface GraphEdge {
   tests: string[];
   /** ISO 8601 UTC of the newest contributing measurement. */
   measuredAt: string | null;
+  oneWay?: EdgeOneWay | undefined;
   /** generatedAt - measuredAt; null when never measured. */
   ageSeconds: number | null;
   /** Never measured, or older than maxAgeSeconds. */

@@ -22,6 +22,29 @@ const seconds = () => figure('seconds');
 const bitsPerSecond = () => figure('bit/s');
 const text = (expected: string) => z.string({ error: expected });
 
+const ratio = () =>
+  z
+    .number({ error: 'a ratio between 0 and 1, or null' })
+    .min(0, { error: 'a ratio between 0 and 1' })
+    .max(1, { error: 'a ratio between 0 and 1' })
+    .nullable();
+
+/** How the clock offsets implied by one-way delays close around the node's triangles (layers/domain/one-way.ts). */
+export const clockClosureSchema = z.object(
+  {
+    residualSeconds: z
+      .number({ error: 'a number of seconds >= 0' })
+      .min(0, { error: 'a number of seconds >= 0' }),
+    triangle: z.tuple([text('a node name'), text('a node name'), text('a node name')], {
+      error: 'three node names',
+    }),
+    flagged: z.boolean({ error: 'true or false' }),
+    triangles: z.number().int().min(0),
+    failingTriangles: z.number().int().min(0),
+  },
+  { error: 'the clock closure {residualSeconds, triangle, flagged, triangles, failingTriangles}' },
+);
+
 export const nodeSchema = z.object({
   name: text('a non-empty node name without control characters')
     .min(1, { error: 'a non-empty node name' })
@@ -30,7 +53,19 @@ export const nodeSchema = z.object({
   labels: z.record(z.string(), text('a label value (string)'), {
     error: 'an object of label name -> value',
   }),
+  clockClosure: clockClosureSchema.optional(),
 });
+
+/** udp_latency's one-way figures of the edge's direction, with the clocks' bound (layers/domain/one-way.ts). */
+export const edgeOneWaySchema = z.object(
+  {
+    delaySeconds: seconds(),
+    lossRatio: ratio(),
+    clockErrorBoundSeconds: seconds(),
+    trusted: z.boolean({ error: 'true, false or null' }).nullable(),
+  },
+  { error: 'one-way figures {delaySeconds, lossRatio, clockErrorBoundSeconds, trusted}' },
+);
 
 export const latencySchema = z.object(
   { min: seconds(), mean: seconds(), median: seconds(), p99: seconds(), max: seconds() },
@@ -56,6 +91,7 @@ export const edgeInputSchema = z.object({
   throughput: throughputSchema.nullable(),
   tests: z.array(text('a flent test name'), { error: 'an array of flent test names' }),
   measuredAt: z.iso.datetime({ error: `${ISO_UTC}, or null` }).nullable(),
+  oneWay: edgeOneWaySchema.optional(),
 });
 
 export const edgeSchema = edgeInputSchema.extend({

@@ -15,6 +15,9 @@ import { UDP_LATENCY_SERIES } from '../../layers/domain/test-types.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
 import { decodeReport, encodeReport } from '../../layers/flent/compact.ts';
 import { summarizeArchive } from '../../layers/flent/summary.ts';
+import { graphFromMetrics } from '../../layers/graph/from-metrics.ts';
+import { toGraphML } from '../../layers/graph/graphml.ts';
+import { parseGraphJson, toGraphJson } from '../../layers/graph/json.ts';
 import { recordSamples } from '../../layers/metrics/push.ts';
 import { assemblePairs } from '../../layers/metrics/query.ts';
 
@@ -254,5 +257,83 @@ describe('closure of the implied clock offsets', () => {
     });
     expect(clockClosure(noisy).every((c) => !c.flagged)).toBe(true);
     expect(clockClosure(mesh({ a: 0, b: 1 }, { a: 0, b: 0 }))).toEqual([]);
+  });
+});
+
+describe('one-way figures in the graph', () => {
+  /** Three nodes' udp_latency records as Prometheus would give them back; c's clock is 2 ms ahead. */
+  function pairsFor(clockOf: Record<string, number>, moved: (src: string, dst: string) => number = () => 0) {
+    const names = Object.keys(clockOf);
+    const samples = names.flatMap((src) =>
+      names
+        .filter((dst) => dst !== src)
+        .flatMap((dst) => {
+          const offset = (clockOf[dst] as number) - (clockOf[src] as number) + moved(src, dst);
+          const summaryOf = withMedians(0.0005 + offset, 0.0005 - offset);
+          const record: TestRecord = {
+            version: 1,
+            schedule: 'owd',
+            round: 'r1',
+            src,
+            dst,
+            test: 'udp_latency',
+            runId: `${src}-${dst}`,
+            startTime: '2026-12-02T00:00:00.000Z',
+            endTime: '2026-12-02T00:00:05.000Z',
+            durationSeconds: 5,
+            connectivity: 1,
+            reason: null,
+            message: null,
+            exitCode: 0,
+            stderrTail: null,
+            archiveKey: null,
+            summary: summaryOf,
+            oneWay: publishedOneWay(summaryOf, {
+              src: clock({ clockId: src }),
+              dst: clock({ clockId: dst }),
+            }),
+          };
+          return recordSamples(record, null).map((s) => ({
+            metric: { __name__: s.def.name, job: 'netmon', schedule: 'owd', src, dst, ...s.labels },
+            value: [0, String(s.value)] as [number, string],
+          }));
+        }),
+    );
+    return assemblePairs(samples);
+  }
+  const options = { title: 't', schedule: 'owd', now: new Date('2026-12-02T00:01:00Z'), maxAgeSeconds: 3600 };
+
+  it("each edge carries its direction's delay and loss beside the pair's bound; nothing negative; closure per node", () => {
+    const model = graphFromMetrics(pairsFor({ a: 0, b: 0, c: 0.002 }), [], options);
+    const ac = model.edges.find((e) => e.src === 'a' && e.dst === 'c');
+    const ca = model.edges.find((e) => e.src === 'c' && e.dst === 'a');
+    // a -> c reads 2.5 ms (c's clock ahead); c -> a would read -1.5 ms: not a delay, not published.
+    expect(ac?.oneWay?.delaySeconds).toBeCloseTo(0.0025, 12);
+    expect(ca?.oneWay?.delaySeconds).toBeNull();
+    expect(ac?.oneWay).toMatchObject({ clockErrorBoundSeconds: 0.004, trusted: false });
+    // a -> c is a's test's up leg and c's test's down leg: the newer of the two (here, as old).
+    expect([series.up.lossRatio, series.down.lossRatio]).toContain(ac?.oneWay?.lossRatio);
+    // A steady offset closes: no node flagged.
+    for (const node of model.nodes)
+      expect(node.clockClosure, node.name).toMatchObject({ flagged: false, triangles: 1 });
+    const back = parseGraphJson(toGraphJson(model));
+    expect(back.edges.find((e) => e.src === 'a' && e.dst === 'c')?.oneWay).toEqual(ac?.oneWay);
+    expect(back.nodes.map((n) => n.clockClosure)).toEqual(model.nodes.map((n) => n.clockClosure));
+    const graphml = toGraphML(model);
+    expect(graphml).toContain('attr.name="one_way_delay_seconds"');
+    expect(graphml).toContain('attr.name="clock_closure_flagged"');
+  });
+
+  it('a clock that moved between tests leaves a residual: every node of the triangle flagged, with it', () => {
+    const model = graphFromMetrics(
+      pairsFor({ a: 0, b: 0, c: 0.002 }, (src, dst) => (src === 'b' && dst === 'c' ? 0.001 : 0)),
+      [],
+      options,
+    );
+    for (const node of model.nodes) {
+      expect(node.clockClosure?.flagged, node.name).toBe(true);
+      // b -> c alone moved by 1 ms: its offset estimate (averaged with c -> b) by 0.5 ms.
+      expect(node.clockClosure?.residualSeconds).toBeCloseTo(0.0005, 9);
+    }
   });
 });
