@@ -4,6 +4,7 @@ import { type ManagedProcess, startProcess } from '../../layers/core/process.ts'
 const PROBE = fileURLToPath(new URL('../../dist/probe.js', import.meta.url));
 const PLAN = fileURLToPath(new URL('../../dist/plan.js', import.meta.url));
 const RENDER = fileURLToPath(new URL('../../dist/render.js', import.meta.url));
+const SWEEP = fileURLToPath(new URL('../../dist/sweep.js', import.meta.url));
 
 /** A probe as its own process (the bundle the CronJob runs), so tests can run two or kill one. */
 export function startProbe(env: NodeJS.ProcessEnv): ManagedProcess {
@@ -16,4 +17,8 @@ export function startPlan(env: NodeJS.ProcessEnv): ManagedProcess {
 
 export function startRender(env: NodeJS.ProcessEnv): ManagedProcess {
   return startProcess([process.execPath, RENDER], { env, timeoutMs: 60_000 });
+}
+
+export function startSweep(env: NodeJS.ProcessEnv): ManagedProcess {
+  return startProcess([process.execPath, SWEEP], { env, timeoutMs: 60_000 });
 }
