@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -52,6 +52,8 @@ function failureOf(err: unknown): StoreFailure {
 }
 
 const BODY_READ_ATTEMPTS = 4;
+/** Uploads up to this size are sent from memory, so that a dropped connection can be retried (archives are far smaller). */
+const IN_MEMORY_UPLOAD_BYTES = 64 * 1024 * 1024;
 
 /** A connection dropped while the response was read: worth another try. */
 function isCutOff(err: unknown): boolean {
@@ -134,12 +136,15 @@ export class ObjectStore {
 
   async putFile(key: string, path: string, contentType: string): Promise<void> {
     const { size } = await stat(path);
+    // A body in memory can be sent again: the SDK retries a dropped upload. A stream it cannot
+    // ("a non-retryable streaming request"), so only files too big to hold are streamed.
+    const body = size <= IN_MEMORY_UPLOAD_BYTES ? await readFile(path) : createReadStream(path);
     await this.call(`put ${key}`, () =>
       this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          Body: createReadStream(path),
+          Body: body,
           ContentLength: size,
           ContentType: contentType,
         }),

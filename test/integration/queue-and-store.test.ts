@@ -175,56 +175,71 @@ describe('object store on s3rver', () => {
     expect(await store.list('graphs/')).toEqual([]);
   }, 60_000);
 
-  it('reads an object whose body the connection dropped mid-way, and says so when it keeps dropping', async () => {
-    const bytes = await readFile(fixture('rrul.flent.gz'));
-    await store.putFile('archives/cut/rrul.flent.gz', fixture('rrul.flent.gz'), 'application/gzip');
-    const upstream = new URL(s3Settings.NETMON_S3_ENDPOINT as string);
-    // A real s3rver behind a proxy that resets the first `cuts` connections
-    // after 2 KiB of response (headers and part of the body).
+  describe('through a connection that drops mid-way (a real s3rver behind a resetting proxy)', () => {
+    const upstream = (): URL => new URL(s3Settings.NETMON_S3_ENDPOINT as string);
     const sockets = new Set<Socket>();
-    const proxyFor = async (cuts: number): Promise<{ endpoint: string; server: Server }> => {
+    const servers: Server[] = [];
+    /** Resets the first `cuts` connections after 2 KiB of `side` (the response: headers and part of the body). */
+    const proxyFor = async (cuts: number, side: 'request' | 'response'): Promise<string> => {
       let seen = 0;
       const server = createServer((client) => {
         sockets.add(client);
         const cut = seen++ < cuts;
-        const toS3 = connect(Number(upstream.port), upstream.hostname);
+        const toS3 = connect(Number(upstream().port), upstream().hostname);
         sockets.add(toS3);
         let sent = 0;
-        client.pipe(toS3);
-        toS3.on('data', (chunk: Buffer) => {
-          if (!cut) return void client.write(chunk);
-          client.write(chunk.subarray(0, Math.max(0, 2048 - sent)));
-          sent += chunk.length;
-          if (sent >= 2048) {
-            client.resetAndDestroy();
-            toS3.destroy();
-          }
-        });
+        const relay = (from: Socket, to: Socket, cutting: boolean): void => {
+          from.on('data', (chunk: Buffer) => {
+            if (!cutting) return void to.write(chunk);
+            to.write(chunk.subarray(0, Math.max(0, 2048 - sent)));
+            sent += chunk.length;
+            if (sent >= 2048) {
+              client.resetAndDestroy();
+              toS3.destroy();
+            }
+          });
+        };
+        relay(client, toS3, cut && side === 'request');
+        relay(toS3, client, cut && side === 'response');
         toS3.on('end', () => client.end());
         for (const socket of [client, toS3]) socket.on('error', () => socket.destroy());
       });
+      servers.push(server);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const { port } = server.address() as { port: number };
-      return { endpoint: `http://127.0.0.1:${port}`, server };
+      return `http://127.0.0.1:${port}`;
     };
     const through = (endpoint: string): ObjectStore => {
       const settings = { ...s3Settings, NETMON_S3_ENDPOINT: endpoint };
       return new ObjectStore(makeS3Client(settings), settings);
     };
-    const twice = await proxyFor(2);
-    const always = await proxyFor(Number.POSITIVE_INFINITY);
-    try {
-      const read = await through(twice.endpoint).getBytes('archives/cut/rrul.flent.gz');
+    afterAll(async () => {
+      for (const socket of sockets) socket.destroy();
+      for (const server of servers) await new Promise((resolve) => server.close(resolve));
+    });
+
+    it('reads an object whose body the connection dropped, and says so when it keeps dropping', async () => {
+      const bytes = await readFile(fixture('rrul.flent.gz'));
+      await store.putFile('archives/cut/rrul.flent.gz', fixture('rrul.flent.gz'), 'application/gzip');
+      const read = await through(await proxyFor(2, 'response')).getBytes('archives/cut/rrul.flent.gz');
       expect(Buffer.compare(Buffer.from(read ?? []), bytes)).toBe(0);
-      await expect(through(always.endpoint).getBytes('archives/cut/rrul.flent.gz')).rejects.toThrow(
+      await expect(
+        through(await proxyFor(Number.POSITIVE_INFINITY, 'response')).getBytes('archives/cut/rrul.flent.gz'),
+      ).rejects.toThrow(
         /get s3:\/\/netmon\/archives\/cut\/rrul\.flent\.gz: (aborted|.*socket hang up|.*ECONNRESET)/,
       );
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      for (const proxy of [twice, always]) {
-        await new Promise((resolve) => proxy.server.close(resolve));
-      }
-    }
+    });
+
+    it('uploads an archive whose upload the connection dropped (the SDK retries a body it holds)', async () => {
+      const bytes = await readFile(fixture('rrul.flent.gz'));
+      await through(await proxyFor(1, 'request')).putFile(
+        'archives/cut/upload.flent.gz',
+        fixture('rrul.flent.gz'),
+        'application/gzip',
+      );
+      const stored = await store.getBytes('archives/cut/upload.flent.gz');
+      expect(Buffer.compare(Buffer.from(stored ?? []), bytes)).toBe(0);
+    });
   });
 
   it('names objects by URL', () => {
