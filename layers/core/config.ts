@@ -9,6 +9,7 @@ import {
   testNamesText,
 } from '../domain/test-types.ts';
 import { ConfigError } from './errors.ts';
+import { redactUrl } from './redact.ts';
 
 /**
  * Every setting of k8s-netmon, read once from the environment (or a JSON
@@ -196,6 +197,19 @@ const SETTINGS = {
 
 type Settings = typeof SETTINGS;
 const SECRET_KEYS = new Set<string>(['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
+// A malformed URL may still hold user:pass where the URL parser cannot see it: shown redacted.
+const URL_KEYS = new Set<string>(
+  Object.entries(SETTINGS)
+    .filter(([, { schema }]) => (schema instanceof z.ZodOptional ? schema.unwrap() : schema) === url)
+    .map(([key]) => key),
+);
+
+/** A bad value as a config error may show it. */
+function shownValue(key: string, raw: unknown): unknown {
+  if (raw === undefined) return raw;
+  if (SECRET_KEYS.has(key)) return '[redacted]';
+  return URL_KEYS.has(key) ? redactUrl(String(raw)) : raw;
+}
 
 export const CREDENTIAL_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
 /** Optional: absent keys leave the SDK's default credential chain. */
@@ -265,8 +279,7 @@ export function loadConfig<K extends ConfigKey>(
     const setting = SETTINGS[key];
     const raw = env[key] !== undefined && env[key] !== '' ? env[key] : fromFile[key];
     const parsed = (setting.schema as z.ZodType).safeParse(raw === '' ? undefined : raw);
-    if (!parsed.success)
-      throw new ConfigError(key, SECRET_KEYS.has(key) ? '[redacted]' : raw, setting.expected);
+    if (!parsed.success) throw new ConfigError(key, shownValue(key, raw), setting.expected);
     config[key] = parsed.data;
   }
   return Object.freeze(config) as Pick<Config, K>;

@@ -1,9 +1,16 @@
+import { redactText } from './redact.ts';
+
 /**
  * The project's error tree. Every error a user can see is one of these: the
- * class says which part failed, the message says what to do next.
+ * class says which part failed, the message says what to do next. Messages
+ * lose any URL credentials they quote (they reach logs and HTTP bodies).
  */
 export class NetmonError extends Error {
   override name = 'NetmonError';
+
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message === undefined ? undefined : redactText(message), options);
+  }
 }
 
 /** A setting or input is invalid. Names the field, the value and what would be valid. */
@@ -16,7 +23,8 @@ export class ValidationError extends NetmonError {
   constructor(field: string, value: unknown, expected: string, options?: ErrorOptions) {
     super(`${field}: ${describeValue(value)} is not valid; expected ${expected}`, options);
     this.field = field;
-    this.value = value;
+    // The value reaches 400 bodies and logs as it is: a URL in it loses its credentials.
+    this.value = typeof value === 'string' ? redactText(value) : value;
     this.expected = expected;
   }
 }
@@ -47,8 +55,10 @@ export class RunnerError extends NetmonError {
 }
 
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string') {
+    const shown = redactText(value);
+    return JSON.stringify(shown.length > 80 ? `${shown.slice(0, 77)}...` : shown);
+  }
   if (value === undefined) return 'undefined (missing)';
   try {
     const json = JSON.stringify(value);
@@ -58,7 +68,7 @@ export function describeValue(value: unknown): string {
   }
 }
 
-/** One line for a user: the message of the error and of its causes. */
+/** One line for a user: the message of the error and of its causes (other libraries' too, so redacted). */
 export function errorLine(err: unknown): string {
   const parts: string[] = [];
   let current: unknown = err;
@@ -71,7 +81,7 @@ export function errorLine(err: unknown): string {
       break;
     }
   }
-  return parts.join(': ');
+  return redactText(parts.join(': '));
 }
 
 /** The test lock was not had in time, or was lost. */

@@ -1,9 +1,11 @@
 import { type Logger, pino } from 'pino';
+import { redactText } from './redact.ts';
 
 /**
  * The one structured logger. JSON lines on stderr, so that a command's stdout
  * stays clean for its output (tables, --json). Level from LOG_LEVEL.
- * Secrets are redacted wherever they appear in a log context.
+ * Secrets are redacted wherever they appear in a log context, and URL
+ * credentials wherever they appear in a line.
  */
 const REDACTED_KEYS = [
   'secretAccessKey',
@@ -31,6 +33,8 @@ export const log: Logger = pino(
       paths: [...REDACTED_KEYS, ...REDACTED_KEYS.map((key) => `*.${key}`)],
       censor: '[redacted]',
     },
+    // The last look at every line: an error or field quoting a URL with user:pass anywhere in it.
+    hooks: { streamWrite: (line) => redactText(line) },
   },
   pino.destination({ fd: 2, sync: true }),
 );

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorLine, NetmonError, ValidationError } from '../core/errors.ts';
+import { redactUrl } from '../core/redact.ts';
 import { type GraphModel, type GraphNode, graphFromJson, graphFromMetrics } from '../graph/index.ts';
 import { type PairMetrics, queryLatestPairs } from '../metrics/query.ts';
 import { type GraphSetFile, graphKey, graphSetPrefix } from '../store/keys.ts';
@@ -24,7 +25,7 @@ export class NoGraphError extends NetmonError {
 
 export interface GraphSource {
   readonly kind: 's3' | 'prometheus';
-  /** Where it reads from, for logs and /healthz. */
+  /** Where it reads from, for logs and /healthz (no credentials). */
   readonly description: string;
   /** The current model; stale flags judged against maxAgeSeconds (default: the source's own). */
   model(maxAgeSeconds?: number): Promise<GraphModel>;
@@ -160,7 +161,7 @@ export class PrometheusGraphSource implements GraphSource {
 
   constructor(options: PrometheusSourceOptions) {
     this.options = options;
-    this.description = options.prometheusUrl;
+    this.description = redactUrl(options.prometheusUrl);
     this.latest = new Refreshing(options.refreshSeconds, async () => {
       try {
         const pairs = await queryLatestPairs(options.prometheusUrl);
@@ -168,7 +169,7 @@ export class PrometheusGraphSource implements GraphSource {
         return { pairs, nodes };
       } catch (err) {
         throw new GraphSourceError(
-          `cannot read the latest figures from ${options.prometheusUrl}: ${errorLine(err)}`,
+          `cannot read the latest figures from ${this.description}: ${errorLine(err)}`,
           {
             cause: err,
           },
@@ -181,7 +182,7 @@ export class PrometheusGraphSource implements GraphSource {
     const { pairs, nodes } = await this.latest.get();
     if (pairs.length === 0 && nodes.length === 0) {
       throw new NoGraphError(
-        `no netmon figures in Prometheus at ${this.options.prometheusUrl} yet: no test has been pushed and scraped`,
+        `no netmon figures in Prometheus at ${this.description} yet: no test has been pushed and scraped`,
       );
     }
     return graphFromMetrics(pairs, nodes, {

@@ -2,6 +2,7 @@ import { Gauge, Pushgateway, Registry } from 'prom-client';
 import { z } from 'zod';
 import { errorLine, ValidationError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import { redactUrl } from '../core/redact.ts';
 import {
   FLOW_DIRECTIONS,
   LATENCY_STATS,
@@ -10,7 +11,7 @@ import {
   throughputFlows,
 } from '../domain/figures.ts';
 import type { TestRecord } from '../domain/record.ts';
-import { MetricsError, redactUrl } from './errors.ts';
+import { MetricsError } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, parseBaseUrl } from './http.ts';
 import {
   BITS_PER_BYTE,

@@ -1,7 +1,8 @@
 import { Pushgateway } from 'prom-client';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { MetricsError, redactUrl } from './errors.ts';
+import { redactUrl } from '../core/redact.ts';
+import { MetricsError } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, parseBaseUrl } from './http.ts';
 import { base64Value, needsBase64 } from './names.ts';
 import { buildRegistry, type GaugeDef, type Sample } from './push.ts';

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { redactUrl } from '../../layers/core/redact.ts';
 import type { FlentSummary } from '../../layers/domain/figures.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
 import type { TestName } from '../../layers/domain/test-types.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
 import { summarizeArchive } from '../../layers/flent/summary.ts';
-import { MetricsError, redactUrl } from '../../layers/metrics/errors.ts';
+import { MetricsError } from '../../layers/metrics/errors.ts';
 import { endpoint } from '../../layers/metrics/http.ts';
 import { recordSamples, type Sample } from '../../layers/metrics/push.ts';
 import { assemblePairs, pairsSelector, type VectorSample } from '../../layers/metrics/query.ts';
