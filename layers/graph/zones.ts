@@ -203,8 +203,9 @@ export function toZoneDot(graph: ZoneGraph): string {
     smallRow(subtitle(graph, `${nodeCount} nodes in ${graph.zones.length} zones`)),
     smallRow('each arrow: every node pair from one zone to the other, median and worst of their figures'),
     latencyBands(),
+    smallRow('line colour and width: median latency and throughput of the pairs'),
     smallRow(
-      'red: some pairs failing (how many on the label); dotted grey: nothing fresh',
+      'red label: some pairs failing (how many); dashed red: every pair failing; dotted grey: nothing fresh',
       EDGE_COLORS.failed,
     ),
     smallRow(`node pairs: graph.svg (the ones needing attention); ${FULL_DATA_NOTE}`),
