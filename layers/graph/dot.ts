@@ -500,9 +500,11 @@ export function pinnedBody(
 function pinnedDot(model: GraphModel, options: DotOptions): string[] {
   const small = model.nodes.length <= SMALL_GRAPH_NODES;
   const focus = options.focus ?? DEFAULT_EDGE_FOCUS;
-  const selection = small
-    ? { ...selectEdges(model, focus), nodes: new Map<string, string>() }
-    : pictureSelection(model, focus);
+  // Within focus.allEdgesUpTo every edge is drawn (by default: every graph of up to SMALL_GRAPH_NODES nodes).
+  const selection =
+    model.edges.length <= focus.allEdgesUpTo
+      ? { ...selectEdges(model, focus), nodes: new Map<string, string>() }
+      : pictureSelection(model, focus);
   const suffix = sharedSuffix(model.nodes.map((n) => n.name));
   const shown = (node: GraphNode): string => {
     const name = shortened(suffix === '' ? node.name : node.name.slice(0, -suffix.length), NAME_CHARS);

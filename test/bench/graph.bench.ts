@@ -6,7 +6,13 @@
  * slow and lossy pairs.
  */
 import { toDot } from '../../layers/graph/dot.ts';
-import { DEFAULT_EDGE_FOCUS, selectEdges } from '../../layers/graph/focus.ts';
+import {
+  DEFAULT_EDGE_FOCUS,
+  pictureSelection,
+  SMALL_GRAPH_NODES,
+  selectEdges,
+} from '../../layers/graph/focus.ts';
+import { renderZones } from '../../layers/graph/index.ts';
 import { renderMatrixSvg } from '../../layers/graph/matrix.ts';
 import {
   buildGraphModel,
@@ -123,10 +129,12 @@ export default async function graph(): Promise<void> {
   const targets: Array<{ label: string; limitMs: number; ms: number }> = [];
   for (const n of [10, 20, 50, 100]) {
     const model = clusterMesh(n);
-    const drawn = selectEdges(model, DEFAULT_EDGE_FOCUS).edges.length;
+    const drawn = (n <= SMALL_GRAPH_NODES ? selectEdges(model) : pictureSelection(model)).edges.length;
     const runs = n >= 50 ? 3 : 5;
     const g = await timed(runs, graphSvg(model));
     line(`graph ${n} nodes (${model.edges.length} edges, ${drawn} drawn)`, describe(g));
+    const z = await timed(runs, async () => (await renderZones(model))['zones-svg']);
+    line(`zone view ${n} nodes (graph-zones.*)`, describe(z));
     const m = await timed(runs, () => renderMatrixSvg(model, 'latency'));
     line(`matrix ${n} nodes (${n * n} cells)`, describe(m));
     if (n === 20) targets.push({ label: 'graph 20 nodes < 5 s', limitMs: 5000, ms: g.ms });
@@ -147,7 +155,10 @@ export default async function graph(): Promise<void> {
     edges: full.edges.map((e) => ({ ...e, connectivity: 0, reason: 'timeout', latency: null, stale: false })),
   };
   const worst = await timed(1, graphSvg(down));
-  line(`graph 100 nodes, every pair failed (${selectEdges(down).edges.length} drawn)`, describe(worst));
+  line(
+    `graph 100 nodes, every pair failed (${pictureSelection(down).edges.length} drawn, every node marked)`,
+    describe(worst),
+  );
   targets.push({ label: 'graph 100 nodes, every pair failed < 30 s', limitMs: 30_000, ms: worst.ms });
 
   for (const t of targets) {
