@@ -146,13 +146,27 @@ function commonSpec(
 }
 
 export function serverPod(request: TestRequest, context: TestContext, settings: PodSettings): V1Pod {
+  // On the host network the servers listen on the tested address only, not on every interface of
+  // the node; a pod network namespace holds just the pod's own address.
+  const bind = settings.hostNetwork ? request.dst.address : undefined;
+  const irttHost = bind === undefined ? '' : bind.includes(':') ? `[${bind}]` : bind;
   const containers: V1Container[] = [
     {
       name: 'netserver',
       image: settings.image,
-      command: ['netserver', '-D', '-4', '-p', String(settings.ports.netserver)],
+      command: [
+        'netserver',
+        '-D',
+        '-4',
+        ...(bind === undefined ? [] : ['-L', bind]),
+        '-p',
+        String(settings.ports.netserver),
+      ],
       ports: [{ name: 'netperf', containerPort: settings.ports.netserver, protocol: 'TCP' }],
-      readinessProbe: { tcpSocket: { port: settings.ports.netserver }, periodSeconds: 1 },
+      readinessProbe: {
+        tcpSocket: { ...(bind === undefined ? {} : { host: bind }), port: settings.ports.netserver },
+        periodSeconds: 1,
+      },
       securityContext: hardened(),
       resources: TEST_POD_RESOURCES,
       // A server that cannot listen says why in its log: the runner reports it.
@@ -161,7 +175,7 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
     {
       name: 'irtt',
       image: settings.image,
-      command: ['irtt', 'server', '-b', `:${settings.ports.irtt}`],
+      command: ['irtt', 'server', '-b', `${irttHost}:${settings.ports.irtt}`],
       ports: [{ name: 'irtt', containerPort: settings.ports.irtt, protocol: 'UDP' }],
       securityContext: hardened(),
       resources: TEST_POD_RESOURCES,
