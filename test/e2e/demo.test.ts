@@ -29,6 +29,15 @@ interface DemoPair {
   oneWayDelayTrusted?: boolean;
 }
 
+interface SweepPair {
+  src: string;
+  dst: string;
+  connectivity: number | null;
+  rttMedianSeconds: number | null;
+  lossRatio: number | null;
+  underLoad: boolean;
+}
+
 interface Legs<T = number> {
   up: T;
   down: T;
@@ -41,9 +50,10 @@ describe('npm run demo', () => {
   it('measures all 12 ordered pairs of a 4-node simulated cluster: shaped rates within 10%, the cut pair failing', async () => {
     const result = await netmon(['demo', '--out', out], 300_000);
     expect(result.exitCode, result.stderr).toBe(0);
-    const { pairs, roundSeconds } = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as {
+    const { pairs, roundSeconds, sweep } = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as {
       pairs: DemoPair[];
       roundSeconds: number;
+      sweep: SweepPair[];
     };
     expect(pairs).toHaveLength(12);
     // The round, from its opening to its last result: 12 serial tests of 3 s and more.
@@ -70,6 +80,21 @@ describe('npm run demo', () => {
     for (const format of ['dot', 'svg', 'graphml', 'json']) {
       expect((await stat(join(out, 'graphs', `graph.${format}`))).size).toBeGreaterThan(100);
     }
+    // The sweep beside the round: every ordered pair once, the cut one unreachable, the test's ends under load.
+    expect(sweep.map((p) => `${p.src}>${p.dst}`).sort()).toEqual(
+      pairs.map((p) => `${p.src}>${p.dst}`).sort(),
+    );
+    for (const pair of sweep) {
+      const cut = pair.src === 'node-1' && pair.dst === 'node-4';
+      expect(pair, `sweep ${pair.src}->${pair.dst}`).toMatchObject({
+        connectivity: cut ? 0 : 1,
+        lossRatio: cut ? 1 : 0,
+      });
+      if (!cut) expect(pair.rttMedianSeconds).toBeGreaterThan(0);
+    }
+    expect(sweep.some((p) => p.underLoad)).toBe(true);
+    expect(result.stdout).toMatch(/sweep matrix: 12 pairs at once/);
+    expect(result.stdout).toMatch(/^node-1\s.*\sx$/m);
     // The archives are in the s3rver folder under out/, the same objects the URLs name.
     expect((await stat(join(out, 's3', 'netmon'))).isDirectory()).toBe(true);
   }, 300_000);

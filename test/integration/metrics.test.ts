@@ -19,6 +19,7 @@ import {
   queryLatestPairs,
 } from '../../layers/metrics/query.ts';
 import { pushRoundProgress } from '../../layers/metrics/rounds.ts';
+import { SWEEP_METRICS } from '../../layers/metrics/sweep.ts';
 
 /**
  * The metrics path against the real Debian Pushgateway and Prometheus: push
@@ -337,14 +338,14 @@ describe('round progress', () => {
 });
 
 describe('metric names and promtool', () => {
-  it('every defined metric passes promtool check metrics', async () => {
-    const samples = ALL_METRICS.map((def) => ({
+  it('every defined metric (tests and sweep) passes promtool check metrics', async () => {
+    const samples = [...ALL_METRICS, ...Object.values(SWEEP_METRICS)].map((def) => ({
       def,
       labels: Object.fromEntries(def.labelNames.map((label) => [label, 'x'])),
       value: 1,
     }));
     const exposition = await buildRegistry(samples).metrics();
-    for (const def of ALL_METRICS) expect(exposition).toContain(`# HELP ${def.name} ${def.help}`);
+    for (const { def } of samples) expect(exposition).toContain(`# HELP ${def.name} ${def.help}`);
     expect(await checkExposition(exposition)).toEqual([]);
   });
 

@@ -27,7 +27,7 @@ import { netmon } from '../helpers/cli.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
 import { dashboardQueries, expandVariables, loadDashboard } from '../helpers/grafana.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
-import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
+import { startPlan, startProbe, startRender, startSweep } from '../helpers/probes.ts';
 
 /**
  * The main job end to end, each function as the process a CronJob would
@@ -146,6 +146,8 @@ describe('pipeline', () => {
       planned = ran('plan', await startPlan(envFor(SCHEDULE)).done);
       openedManifest = await latestManifest(store, SCHEDULE);
       probed = ran('probe', await startProbe(envFor(SCHEDULE)).done);
+      // The sweep beside it: the dashboard's sweep matrix reads its figures.
+      ran('sweep', await startSweep(envFor(SCHEDULE)).done);
       closedManifest = await latestManifest(store, SCHEDULE);
       records = await results(SCHEDULE, openedManifest?.round ?? '');
       // render reads Prometheus: wait until it has scraped every pair from the gateway.

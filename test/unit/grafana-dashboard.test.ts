@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ALL_METRICS } from '../../layers/metrics/names.ts';
 import { ROUND_METRICS } from '../../layers/metrics/rounds.ts';
+import { SWEEP_METRICS } from '../../layers/metrics/sweep.ts';
 import { dashboardQueries, loadDashboard, variablesUsed } from '../helpers/grafana.ts';
 
 /** Grafana's variable syntax, spelled so it is not read as a template literal by mistake. */
@@ -13,6 +14,7 @@ describe('Grafana dashboard', () => {
     const titles = dashboard.panels.map((p) => p.title.toLowerCase());
     for (const wanted of [
       'connectivity matrix',
+      'sweep matrix',
       'latency per pair',
       'throughput per pair',
       'worst pairs',
@@ -56,7 +58,9 @@ describe('Grafana dashboard', () => {
   });
 
   it('queries only metrics k8s-netmon pushes', async () => {
-    const known = new Set([...ALL_METRICS, ...Object.values(ROUND_METRICS)].map((m) => m.name));
+    const known = new Set(
+      [...ALL_METRICS, ...Object.values(ROUND_METRICS), ...Object.values(SWEEP_METRICS)].map((m) => m.name),
+    );
     known.add('push_time_seconds');
     for (const { panel, expr } of dashboardQueries(await loadDashboard())) {
       const names = [...expr.matchAll(/\b(netmon_[a-z0-9_]+|push_time_seconds)\b/g)].map(

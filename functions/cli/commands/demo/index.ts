@@ -19,6 +19,7 @@ import { checkPerNodeCount, DELAYS_FLAG, LOSSES_FLAG, perNodeList, RATES_FLAG } 
 import { positiveInteger } from '../flent.ts';
 import { holdUntilInterrupted, report, toRow } from './report.ts';
 import { demoEnv, renderWhenVisible, roundTime, runRound } from './round.ts';
+import { sweepBesideRound } from './sweep.ts';
 
 /** `netmon demo`: one full round on a local simulated cluster with the embedded stack. */
 
@@ -40,7 +41,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'run one full measurement round on a local simulated cluster with the embedded stack (S3, SQS, Pushgateway, Prometheus): plan -> probe -> render',
+      'run one full measurement round on a local simulated cluster with the embedded stack (S3, SQS, Pushgateway, Prometheus): plan -> probe -> render, and a sweep of every pair beside it',
     )
     .option(
       '--nodes <n>',
@@ -152,14 +153,18 @@ async function runDemo(options: DemoOptions): Promise<void> {
       async (cluster) => {
         const concurrency = concurrencyOf(options);
         const env = await demoEnv(stack, cluster, out, test, { ...options, concurrency });
-        const records = await runRound(env, cluster.nodes.length);
-        const graphs = await renderWhenVisible(env, stack, records.length);
         const store = storeFrom(env);
+        const [records, swept] = await Promise.all([
+          runRound(env, cluster.nodes.length),
+          sweepBesideRound(env, store, stack.prometheusUrl, cluster.nodes.length),
+        ]);
+        const graphs = await renderWhenVisible(env, stack, records.length);
         const rows = records.map((record) => toRow(cluster, record, (key) => store.urlFor(key)));
         await report(rows, graphs, stack, store, out, {
           writeSummary: options.out !== undefined,
           keep: options.keep === true,
           round: await roundTime(store, concurrency),
+          sweep: swept,
         });
         if (options.keep) await holdUntilInterrupted(stack);
       },

@@ -17,6 +17,7 @@ import type { RenderReport } from '../../../../layers/pipeline/render.ts';
 import { GRAPH_FORMATS, type GraphFormat } from '../../../../layers/store/keys.ts';
 import type { ObjectStore } from '../../../../layers/store/s3-store.ts';
 import { type RoundTime, SCHEDULE } from './round.ts';
+import { type DemoSweep, sweepMatrix } from './sweep.ts';
 
 /** What the demo shows when its round is done: a table, where things went, and summary.json. */
 
@@ -183,12 +184,14 @@ async function writeSummary(
   out: string,
   running: boolean,
   roundSeconds: number | null,
+  sweep: DemoSweep,
 ): Promise<string> {
   const summaryPath = join(out, 'summary.json');
   const summary = {
     schedule: SCHEDULE,
     roundSeconds,
     pairs: rows,
+    sweep: sweep.pairs,
     graphs: graphs.urls,
     ...(graphs.links === undefined ? {} : { graphLinks: graphs.links }),
     // Where the embedded stack listens (it keeps running with --keep); local test credentials, not secrets.
@@ -213,6 +216,7 @@ export interface ReportOptions {
   writeSummary: boolean;
   keep: boolean;
   round: RoundTime;
+  sweep: DemoSweep;
 }
 
 export async function report(
@@ -227,6 +231,8 @@ export async function report(
   const graphDir = await copyGraphs(store, graphs, out);
   const lines = [
     table(rows),
+    '',
+    sweepMatrix(options.sweep),
     '',
     `round:           ${rows.length} pairs in ${options.round.seconds === null ? '-' : `${options.round.seconds.toFixed(1)} s`} (${describeConcurrency(options.round.concurrency)})`,
     `archives (S3):   ${store.urlFor(`archives/${SCHEDULE}/`)}  (s3rver folder ${stack.s3Directory})`,
@@ -247,7 +253,7 @@ export async function report(
     );
   if (options.writeSummary)
     lines.push(
-      `summary:         ${await writeSummary(rows, graphs, stack, out, options.keep, options.round.seconds)}`,
+      `summary:         ${await writeSummary(rows, graphs, stack, out, options.keep, options.round.seconds, options.sweep)}`,
     );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
