@@ -8,7 +8,7 @@ import type { RunResult } from '../../layers/core/process.ts';
 import { packageOffline, SECRETS_EXTENSION_LAYER_ARN } from '../helpers/osls.ts';
 
 /**
- * serverless.yml's `publicRead` parameter, as osls packages the template
+ * serverless.yml's `publicRead` and `graphApiAuth` parameters, as osls packages the template
  * offline (as test/integration/serverless.test.ts does, without an AWS
  * account or any connection to AWS). Only the template matters here, so the
  * function bundles are one-line stand-ins; serverless.test.ts packages and
@@ -111,6 +111,8 @@ function withoutPublicRead(template: Template): Template {
 let off: Template;
 let explicitOff: Template;
 let on: Template;
+let jwt: Template;
+let open: Template;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'netmon-serverless-public-'));
@@ -124,7 +126,13 @@ beforeAll(async () => {
   off = await packaged('default', []);
   explicitOff = await packaged('off', ['--param=publicRead=false']);
   on = await packaged('on', ['--param=publicRead=true']);
-}, 360_000);
+  jwt = await packaged('jwt', [
+    '--param=graphApiAuth=jwt',
+    '--param=jwtIssuerUrl=https://issuer.example.net/',
+    '--param=jwtAudience=netmon-graphs',
+  ]);
+  open = await packaged('open', ['--param=graphApiAuth=none', '--param=graphApiRateLimit=3']);
+}, 600_000);
 
 afterAll(async () => {
   await new Promise((resolve) => awsListener?.close(resolve));
@@ -189,6 +197,52 @@ describe('serverless.yml publicRead', () => {
     expect(result.stdout + result.stderr).toContain(
       'NetmonBucket.Properties.PublicAccessBlockConfiguration.BlockPublicPolicy',
     );
+    expect(awsConnections).toBe(0);
+  });
+});
+
+function ofType(template: Template, type: string): Json[] {
+  return Object.values(template.Resources)
+    .filter((resource) => resource.Type === type)
+    .map((resource) => resource.Properties);
+}
+
+describe('serverless.yml graphApiAuth: who may call the graph API, how often', () => {
+  it('iam by default: every route needs a SigV4-signed caller, no authorizer of ours', () => {
+    const routes = ofType(off, 'AWS::ApiGatewayV2::Route');
+    expect(routes.map((route) => route.RouteKey).sort()).toEqual(['GET /', 'GET /{proxy+}']);
+    for (const route of routes) expect(route.AuthorizationType).toBe('AWS_IAM');
+    expect(ofType(off, 'AWS::ApiGatewayV2::Authorizer')).toEqual([]);
+  });
+
+  it('jwt: every route checks a bearer token against the issuer and audience given', () => {
+    const [authorizer, ...more] = ofType(jwt, 'AWS::ApiGatewayV2::Authorizer');
+    expect(more).toEqual([]);
+    expect(authorizer).toMatchObject({
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: 'https://issuer.example.net/', Audience: ['netmon-graphs'] },
+    });
+    for (const route of ofType(jwt, 'AWS::ApiGatewayV2::Route'))
+      expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: expect.any(String) } });
+  });
+
+  it('none only when asked for; every mode throttled (default 10/s, bursts of 20)', () => {
+    for (const route of ofType(open, 'AWS::ApiGatewayV2::Route'))
+      expect(route.AuthorizationType).toBeUndefined();
+    // A --param value arrives as a string ("3"): CloudFormation takes numeric strings for numbers.
+    const throttling = (template: Template): number[] => {
+      const settings = ofType(template, 'AWS::ApiGatewayV2::Stage')[0]?.DefaultRouteSettings as Json;
+      return [Number(settings.ThrottlingRateLimit), Number(settings.ThrottlingBurstLimit)];
+    };
+    expect(throttling(off)).toEqual([10, 20]);
+    expect(throttling(jwt)).toEqual([10, 20]);
+    expect(throttling(open)).toEqual([3, 20]);
+  });
+
+  it('refuses an unknown mode at packaging', async () => {
+    const { result } = await osls('bad-auth', ['--param=graphApiAuth=open']);
+    expect(result.exitCode).not.toBe(0);
     expect(awsConnections).toBe(0);
   });
 });
