@@ -126,11 +126,11 @@ function podName(component: 'srv' | 'cli', context: TestContext): string {
     .slice(0, 40)}`;
 }
 
-/** What both pods share: pinned to a node, never restarted, no API token, a hard deadline, any taint tolerated. */
+/** What every pod of ours shares: pinned to a node, never restarted, no API token, a hard deadline, any taint tolerated. */
 function commonSpec(
   nodeName: string,
-  request: TestRequest,
-  settings: PodSettings,
+  activeDeadlineSeconds: number,
+  settings: Pick<PodSettings, 'hostNetwork'>,
 ): Omit<V1PodSpec, 'containers'> {
   return {
     nodeName,
@@ -139,7 +139,7 @@ function commonSpec(
     dnsPolicy: settings.hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst',
     restartPolicy: 'Never',
     automountServiceAccountToken: false,
-    activeDeadlineSeconds: deadline(request, settings),
+    activeDeadlineSeconds,
     terminationGracePeriodSeconds: 1,
     tolerations: [{ operator: 'Exists' }],
   };
@@ -198,8 +198,25 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       namespace: settings.namespace,
       labels: labels(context, request, 'server'),
     },
-    spec: { ...commonSpec(request.dst.name, request, settings), containers },
+    spec: { ...commonSpec(request.dst.name, deadline(request, settings), settings), containers },
   };
+}
+
+/**
+ * No capability at all: fping and ping have no file capability in the image (under no_new_privs
+ * the kernel would refuse to execute them) and use unprivileged ICMP datagram sockets, which
+ * ping_group_range must allow for our group.
+ * A pod can set that sysctl only in its own network namespace; on the host network it is the
+ * node's setting (systemd's default, 0 2147483647, allows everyone). See infra/images/flent/README.md.
+ */
+function unprivilegedIcmp(settings: Pick<PodSettings, 'hostNetwork'>): Pick<V1PodSpec, 'securityContext'> {
+  return settings.hostNetwork
+    ? {}
+    : {
+        securityContext: {
+          sysctls: [{ name: 'net.ipv4.ping_group_range', value: `${RUN_AS_GROUP} ${RUN_AS_GROUP}` }],
+        },
+      };
 }
 
 export function clientPod(
@@ -236,19 +253,8 @@ export function clientPod(
       labels: labels(context, request, 'client'),
     },
     spec: {
-      ...commonSpec(request.src.name, request, settings),
-      // No capability at all: fping and ping have no file capability in the image (under no_new_privs
-      // the kernel would refuse to execute them) and use unprivileged ICMP datagram sockets, which
-      // ping_group_range must allow for our group.
-      // A pod can set that sysctl only in its own network namespace; on the host network it is the
-      // node's setting (systemd's default, 0 2147483647, allows everyone). See infra/images/flent/README.md.
-      ...(settings.hostNetwork
-        ? {}
-        : {
-            securityContext: {
-              sysctls: [{ name: 'net.ipv4.ping_group_range', value: `${RUN_AS_GROUP} ${RUN_AS_GROUP}` }],
-            },
-          }),
+      ...commonSpec(request.src.name, deadline(request, settings), settings),
+      ...unprivilegedIcmp(settings),
       volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
       containers: [
         {
@@ -260,6 +266,63 @@ export function clientPod(
           securityContext: hardened(),
           resources: settings.agentResources ?? TEST_POD_RESOURCES,
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+          terminationMessagePath: '/dev/termination-log',
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+        },
+      ],
+    },
+  };
+}
+
+/** Labels of the sweep's pods: their own manager, so the probe's cleanup of test pods never takes them. */
+export const SWEEP_MANAGED_BY = 'netmon-sweep';
+
+/** What a sweep pod needs: its node, the peers' addresses in report order, the sweep's id and deadline. */
+export interface SweepPodRequest {
+  node: string;
+  targets: readonly string[];
+  sweepId: string;
+  deadlineSeconds: number;
+}
+
+/**
+ * A sweep pod: the agent's `sweep` mode on one node, fping to every peer at
+ * once, its report in the termination message. Hardened like the test pods.
+ */
+export function sweepPod(
+  request: SweepPodRequest,
+  settings: Pick<PodSettings, 'namespace' | 'image' | 'hostNetwork' | 'agentCommand'>,
+): V1Pod {
+  const name = `netmon-sweep-${labelValue(request.sweepId).toLowerCase().slice(0, 12)}-${labelValue(
+    request.node,
+  )
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 30)}`.replace(/-+$/, '');
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: settings.namespace,
+      labels: {
+        [LABELS.name]: 'k8s-netmon',
+        [LABELS.component]: 'sweep',
+        [LABELS.managedBy]: SWEEP_MANAGED_BY,
+        [LABELS.src]: labelValue(request.node),
+        [LABELS.runId]: labelValue(request.sweepId),
+      },
+    },
+    spec: {
+      ...commonSpec(request.node, request.deadlineSeconds, settings),
+      ...unprivilegedIcmp(settings),
+      containers: [
+        {
+          name: 'sweep',
+          image: settings.image,
+          command: [...settings.agentCommand, 'sweep', ...request.targets],
+          securityContext: hardened(),
+          resources: TEST_POD_RESOURCES,
           terminationMessagePath: '/dev/termination-log',
           terminationMessagePolicy: 'FallbackToLogsOnError',
         },

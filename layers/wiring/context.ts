@@ -248,7 +248,7 @@ export async function sweepDepsFrom(env: NodeJS.ProcessEnv = process.env): Promi
   const store = storeFrom(env);
   const [nodes, sweeper, { latestManifest }] = await Promise.all([
     nodesFrom(env),
-    localSweeper(),
+    isKubernetes(env) ? kubernetesSweeper(env) : localSweeper(),
     import('../pipeline/round.ts'),
   ]);
   return {
@@ -269,6 +269,26 @@ export async function sweepDepsFrom(env: NodeJS.ProcessEnv = process.env): Promi
 async function localSweeper(): Promise<Sweeper> {
   const { LocalSweeper } = await import('../local-runner/sweep.ts');
   return new LocalSweeper();
+}
+
+/** One sweep pod per node in NETMON_NAMESPACE, the image and network of the test pods. */
+async function kubernetesSweeper(env: NodeJS.ProcessEnv): Promise<Sweeper> {
+  const config = loadConfig(
+    ['NETMON_NAMESPACE', 'NETMON_POD_NAME', 'NETMON_IMAGE', 'NETMON_HOST_NETWORK'],
+    env,
+  );
+  const [{ CoreV1Api }, { KubernetesSweeper }, kubeconfig] = await Promise.all([
+    kubeClient(),
+    import('../k8s/sweep.ts'),
+    kubeconfigFrom(env),
+  ]);
+  return new KubernetesSweeper(kubeconfig.makeApiClient(CoreV1Api), {
+    namespace: config.NETMON_NAMESPACE,
+    image: config.NETMON_IMAGE,
+    hostNetwork: config.NETMON_HOST_NETWORK,
+    agentCommand: AGENT_COMMAND,
+    ownerPodName: config.NETMON_POD_NAME,
+  });
 }
 
 /** Where a graph's figures come from: Prometheus, the node list (addresses, zones), the title and staleness. */

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../../layers/core/process.ts';
 import type { RoundManifest } from '../../layers/domain/round.ts';
 import { nodesUnderLoad, type PeerProbes, sweepLoadBitsPerSecond } from '../../layers/domain/sweep.ts';
+import { DEFAULT_SERVER_PORTS } from '../../layers/domain/test-types.ts';
 import { sweepArgv, sweepResult } from '../../layers/flent/fping.ts';
 import { decodeSweepReport, encodeSweepReport } from '../../layers/flent/sweep-report.ts';
+import { clientPod, LABELS, MANAGED_BY, sweepPod } from '../../layers/k8s/pods.ts';
 
 /** fping 5.1's -C summary as it prints it (host names padded to one width), after a cut of .12. */
 const FPING_STDERR = [
@@ -133,5 +135,46 @@ describe('sweep load per node (the README figure)', () => {
   it('is 20 probes a second per peer (requests sent and answered) of 98-byte frames', () => {
     expect(sweepLoadBitsPerSecond(20)).toBe(297_920);
     expect(sweepLoadBitsPerSecond(100)).toBe(1_552_320);
+  });
+});
+
+describe('sweep pod', () => {
+  const settings = {
+    namespace: 'netmon',
+    image: 'flent:1',
+    hostNetwork: false,
+    agentCommand: ['node', '/opt/netmon/agent.js'],
+    s3Env: {},
+    slackSeconds: 60,
+    ports: DEFAULT_SERVER_PORTS,
+  };
+  const request = {
+    src: { name: 'node-a', address: '10.0.0.1' },
+    dst: { name: 'node-b', address: '10.0.0.2' },
+    test: 'ping' as const,
+    lengthSeconds: 10,
+  };
+
+  it('is pinned to its node and hardened exactly like a test pod, ICMP allowed for its group', () => {
+    const pod = sweepPod(
+      { node: 'node-a', targets: ['10.0.0.2', '10.0.0.3'], sweepId: 'abc', deadlineSeconds: 30 },
+      settings,
+    );
+    const client = clientPod(request, { schedule: 's', round: 'r', runId: 'x' }, settings, '10.0.0.2');
+    expect(pod.spec).toMatchObject({
+      nodeName: 'node-a',
+      activeDeadlineSeconds: 30,
+      automountServiceAccountToken: false,
+      securityContext: client.spec?.securityContext,
+    });
+    expect(pod.spec?.containers[0]?.securityContext).toEqual(client.spec?.containers[0]?.securityContext);
+    expect(pod.spec?.containers[0]?.command).toEqual([
+      ...settings.agentCommand,
+      'sweep',
+      '10.0.0.2',
+      '10.0.0.3',
+    ]);
+    // Its own manager: the probe's cleanup of crashed tests' pods never deletes a running sweep.
+    expect(pod.metadata?.labels?.[LABELS.managedBy]).not.toBe(MANAGED_BY);
   });
 });
