@@ -184,6 +184,12 @@ function expectScoped(name: string, statement: Statement): void {
       if (onObjects) expect(target?.objects, label).toMatch(/^[a-z]+\/\*$/);
       else expect(target?.objects, label).toBeUndefined();
     }
+    // Listing: only under the one prefix the function reads or prunes.
+    if (!onObjects) {
+      expect(statement.Condition, label).toEqual({
+        StringLike: { 's3:prefix': expect.stringMatching(/^[a-z]+\/\*$/) },
+      });
+    }
   }
   if (services.has('sqs')) {
     for (const target of targets) expect(target, label).toEqual({ id: 'WorkQueue' });
