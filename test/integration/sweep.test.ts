@@ -1,10 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { helmBinary } from '../../infra/cluster/control-plane.ts';
 import { SimCluster } from '../../infra/rig/sim-cluster.ts';
-import { type ManagedProcess, type RunResult, waitFor } from '../../layers/core/process.ts';
+import { type ManagedProcess, type RunResult, runProcess, waitFor } from '../../layers/core/process.ts';
 import { orderedPairs } from '../../layers/domain/pairs.ts';
+import { instantQuery } from '../../layers/metrics/query.ts';
 import { querySweepPairs, type SweepPairMetrics } from '../../layers/metrics/sweep.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { SweepReport } from '../../layers/pipeline/sweep.ts';
@@ -20,6 +24,11 @@ const NODES = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8'];
 /** The sweep CronJob's default schedule, every minute. */
 const SWEEP_INTERVAL_MS = 60_000;
 const SCHEDULE = 'load';
+const CHART = fileURLToPath(new URL('../../k8s/netmon', import.meta.url));
+
+interface PrometheusRule {
+  spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+}
 
 let fixture: StackFixture;
 let cluster: SimCluster;
@@ -129,5 +138,14 @@ describe('sweep on 8 simulated nodes', () => {
     expect(await cutPair()).toMatchObject({ received: 0, lossRatio: 1, rttMedianSeconds: null });
     const back = (await sweptPairs()).find((p) => p.src === 'n4' && p.dst === 'n3');
     expect(back?.connectivity).toBe(1);
+    // The chart's example alert fires for the cut pair and no other.
+    const rendered = await runProcess([
+      await helmBinary(),
+      ...['template', 'x', CHART, '--set', 'alerts.unreachablePairs.enabled=true'],
+      ...['--show-only', 'templates/prometheusrule.yaml'],
+    ]);
+    const rule = (parse(rendered.stdout) as PrometheusRule).spec.groups[0]?.rules[0];
+    const firing = await instantQuery(fixture.stack.prometheusUrl, rule?.expr ?? '');
+    expect(firing.map((s) => `${s.metric.src}>${s.metric.dst}`)).toEqual(['n3>n4']);
   }, 120_000);
 });
