@@ -5,8 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { type RunResult, runProcess, waitFor } from '../../layers/core/process.ts';
 import type { FlowDirection } from '../../layers/domain/figures.ts';
+import { CLOSURE_FLOOR_SECONDS } from '../../layers/domain/one-way.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
+import { parseGraphJson } from '../../layers/graph/json.ts';
+import type { GraphModel } from '../../layers/graph/model.ts';
 import { type PairMetrics, queryLatestPairs } from '../../layers/metrics/query.ts';
+import type { RenderReport } from '../../layers/pipeline/render.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
@@ -18,7 +22,7 @@ import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
  * udp_latency through the whole pipeline (plan, probe, render as their
  * CronJobs start them; real s3rver, SQS, Pushgateway, Prometheus; the
  * analysis package) on a rig with injected per-node delay and loss: the
- * record, Prometheus and the Python frame carry the same one-way figures,
+ * record, Prometheus, the graph and the Python frame carry the same one-way figures,
  * and those figures are the injected ones.
  */
 const SCHEDULE = 'owd';
@@ -36,6 +40,7 @@ let cluster: SimCluster;
 let store: ObjectStore;
 let records: TestRecord[];
 let fromPrometheus: PairMetrics[];
+let graph: GraphModel;
 let work: string;
 
 const env = (): NodeJS.ProcessEnv => ({
@@ -81,7 +86,8 @@ beforeAll(async () => {
     },
     { timeoutMs: 30_000, intervalMs: 500 },
   );
-  ran('render', await startRender(env()).done);
+  const rendered = JSON.parse(ran('render', await startRender(env()).done).stdout) as RenderReport;
+  graph = parseGraphJson(Buffer.from((await store.getBytes(rendered.stored.latest.json)) ?? []).toString());
 }, 240_000);
 
 afterAll(async () => {
@@ -104,7 +110,10 @@ describe('udp_latency through the pipeline, against injected delay and loss', ()
         expect(Math.abs(delay - truth.delay), `${label} ${direction} delay`).toBeLessThan(0.0003);
         const sent = record.oneWay?.packetsSent ?? 0;
         const lost = Math.round((record.oneWay?.lossRatio[direction] ?? Number.NaN) * sent);
-        const [lo, hi] = binomialInterval(sent, truth.loss, 0.999);
+        // Where loss was injected: within the binomial interval. (The strict "none where none was
+        // injected" is the demo's ground-truth test; here a starved host may lose a packet or two.)
+        const [lo, hi] =
+          truth.loss > 0 ? binomialInterval(sent, truth.loss, 0.999) : [0, Math.ceil(0.02 * sent)];
         expect(lost, `${label} ${direction} lost of ${sent}`).toBeGreaterThanOrEqual(lo);
         expect(lost, `${label} ${direction} lost of ${sent}`).toBeLessThanOrEqual(hi);
       }
@@ -126,6 +135,32 @@ describe('udp_latency through the pipeline, against injected delay and loss', ()
       }
       expect(pair?.oneWay?.clockOffsetSeconds).toBeCloseTo(published?.clockOffsetSeconds as number, 12);
       expect(pair?.oneWay?.clockErrorBoundSeconds).toBe(published?.clockErrorBoundSeconds);
+    }
+  });
+
+  it("the graph has each direction's one-way figures from its newest test, and every node's clocks close", () => {
+    for (const edge of graph.edges) {
+      // src -> dst is the up leg of the pair's own test and the down leg of the reverse pair's: the newer wins.
+      const own = records.find((r) => r.src === edge.src && r.dst === edge.dst) as TestRecord;
+      const reverse = records.find((r) => r.src === edge.dst && r.dst === edge.src) as TestRecord;
+      const newer = Date.parse(own.endTime) >= Date.parse(reverse.endTime) ? own : reverse;
+      const direction: FlowDirection = newer === own ? 'src_to_dst' : 'dst_to_src';
+      expect(edge.oneWay, `${edge.src}>${edge.dst}`).toEqual({
+        delaySeconds: newer.oneWay?.delaySeconds[direction],
+        lossRatio: newer.oneWay?.lossRatio[direction],
+        clockErrorBoundSeconds: 0,
+        trusted: true,
+      });
+    }
+    // One clock, and per-node delays: the implied offsets close around the one triangle.
+    console.log(`clock closure residual ${graph.nodes[0]?.clockClosure?.residualSeconds} s`);
+    for (const node of graph.nodes) {
+      expect(node.clockClosure, node.name).toMatchObject({
+        flagged: false,
+        triangles: 1,
+        failingTriangles: 0,
+      });
+      expect(node.clockClosure?.residualSeconds).toBeLessThan(CLOSURE_FLOOR_SECONDS);
     }
   });
 
