@@ -116,6 +116,8 @@ export interface ClusterInfo {
   /** CoreDNS on the host: the server in pods' resolv.conf, the cluster domain, its memory (PSS) when ready. */
   dns: { server: string; domain: string; pid: number; log: string; memoryMiB: number };
   supervisor: { pid: number; log: string };
+  /** The API server's audit log: every request of a service account (who, verb, resource, answer). */
+  auditLog: string;
   images: string[];
   startup: {
     seconds: number;
@@ -270,6 +272,7 @@ export class LocalCluster {
       startControlPlane({
         dir: layout.controlPlaneDir,
         bindAddress: hostAddress,
+        auditLog: layout.auditLog,
         apiserverArgs: [
           // Kubelets register their node address, not a resolvable host name.
           '--kubelet-preferred-address-types=InternalIP',
@@ -376,6 +379,7 @@ export class LocalCluster {
         memoryMiB: Math.round(await pssMiB(coredns.pid)),
       },
       supervisor: { pid: process.pid, log: layout.supervisorLog },
+      auditLog: layout.auditLog,
       images: images.map((i) => i.ref),
       startup: {
         seconds: Math.round(seconds * 10) / 10,

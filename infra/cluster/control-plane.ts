@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -36,6 +36,30 @@ export interface ControlPlaneOptions {
   bindAddress?: string;
   /** More kube-apiserver flags, after ours (a later flag wins). */
   apiserverArgs?: readonly string[];
+  /**
+   * Where the API server writes its audit log (JSON lines): every request a
+   * service account makes, at Metadata level (who, verb, resource, answer),
+   * so that a function's API calls can be compared with its RBAC rules.
+   */
+  auditLog?: string;
+}
+
+/** Service accounts' requests only: they are the workloads' (the admin, nodes and controllers are left out). */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+`;
+
+async function auditArgs(dataDir: string, auditLog: string | undefined): Promise<string[]> {
+  if (auditLog === undefined) return [];
+  const policy = join(dataDir, 'audit-policy.yaml');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 }); // as the binary makes it: it holds the CA key
+  await writeFile(policy, AUDIT_POLICY);
+  return [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json'];
 }
 
 export interface ControlPlane {
@@ -122,7 +146,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // The binary removes a directory of ours itself, even when this process is killed outright.
       ...(ownsDir ? ['--remove-data-dir'] : []),
       ...(options.bindAddress === undefined ? [] : ['--bind-address', options.bindAddress]),
-      ...(options.apiserverArgs === undefined ? [] : ['--', ...options.apiserverArgs]),
+      '--',
+      ...(await auditArgs(dataDir, options.auditLog)),
+      ...(options.apiserverArgs ?? []),
     ],
     { killGraceMs: STOP_GRACE_MS, maxOutputBytes: 256 * 1024 },
   );

@@ -70,6 +70,8 @@ export interface ClusterLayout {
   /** The supervisor's other children: the control plane, Prometheus, the Pushgateway. */
   hostCgroup: string;
   supervisorLog: string;
+  /** The API server's audit log: the requests of service accounts (JSON lines). */
+  auditLog: string;
   stateFile: string;
   clusterJson: string;
   kubeconfig: string;
@@ -91,6 +93,7 @@ export function clusterLayout(owner: number, out: string, nodeNames: readonly st
     controlCgroup: `${cgroup}/control`,
     hostCgroup: `${cgroup}/host`,
     supervisorLog: join(out, 'supervisor.log'),
+    auditLog: join(out, 'audit.log'),
     stateFile: join(run, 'state.json'),
     clusterJson: join(out, 'cluster.json'),
     kubeconfig: join(out, 'kubeconfig'),

@@ -2,7 +2,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1Pod,
+  type V1PolicyRule,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leftoversOf } from '../../infra/cluster/cleanup.ts';
 import type { ClusterInfo } from '../../infra/cluster/cluster.ts';
@@ -68,6 +76,7 @@ let layout: ClusterLayout | undefined;
 let core: CoreV1Api;
 let batch: BatchV1Api;
 let objects: CustomObjectsApi;
+let rbac: RbacAuthorizationV1Api;
 let store: ObjectStore;
 let install: RunResult;
 let installedAt: number;
@@ -206,6 +215,59 @@ async function diagnostics(): Promise<string> {
   return lines.join('\n');
 }
 
+/** What a ServiceAccount did or may do, one line per call kind: "<group>/<resource>[/<sub>] <verb>". */
+function callsOf(rules: readonly V1PolicyRule[]): string[] {
+  return rules.flatMap((rule) =>
+    (rule.apiGroups ?? []).flatMap((group) =>
+      (rule.resources ?? []).flatMap((resource) => rule.verbs.map((verb) => `${group}/${resource} ${verb}`)),
+    ),
+  );
+}
+
+/** Every rule the chart's Roles and ClusterRoles give `account` (through the release's bindings). */
+async function grantedTo(account: string): Promise<string[]> {
+  const selector = { labelSelector: `app.kubernetes.io/instance=${RELEASE}` };
+  const [bindings, clusterBindings] = await Promise.all([
+    rbac.listNamespacedRoleBinding({ namespace: NAMESPACE, ...selector }),
+    rbac.listClusterRoleBinding(selector),
+  ]);
+  const calls: string[] = [];
+  for (const binding of [...bindings.items, ...clusterBindings.items]) {
+    if (!binding.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === account)) continue;
+    const { kind, name } = binding.roleRef;
+    const role =
+      kind === 'Role'
+        ? await rbac.readNamespacedRole({ name, namespace: NAMESPACE })
+        : await rbac.readClusterRole({ name });
+    calls.push(...callsOf(role.rules ?? []));
+  }
+  return [...new Set(calls)].sort();
+}
+
+interface AuditEvent {
+  stage: string;
+  verb: string;
+  user: { username: string };
+  objectRef?: { apiGroup?: string; resource?: string; subresource?: string };
+  responseStatus?: { code?: number };
+}
+
+/** The calls `account` made, from the API server's audit log, and those it was refused. */
+async function auditedCalls(account: string): Promise<{ made: string[]; refused: string[] }> {
+  const user = `system:serviceaccount:${NAMESPACE}:${account}`;
+  const events = (await readFile(info.auditLog, 'utf8'))
+    .split('\n')
+    .filter((line) => line.includes(user))
+    .map((line) => JSON.parse(line) as AuditEvent)
+    .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && e.objectRef?.resource);
+  const call = (e: AuditEvent): string => {
+    const ref = e.objectRef ?? {};
+    return `${ref.apiGroup ?? ''}/${ref.resource}${ref.subresource ? `/${ref.subresource}` : ''} ${e.verb}`;
+  };
+  const unique = (list: AuditEvent[]): string[] => [...new Set(list.map(call))].sort();
+  return { made: unique(events), refused: unique(events.filter((e) => e.responseStatus?.code === 403)) };
+}
+
 /** Runs `body`; a failure carries the cluster's diagnostics in its message. */
 async function explained<T>(body: () => Promise<T>): Promise<T> {
   try {
@@ -230,6 +292,7 @@ beforeAll(async () => {
   core = kubeconfig.makeApiClient(CoreV1Api);
   batch = kubeconfig.makeApiClient(BatchV1Api);
   objects = kubeconfig.makeApiClient(CustomObjectsApi);
+  rbac = kubeconfig.makeApiClient(RbacAuthorizationV1Api);
   // The bucket as the chart reaches it, with the credentials of the Secret the values name.
   const secret = await core.readNamespacedSecret({ name: 'netmon-local-s3', namespace: NAMESPACE });
   const credential = (key: string): string => Buffer.from(secret.data?.[key] ?? '', 'base64').toString();
@@ -398,6 +461,15 @@ describe('the Helm chart on the local real cluster', () => {
     expect(svg.type).toContain('image/svg+xml');
     for (const node of info.nodes) expect(svg.body).toContain(node.address);
   }, 60_000);
+
+  it("gives each function its own ServiceAccount, whose Role is exactly the calls the API server's audit log saw it make", async () => {
+    for (const fn of ['plan', 'probe', 'render', 'graph-api']) {
+      const account = `${RELEASE}-${fn}`;
+      const { made, refused } = await auditedCalls(account);
+      expect(refused, `${account} was refused`).toEqual([]);
+      expect(await grantedTo(account), `${account}: granted vs. used`).toEqual(made);
+    }
+  });
 
   // Rounds are due every minute here, so the uninstall usually stops a probe mid-test, and deletes the
   // probe's RBAC at the same moment: the test pods go with the probe's pod, their owner.

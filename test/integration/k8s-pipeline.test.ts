@@ -78,8 +78,13 @@ let functionEnv: NodeJS.ProcessEnv;
 const pairsOf = (items: ReadonlyArray<{ src: string; dst: string }>): string[] =>
   items.map((p) => `${p.src}>${p.dst}`).sort();
 
+/** Each function's kubeconfig: its own ServiceAccount's token. */
+const kubeconfigs: Record<string, string> = {};
+
+/** `podName` is <release>-<function>-<n>, as the CronJobs name their pods: the function's token. */
 function envOf(podName: string): NodeJS.ProcessEnv {
-  return { ...functionEnv, NETMON_POD_NAME: podName };
+  const fn = podName.startsWith(`${RELEASE}-plan`) ? 'plan' : 'probe';
+  return { ...functionEnv, KUBECONFIG: kubeconfigs[fn], NETMON_POD_NAME: podName };
 }
 
 /** Resolves a container's env the way the kubelet does, for the parts the chart uses. */
@@ -229,20 +234,22 @@ beforeAll(async () => {
     namespace: NAMESPACE,
   });
 
-  // The functions authenticate as the chart's ServiceAccount: its RBAC is what they get.
-  const token = await core.createNamespacedServiceAccountToken({
-    namespace: NAMESPACE,
-    name: RELEASE,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
+  // Each function authenticates as its own ServiceAccount of the chart: its RBAC is what it gets.
   const admin = cluster.kubeconfig.getCurrentCluster();
   const caData =
     admin?.caData ?? (admin?.caFile ? (await readFile(admin.caFile)).toString('base64') : undefined);
-  const kubeconfigFile = join(dir, 'kubeconfig');
-  await writeFile(
-    kubeconfigFile,
-    tokenKubeConfig(admin?.server ?? '', caData, token.status?.token ?? '').exportConfig(),
-  );
+  for (const fn of ['plan', 'probe']) {
+    const token = await core.createNamespacedServiceAccountToken({
+      namespace: NAMESPACE,
+      name: `${RELEASE}-${fn}`,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    kubeconfigs[fn] = join(dir, `${fn}.kubeconfig`);
+    await writeFile(
+      kubeconfigs[fn],
+      tokenKubeConfig(admin?.server ?? '', caData, token.status?.token ?? '').exportConfig(),
+    );
+  }
   const configMap = applied.find((o): o is V1ConfigMap => o.kind === 'ConfigMap') as V1ConfigMap;
   const probeJob = applied.find(
     (o): o is V1CronJob => o.kind === 'CronJob' && (o.metadata?.name ?? '').endsWith('-probe'),
@@ -251,7 +258,6 @@ beforeAll(async () => {
   functionEnv = {
     PATH: process.env.PATH,
     LOG_LEVEL: 'warn',
-    KUBECONFIG: kubeconfigFile,
     ...configMap.data,
     ...resolveEnv(container?.env ?? [], 'probe'),
   };

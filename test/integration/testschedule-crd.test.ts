@@ -420,7 +420,7 @@ describe('Helm chart', () => {
     const pod = deployment?.spec?.template.spec;
     const [container, ...sidecars] = pod?.containers ?? [];
     expect(sidecars).toEqual([]);
-    expect(pod?.serviceAccountName).toBe('netmon');
+    expect(pod?.serviceAccountName).toBe('netmon-graph-api');
     expect(pod?.securityContext).toMatchObject({
       runAsNonRoot: true,
       seccompProfile: { type: 'RuntimeDefault' },
