@@ -22,6 +22,13 @@ import {
 export const SHIPPED_FLENT_TESTS: readonly TestName[] = ['udp_latency'];
 
 const TITLE_MAX = 200;
+/** Printable, one line: flent puts the title in the file name and the archive. */
+const TITLE_CHARS = /^[\w .,:=+@-]*$/;
+
+/** A title flent accepts from any text (node names may hold '/' or other bytes): the rest becomes '_'. */
+export function flentTitle(text: string): string {
+  return text.replace(/[^\w .,:=+@-]/g, '_').slice(0, TITLE_MAX);
+}
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -80,8 +87,7 @@ export function validateFlentSpec(input: FlentSpecInput): FlentSpec {
   spec.outputDir = input.outputDir;
   if (input.title !== undefined) {
     const title = input.title;
-    // Printable, one line: flent puts the title in the file name and the archive.
-    if (typeof title !== 'string' || title.length > TITLE_MAX || !/^[\w .,:=+@-]*$/.test(title)) {
+    if (typeof title !== 'string' || title.length > TITLE_MAX || !TITLE_CHARS.test(title)) {
       throw new ValidationError(
         'title',
         title,

@@ -10,7 +10,7 @@ import type { FlentOutcome } from '../domain/outcome.ts';
 import type { RunHooks, Runner, RunnerNode, TestRequest } from '../domain/runner.ts';
 import { DEFAULT_SERVER_PORTS, type ServerPorts } from '../domain/test-types.ts';
 import { runFlent } from '../flent/run.ts';
-import { validateFlentSpec } from '../flent/spec.ts';
+import { flentTitle, validateFlentSpec } from '../flent/spec.ts';
 import { encodeSegment } from '../store/keys.ts';
 
 /** The local runner leaves the archive on this host: its outcome always says where. */
@@ -49,7 +49,7 @@ export class LocalRunner implements Runner {
       host: request.dst.address,
       length: request.lengthSeconds,
       delay: request.delaySeconds,
-      title: request.title ?? `${request.src.name} to ${request.dst.name}`,
+      title: request.title ?? flentTitle(`${request.src.name} to ${request.dst.name}`),
       outputDir,
       netperfControlPort: this.options.ports.netserver,
     });

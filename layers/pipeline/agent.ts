@@ -12,7 +12,7 @@ import type { TestName } from '../domain/test-types.ts';
 import { encodeReport } from '../flent/compact.ts';
 import { SWEEP_RUN_TIMEOUT_MS, sweepArgv, sweepResult } from '../flent/fping.ts';
 import { runFlent } from '../flent/run.ts';
-import { validateFlentSpec } from '../flent/spec.ts';
+import { flentTitle, validateFlentSpec } from '../flent/spec.ts';
 import { encodeSweepReport } from '../flent/sweep-report.ts';
 import { archiveKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
@@ -50,7 +50,7 @@ export async function runAgent(deps: AgentDeps, task: AgentTask): Promise<number
       host: task.host,
       length: task.lengthSeconds,
       delay: task.delaySeconds,
-      title: `${task.src} to ${task.dst}`,
+      title: flentTitle(`${task.src} to ${task.dst}`),
       outputDir,
       netperfControlPort: task.netserverPort,
     });

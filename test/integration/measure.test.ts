@@ -1,6 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimCluster as Cluster, type SimCluster } from '../../infra/rig/sim-cluster.ts';
 import type { FlentSummary } from '../../layers/domain/figures.ts';
@@ -166,6 +166,23 @@ describe('server ports are settings', () => {
       0.1,
     );
   }, 60_000);
+});
+
+describe('node names are data', () => {
+  it('a node named ../../x keeps its run inside the work dir', async () => {
+    const escaping = new LocalRunner({ workDir: join(workDir, 'inner') });
+    const outcome = await escaping.run({
+      src: { ...node('a'), name: '../../x' },
+      dst: node('b'),
+      test: 'ping',
+      lengthSeconds: 1,
+      delaySeconds: 0,
+    });
+    if (!outcome.ok) throw new Error(JSON.stringify(outcome.failure));
+    expect(dirname(dirname(outcome.archivePath))).toBe(join(workDir, 'inner'));
+    // Unencoded, the run would be <workDir>/inner/../../x-b-XXXXXX: beside the work dir.
+    expect((await readdir(dirname(workDir))).filter((name) => name.startsWith('x-b-'))).toEqual([]);
+  }, 30_000);
 });
 
 describe('archives match flent', () => {
