@@ -21,8 +21,8 @@ import { packageOffline, SECRETS_EXTENSION_LAYER_ARN } from '../helpers/osls.ts'
  * loopback HTTP server: the one stand-in of this file.
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FUNCTIONS = ['plan', 'probe', 'render', 'graph-api'] as const;
-const SCHEDULED = ['plan', 'probe', 'render'] as const;
+const FUNCTIONS = ['plan', 'probe', 'render', 'sweep', 'graph-api'] as const;
+const SCHEDULED = ['plan', 'probe', 'render', 'sweep'] as const;
 const KUBECONFIG_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:netmon-kubeconfig-AbCdEf';
 const PARAMS = {
   pushgatewayUrl: 'http://198.18.0.10:9091',
@@ -321,7 +321,7 @@ describe('serverless.yml packaged by osls', () => {
     }
   });
 
-  it('schedules plan, probe and render with the Helm chart default crons, in EventBridge syntax', async () => {
+  it('schedules plan, probe, render and sweep with the Helm chart default crons, in EventBridge syntax', async () => {
     const rules = ofType('AWS::Events::Rule');
     for (const name of SCHEDULED) {
       const [logicalId] = lambda(name);
@@ -341,7 +341,7 @@ describe('serverless.yml packaged by osls', () => {
     expect(eventBridgeCron('30 4 * * 1')).toBe('cron(30 4 ? * 1 *)');
   });
 
-  it('runs plan, probe and render one at a time, without retries piling up', () => {
+  it('runs plan, probe, render and sweep one at a time, without retries piling up', () => {
     for (const name of SCHEDULED) {
       expect(lambda(name)[1].Properties.ReservedConcurrentExecutions, name).toBe(1);
       const [logicalId] = lambda(name);
@@ -431,18 +431,24 @@ describe('serverless.yml packaged by osls', () => {
     expect(allowed('probe')).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage']));
     expect(allowed('probe')).not.toContain('sqs:SendMessage');
     expect(allowed('render').filter((action) => action.startsWith('sqs:'))).toEqual([]);
+    // The sweep only reads round manifests: no queue, no writes.
+    expect(allowed('sweep').filter((action) => !action.startsWith('logs:'))).toEqual([
+      's3:GetObject',
+      's3:ListBucket',
+      'secretsmanager:GetSecretValue',
+    ]);
     expect(allowed('graph-api').filter((action) => !action.startsWith('logs:'))).toEqual([
       's3:GetObject',
       's3:ListBucket',
     ]);
   });
 
-  it('lets only plan and probe read the kubeconfig secret, and only that secret', () => {
+  it('lets only plan, probe and sweep read the kubeconfig secret, and only that secret', () => {
     for (const name of FUNCTIONS) {
       const secretStatements = statementsOf(roleOf(name)).filter((statement) =>
         actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
       );
-      if (name === 'plan' || name === 'probe') {
+      if (name === 'plan' || name === 'probe' || name === 'sweep') {
         expect(secretStatements, name).toEqual([
           { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: KUBECONFIG_SECRET_ARN },
         ]);
@@ -460,5 +466,6 @@ describe('serverless.yml packaged by osls', () => {
     expect(variables('probe').NETMON_PUSHGATEWAY_URL).toBe(PARAMS.pushgatewayUrl);
     expect(variables('plan').NETMON_PUSHGATEWAY_URL).toBe(PARAMS.pushgatewayUrl);
     expect(variables('render').NETMON_PROMETHEUS_URL).toBe(PARAMS.prometheusUrl);
+    expect(variables('sweep').NETMON_PUSHGATEWAY_URL).toBe(PARAMS.pushgatewayUrl);
   });
 });
