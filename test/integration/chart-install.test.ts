@@ -463,7 +463,7 @@ describe('the Helm chart on the local real cluster', () => {
   }, 60_000);
 
   it("gives each function its own ServiceAccount, whose Role is exactly the calls the API server's audit log saw it make", async () => {
-    for (const fn of ['plan', 'probe', 'render', 'graph-api']) {
+    for (const fn of ['plan', 'probe', 'render', 'sweep', 'graph-api']) {
       const account = `${RELEASE}-${fn}`;
       const { made, refused } = await auditedCalls(account);
       expect(refused, `${account} was refused`).toEqual([]);
