@@ -20,7 +20,8 @@ export function redactUrl(url: string): string {
   }
   // Anything but http(s) may hide credentials where URL does not see them (e.g. "host:pass@x").
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `[${parsed.protocol} URL]`;
-  if (parsed.username === '' && parsed.password === '') return parsed.toString();
+  // Without credentials the URL is shown as written (no trailing slash added).
+  if (parsed.username === '' && parsed.password === '') return url;
   parsed.username = REDACTED;
   parsed.password = '';
   return parsed.toString();

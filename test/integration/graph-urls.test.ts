@@ -73,9 +73,9 @@ beforeAll(async () => {
   const rendered = await renderGraphSet(sampleModel());
   await storeGraphs(store, rendered, OLDER, 10);
   await storeGraphs(store, rendered, NEWER, 10);
-  // The zone view exists in this set only.
+  // A file render does not write (an operator's own), in this set only.
   await store.putText(
-    'graphs/20261126T075012.345Z/graph-zones.svg',
+    'graphs/20261126T075012.345Z/graph-extra.svg',
     '<svg xmlns="http://www.w3.org/2000/svg"/>\n',
     'image/svg+xml',
   );
@@ -129,16 +129,18 @@ describe('netmon graphs urls', () => {
     for (const line of lines)
       expect(line).toMatch(/^\S+ +http:\/\/127\.0\.0\.1:\d+\/netmon\/graphs\/latest\/\S+X-Amz-Expires=9000&/);
     expect(result.stderr).toMatch(
-      /^graph set latest \(s3:\/\/netmon\/graphs\/latest\/\): 7 files; the links open without credentials until \d{4}-\d\d-\d\dT[\d:.]+Z \(2h30m\)\n$/,
+      new RegExp(
+        `^graph set latest \\(s3://netmon/graphs/latest/\\): ${NAMES.length} files; the links open without credentials until \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(2h30m\\)\n$`,
+      ),
     );
     expect(result.stdout + result.stderr).not.toContain(SECRET);
   });
 
-  it('--set: a timestamped set by folder name or ISO time; the zone view is listed where the set has one', async () => {
+  it("--set: a timestamped set by folder name or ISO time; a file render does not write is listed after render's", async () => {
     const byFolder = await linksOf(['--set', '20261126T075012.345Z', '--expires', '7d']);
     expect(byFolder.prefix).toBe('graphs/20261126T075012.345Z/');
     expect(byFolder.expiresSeconds).toBe(604_800);
-    expect(byFolder.files.map((file) => file.name)).toEqual([...NAMES, 'graph-zones.svg']);
+    expect(byFolder.files.map((file) => file.name)).toEqual([...NAMES, 'graph-extra.svg']);
     const zones = byFolder.files.at(-1);
     expect(zones?.contentType).toBe('image/svg+xml');
     const response = await fetch(zones?.url ?? '');
@@ -148,7 +150,7 @@ describe('netmon graphs urls', () => {
     const byIso = await linksOf(['--set', '2026-11-25T06:00:00Z']);
     expect(byIso.set).toBe('20261125T060000.000Z');
     expect(byIso.files.map((file) => file.name)).toEqual(NAMES);
-    expect((await linksOf([])).files.map((file) => file.name)).not.toContain('graph-zones.svg');
+    expect((await linksOf([])).files.map((file) => file.name)).not.toContain('graph-extra.svg');
   });
 
   it('an expired link is refused (--expires 1s)', async () => {
