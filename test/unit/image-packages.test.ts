@@ -138,7 +138,8 @@ describe('packages.txt and the Flent image', () => {
       ...(serverPod(request, context, settings).spec?.containers ?? []),
       ...(clientPod(request, context, settings, '198.18.0.11').spec?.containers ?? []),
     ].map((container) => container.command?.[0] ?? '');
-    expect(podPrograms).toEqual(['netserver', 'irtt', 'node']);
+    // node: the server pod's clock container and the client's agent (the agent bundle both).
+    expect(podPrograms).toEqual(['netserver', 'irtt', 'node', 'node']);
     const imagePackages = new Set(image.map((line) => line.pkg));
     for (const program of [...podPrograms.filter((p) => p !== 'node'), ...Object.keys(PROGRAM_PACKAGES)]) {
       expect(imagePackages, `${program} (${PROGRAM_PACKAGES[program]})`).toContain(PROGRAM_PACKAGES[program]);
