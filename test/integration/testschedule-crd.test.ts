@@ -267,7 +267,8 @@ describe('Helm chart', () => {
     const rendered = await helmTemplate();
     expect(rendered.exitCode, rendered.stderr).toBe(0);
     expect(rendered.stdout).toContain('kind: TestSchedule');
-    expect(rendered.stdout.match(/kind: CronJob/g)).toHaveLength(3);
+    // plan, probe, render and sweep.
+    expect(rendered.stdout.match(/kind: CronJob/g)).toHaveLength(4);
     expect(rendered.stdout).toContain('concurrencyPolicy: Forbid');
   });
 
@@ -290,6 +291,7 @@ describe('Helm chart', () => {
       'netmon-plan',
       'netmon-probe',
       'netmon-render',
+      'netmon-sweep',
     ]);
     for (const cronJob of cronJobs) {
       const env = cronJob.spec?.jobTemplate.spec?.template.spec?.containers[0]?.env ?? [];
@@ -327,6 +329,7 @@ describe('Helm chart', () => {
         'functions.plan.schedule=*/3 * * * *',
         'functions.probe.schedule=*/7 * * * *',
         'functions.render.schedule=@hourly',
+        'functions.sweep.schedule=*/2 * * * *',
         'functions.timeZone=Europe/Vienna',
       ),
       'CronJob',
@@ -336,12 +339,9 @@ describe('Helm chart', () => {
       'netmon-plan': '*/3 * * * *',
       'netmon-probe': '*/7 * * * *',
       'netmon-render': '@hourly',
+      'netmon-sweep': '*/2 * * * *',
     });
-    expect(cronJobs.map((c) => c.spec?.timeZone)).toEqual([
-      'Europe/Vienna',
-      'Europe/Vienna',
-      'Europe/Vienna',
-    ]);
+    expect(cronJobs.map((c) => c.spec?.timeZone)).toEqual(Array(4).fill('Europe/Vienna'));
   });
 
   it('refuses a probe schedule that is not cron, naming the value', async () => {
@@ -350,15 +350,31 @@ describe('Helm chart', () => {
     expect(bad.stderr).toMatch(/functions\/probe\/schedule|functions\.probe\.schedule/);
   });
 
-  it('grants the Role exactly what the functions do', async () => {
-    const [role] = ofKind<V1Role>(await render(), 'Role');
+  it("grants each function's Role what it does (chart-install.test.ts checks them against the audit log)", async () => {
+    const manifests = await render();
     const verbs = (rule: V1PolicyRule) => [rule.apiGroups?.join(','), rule.resources?.join(','), rule.verbs];
-    expect(role?.rules?.map(verbs)).toEqual([
-      ['', 'pods', ['get', 'list', 'watch', 'create', 'delete']],
-      ['coordination.k8s.io', 'leases', ['get', 'create', 'update']],
-      ['netmon.erigrid.eu', 'testschedules', ['get', 'list', 'watch']],
-      ['netmon.erigrid.eu', 'testschedules/status', ['get', 'update', 'patch']],
-    ]);
+    const rulesOf = (kind: string) =>
+      Object.fromEntries(ofKind<V1Role>(manifests, kind).map((r) => [r.metadata?.name, r.rules?.map(verbs)]));
+    expect(rulesOf('Role')).toEqual({
+      'netmon-plan': [
+        ['netmon.erigrid.eu', 'testschedules', ['get', 'list']],
+        ['netmon.erigrid.eu', 'testschedules/status', ['update']],
+      ],
+      'netmon-probe': [
+        ['', 'pods', ['get', 'list', 'create', 'delete']],
+        ['', 'pods/log', ['get']],
+        ['coordination.k8s.io', 'leases', ['get', 'create', 'update']],
+        ['netmon.erigrid.eu', 'testschedules', ['get']],
+        ['netmon.erigrid.eu', 'testschedules/status', ['update']],
+      ],
+      'netmon-sweep': [
+        ['', 'pods', ['get', 'list', 'create', 'delete']],
+        ['netmon.erigrid.eu', 'testschedules', ['list']],
+      ],
+    });
+    // Node lists only, cluster-wide: nothing else is granted beyond the namespace.
+    for (const rules of Object.values(rulesOf('ClusterRole')))
+      expect(rules).toEqual([['', 'nodes', ['list']]]);
   });
 
   it("passes the servers' ports to the functions, and refuses a port out of range naming it", async () => {
