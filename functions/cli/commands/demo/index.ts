@@ -156,7 +156,10 @@ async function runDemo(options: DemoOptions): Promise<void> {
         const store = storeFrom(env);
         const [records, swept] = await Promise.all([
           runRound(env, cluster.nodes.length),
-          sweepBesideRound(env, store, stack.prometheusUrl, cluster.nodes.length),
+          sweepBesideRound(env, store, stack.prometheusUrl, cluster.nodes.length, {
+            src: cut[0],
+            dst: cut[1],
+          }),
         ]);
         const graphs = await renderWhenVisible(env, stack, records.length);
         const rows = records.map((record) => toRow(cluster, record, (key) => store.urlFor(key)));
