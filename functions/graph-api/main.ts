@@ -27,12 +27,11 @@ export const handler = httpApiHandler(async () => {
   return createGraphApi(settings.options);
 });
 
+// No top-level await: a module with one cannot be require()d, and `osls invoke local` require()s the bundle.
 if (import.meta.main) {
-  try {
-    await start();
-  } catch (err) {
+  start().catch((err: unknown) => {
     log.error({ err: errorLine(err) }, 'graph API failed to start');
     process.stderr.write(`graph-api: ${errorLine(err)}\n`);
     process.exit(err instanceof Error && err.name === 'ConfigError' ? 2 : 1);
-  }
+  });
 }

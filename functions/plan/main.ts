@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { markReady, parseInvocation, runAsCommand } from '../../layers/core/handler.ts';
 import type { PlanOutcome } from '../../layers/domain/round.ts';
-import { plan } from '../../layers/pipeline/plan.ts';
+import { plan, planFailures } from '../../layers/pipeline/plan.ts';
 import { planDepsFrom, schedulesFrom } from '../../layers/wiring/context.ts';
 
 /** plan (CronJob every minute / scheduled function): open due rounds and queue their pairs. */
@@ -9,7 +9,12 @@ export async function handler(event: unknown): Promise<PlanOutcome[]> {
   const invocation = parseInvocation(event);
   const [deps, schedules] = await Promise.all([planDepsFrom(), schedulesFrom()]);
   markReady('plan');
-  return plan({ ...deps, now: () => invocation.time }, await schedules.list());
+  const outcomes = await plan({ ...deps, now: () => invocation.time }, await schedules.list());
+  // The others are planned; the run still fails, so the CronJob (or the function's errors) shows it.
+  const failures = planFailures(outcomes);
+  if (failures !== undefined) throw failures;
+  return outcomes;
 }
 
-if (import.meta.main) await runAsCommand('plan', handler);
+// No top-level await: a module with one cannot be require()d, and `osls invoke local` require()s the bundle.
+if (import.meta.main) void runAsCommand('plan', handler);

@@ -10,4 +10,5 @@ export async function handler(_event: unknown): Promise<SweepReport> {
   return sweep(deps);
 }
 
-if (import.meta.main) await runAsCommand('sweep', handler);
+// No top-level await: a module with one cannot be require()d, and `osls invoke local` require()s the bundle.
+if (import.meta.main) void runAsCommand('sweep', handler);

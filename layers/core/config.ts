@@ -18,12 +18,18 @@ import { redactUrl } from './redact.ts';
  * variable, its value and the expected form.
  */
 
+/** Defaults of NETMON_CONNECT_TIMEOUT_SECONDS and NETMON_REQUEST_TIMEOUT_SECONDS, also for clients built without them. */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 5;
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
+
 /** The longest a SigV4 presigned URL may last (X-Amz-Expires): 7 days. */
 export const PRESIGNED_URL_MAX_SECONDS = 604_800;
 
 const url = z.url({ protocol: /^https?$/ });
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** Timeouts may be fractions of a second (tests, and peers on the same host). */
+const timeout = (min: number, max: number) => z.coerce.number().min(min).max(max);
 const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
 const labelMap = z.record(z.string(), z.string());
 
@@ -74,6 +80,16 @@ const SETTINGS = {
   NETMON_PROBE_BUDGET_SECONDS: {
     schema: seconds(10, 86_400).default(840),
     expected: 'whole seconds from 10 to 86400',
+  },
+  NETMON_REQUEUE_AFTER_SECONDS: {
+    schema: seconds(60, 86_400).default(3600),
+    expected:
+      'whole seconds from 60 to 86400: how long a queued pair may wait without a result before plan queues it again (longer than a full queue of tests takes)',
+  },
+  NETMON_GROUP_RETENTION_SECONDS: {
+    schema: seconds(300, 31_536_000).default(86_400),
+    expected:
+      'whole seconds from 300 up: how long the Pushgateway keeps the figures of a node or schedule that is gone (plan deletes them after)',
   },
   NETMON_GRAPH_MAX_AGE_SECONDS: {
     schema: seconds(10, 31_536_000).default(3600),
@@ -193,6 +209,35 @@ const SETTINGS = {
     schema: z.string().min(1).optional(),
     expected: "a directory holding the page's browser bundle (default: graph-page/ beside graph-api.js)",
   },
+  // Timeouts of every S3 and SQS call: a peer that accepts and never answers must not hang a function.
+  NETMON_CONNECT_TIMEOUT_SECONDS: {
+    schema: timeout(0.1, 300).default(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+    expected: 'seconds from 0.1 to 300: how long a connection to S3 or SQS may take to open',
+  },
+  NETMON_REQUEST_TIMEOUT_SECONDS: {
+    schema: timeout(0.1, 3600).default(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+    expected:
+      "seconds from 0.1 to 3600: how long one S3 or SQS request may take, and may go without a byte (uploads get more time by size, SQS's long polls their wait)",
+  },
+  NETMON_GRAPH_API_SOURCE_TIMEOUT_SECONDS: {
+    schema: timeout(0.1, 600).default(10),
+    expected:
+      'seconds from 0.1 to 600: how long a graph API request waits for S3 or Prometheus before it answers 504 (and /healthz reports the source failing)',
+  },
+  NETMON_GRAPH_API_RENDER_CACHE_MIB: {
+    schema: seconds(1, 4096).default(32),
+    expected: 'MiB from 1 to 4096: the most drawn views the graph API keeps for reuse',
+  },
+  NETMON_GRAPH_API_MAX_RENDERS: {
+    schema: seconds(1, 64).default(1),
+    expected:
+      'how many views the graph API draws at once, 1 to 64 (a layout holds the one JavaScript thread: more is not faster, it holds more models in memory)',
+  },
+  NETMON_GRAPH_API_RENDER_QUEUE: {
+    schema: seconds(0, 1000).default(8),
+    expected:
+      'how many more views may wait to be drawn, 0 to 1000, before requests are answered 503 with Retry-After',
+  },
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -236,6 +281,36 @@ export function credentialsOption(settings: CredentialSettings): {
 } {
   const credentials = staticCredentials(settings);
   return credentials === undefined ? {} : { credentials };
+}
+
+/** Absent: the defaults of NETMON_CONNECT_TIMEOUT_SECONDS and NETMON_REQUEST_TIMEOUT_SECONDS. */
+export type TimeoutSettings = Partial<
+  Pick<Config, 'NETMON_CONNECT_TIMEOUT_SECONDS' | 'NETMON_REQUEST_TIMEOUT_SECONDS'>
+>;
+
+/**
+ * The SDK's request handler options for these timeouts. The SDK waits
+ * forever by default: an endpoint that accepts and never answers would hang
+ * the caller. requestTimeout bounds a whole request (thrown, not only
+ * warned, with throwOnRequestTimeout); socketTimeout bounds a silence.
+ * `extraMs` is time a request may take by design (SQS's long poll).
+ */
+export function timeoutHandlerOptions(
+  settings: TimeoutSettings,
+  extraMs = 0,
+): {
+  connectionTimeout: number;
+  requestTimeout: number;
+  socketTimeout: number;
+  throwOnRequestTimeout: true;
+} {
+  const requestMs = (settings.NETMON_REQUEST_TIMEOUT_SECONDS ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
+  return {
+    connectionTimeout: (settings.NETMON_CONNECT_TIMEOUT_SECONDS ?? DEFAULT_CONNECT_TIMEOUT_SECONDS) * 1000,
+    requestTimeout: requestMs + extraMs,
+    socketTimeout: requestMs + extraMs,
+    throwOnRequestTimeout: true,
+  };
 }
 
 function fileSettings(env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -19,6 +19,8 @@ export interface RunOptions {
    * default the group is killed at once.
    */
   gracefulShutdown?: boolean;
+  /** Stops the process (as stop() does) when aborted: a test whose lock was lost. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -109,6 +111,9 @@ export function startProcess(argv: readonly string[], options: RunOptions = {}):
           timedOut = true;
           stop();
         }, options.timeoutMs);
+  const onAbort = (): void => stop();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop();
   const unregister = onShutdown(`process ${command}`, async () => {
     if (child.pid === undefined) return;
     if (options.gracefulShutdown === true && !exited) {
@@ -130,6 +135,7 @@ export function startProcess(argv: readonly string[], options: RunOptions = {}):
       exited = true;
       clearTimeout(timer);
       clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
       unregister();
     };
     child.on('error', (err) => {

@@ -1,7 +1,14 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { CONCURRENCY_MODES, type Schedule } from '../domain/schedule.ts';
-import { DELAY_RANGE, LENGTH_RANGE, TEST_NAMES, TEST_TYPES } from '../domain/test-types.ts';
+import {
+  DELAY_RANGE,
+  LENGTH_RANGE,
+  minTimeoutSeconds,
+  TEST_NAMES,
+  TEST_START_SECONDS,
+  TEST_TYPES,
+} from '../domain/test-types.ts';
 import { ConfigError } from './errors.ts';
 
 /** Schedules are settings (NETMON_SCHEDULES, TestSchedule specs): checked here, field by field. */
@@ -88,6 +95,14 @@ export function validateSchedule(candidate: unknown, field: string): Schedule {
       `${field}.lengthSeconds`,
       lengthSeconds,
       `at least ${minLength} seconds for ${test}`,
+    );
+  const { timeoutSeconds, delaySeconds } = parsed.data;
+  const minTimeout = minTimeoutSeconds(lengthSeconds, delaySeconds);
+  if (timeoutSeconds !== undefined && timeoutSeconds < minTimeout)
+    throw new ConfigError(
+      `${field}.timeoutSeconds`,
+      timeoutSeconds,
+      `at least ${minTimeout} seconds (length + 2 x delay + ${TEST_START_SECONDS} s to start): a shorter limit kills every test`,
     );
   if (parsed.data.timeZone !== undefined) validateTimeZone(`${field}.timeZone`, parsed.data.timeZone);
   validateCron(`${field}.cron`, parsed.data.cron, parsed.data.timeZone);

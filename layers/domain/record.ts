@@ -40,4 +40,11 @@ export interface TestRecord {
   oneWay?: PublishedOneWay | null;
   /** How the round ran its tests: serial (alone in the cluster) or disjoint (beside its slot's other pairs). */
   concurrency?: ConcurrencyMode;
+  /**
+   * When the pair last reached its peer: this test's end on success, the
+   * previous success carried forward on failure (null: never). Absent when
+   * unknown (records before it, or no earlier state): the pusher then asks
+   * the gateway.
+   */
+  lastSuccessTime?: string | null;
 }

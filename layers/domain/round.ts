@@ -52,6 +52,8 @@ export interface RoundManifest {
   counts: RoundCounts;
   /** Absent in rounds opened before concurrency modes: serial. */
   concurrency?: Concurrency | undefined;
+  /** Disjoint rounds: the pair measured again alone after the slots (layers/domain/solo.ts). */
+  solo?: SoloCheck | undefined;
 }
 
 export function countPairs(pairs: readonly RoundPair[]): RoundCounts {
@@ -59,8 +61,13 @@ export function countPairs(pairs: readonly RoundPair[]): RoundCounts {
   return { total: pairs.length, done: count('done'), failed: count('failed'), skipped: count('skipped') };
 }
 
-export function isFinished(pair: RoundPair): boolean {
+export function isFinished(pair: Pick<RoundPair, 'state'>): boolean {
   return pair.state !== 'queued';
+}
+
+/** Every pair has its result, and the solo check (if the round has one) too: the round can close. */
+export function roundComplete(manifest: Pick<RoundManifest, 'pairs' | 'solo'>): boolean {
+  return manifest.pairs.every(isFinished) && (manifest.solo === undefined || isFinished(manifest.solo));
 }
 
 /** What plan decided for one schedule. */
@@ -69,7 +76,9 @@ export type PlanOutcome =
   | { schedule: string; action: 'requeued'; round: string; queued: number }
   | { schedule: string; action: 'waiting'; round: string; remaining: number }
   | { schedule: string; action: 'not-due' | 'suspended'; round: string | null }
-  | { schedule: string; action: 'too-few-nodes'; round: string | null; message: string };
+  | { schedule: string; action: 'too-few-nodes'; round: string | null; message: string }
+  /** Planning this schedule failed (e.g. its newest manifest is unreadable); the others were planned. */
+  | { schedule: string; action: 'failed'; round: null; message: string };
 
 /**
  * Who wants to know how a schedule's rounds go: in a cluster, the
@@ -80,4 +89,37 @@ export type PlanOutcome =
 export interface RoundObserver {
   planned(outcome: PlanOutcome, manifest: RoundManifest | undefined): Promise<void>;
   progressed(manifest: RoundManifest): Promise<void>;
+}
+
+/**
+ * The non-interference check of a disjoint round: one pair per round,
+ * rotating through all of them, is measured again alone once every slot is
+ * done (the last message of the round). Its figures beside its figures from
+ * the slot say whether the slot's other tests took from it: the fabric the
+ * tests shared.
+ */
+export interface SoloCheck {
+  src: string;
+  dst: string;
+  state: PairState;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The pair's test in its slot, and the test alone (null until run). */
+  parallelRunId: string | null;
+  soloRunId: string | null;
+  reason: string | null;
+  ratios: SoloRatio[];
+}
+
+/** The headline figures a parallel/solo ratio is given for. */
+export const SOLO_FIGURES = ['throughput_src_to_dst', 'throughput_dst_to_src', 'latency'] as const;
+export type SoloFigure = (typeof SOLO_FIGURES)[number];
+
+export interface SoloRatio {
+  figure: SoloFigure;
+  parallel: number;
+  solo: number;
+  /** parallel / solo: throughput below 1 and latency above 1 mean the parallel tests interfered. */
+  ratio: number;
 }

@@ -1,5 +1,6 @@
 import type { TestClocks } from './one-way.ts';
 import type { FlentOutcome, ReportedOutcome } from './outcome.ts';
+import type { PhaseHook } from './phases.ts';
 import type { TestName } from './test-types.ts';
 
 /** A node as a runner sees it: where to reach it and, locally, which namespace it lives in. */
@@ -56,14 +57,22 @@ export interface RunHooks {
    * waits for it (a slot's tests start together: layers/pipeline/probe.ts).
    */
   serversReady?: () => Promise<void>;
+  /**
+   * Aborts when the test's lock is lost (another test may now run beside it):
+   * the runner stops the test, cleans up and rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
+  /** Told of each phase of the run as it ends (the round bench: where the time around flent goes). */
+  onPhase?: PhaseHook;
 }
 
 /** Runs one test for an ordered pair. The local runner and the Kubernetes runner both implement it. */
 export interface Runner {
   run(request: TestRequest, hooks?: RunHooks): Promise<TestOutcome>;
   /**
-   * Removes what crashed earlier tests left (the Kubernetes runner's pods).
-   * The probe calls it holding the test lock, when no test of anyone's runs.
+   * Removes what crashed earlier tests left (the Kubernetes runner's pods)
+   * on `nodes` only: the probe calls it holding those nodes' test locks, so no
+   * live test has anything there (tests on other nodes may be running).
    */
-  cleanupStale?(olderThanSeconds: number): Promise<number>;
+  cleanupStale?(olderThanSeconds: number, nodes: readonly string[]): Promise<number>;
 }

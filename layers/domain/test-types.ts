@@ -114,6 +114,18 @@ export function expectedRunSeconds(lengthSeconds: number, delaySeconds = DEFAULT
   return lengthSeconds + 2 * delaySeconds;
 }
 
+/**
+ * Seconds a test needs on top of flent's own run before its hard limit: the
+ * test pods' start (image present) and flent's start-up. The TestSchedule
+ * CRD's CEL rule and the chart's check write the same 10.
+ */
+export const TEST_START_SECONDS = 10;
+
+/** The shortest timeoutSeconds a schedule may have: a shorter one kills every test at its deadline. */
+export function minTimeoutSeconds(lengthSeconds: number, delaySeconds = DEFAULT_DELAY_SECONDS): number {
+  return expectedRunSeconds(lengthSeconds, delaySeconds) + TEST_START_SECONDS;
+}
+
 /** "ping, tcp_upload, tcp_download, rrul or udp_latency": for error messages. */
 export function testNamesText(conjunction = 'or'): string {
   return `${TEST_NAMES.slice(0, -1).join(', ')} ${conjunction} ${TEST_NAMES[TEST_NAMES.length - 1]}`;

@@ -19,6 +19,8 @@ export interface FlentRunOptions {
   graceSeconds?: number;
   flentBinary?: string;
   fpingBinary?: string;
+  /** Stops flent when aborted; runFlent then rejects with the signal's reason (no outcome: nothing was measured). */
+  signal?: AbortSignal;
 }
 
 const STDERR_TAIL_LINES = 15;
@@ -57,7 +59,11 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
 
   let run: RunResult;
   try {
-    run = await runProcess(argv, { timeoutMs, maxOutputBytes: 256 << 10 });
+    run = await runProcess(argv, {
+      timeoutMs,
+      maxOutputBytes: 256 << 10,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
   } catch (err) {
     return {
       ok: false,
@@ -69,6 +75,7 @@ export async function runFlent(spec: FlentSpec, options: FlentRunOptions = {}): 
       ),
     };
   }
+  options.signal?.throwIfAborted();
   const durationSeconds = run.durationMs / 1000;
   const tail = tailOf(run);
   const base = { exitCode: run.exitCode, signal: run.signal, stderrTail: tail, durationSeconds };
@@ -214,15 +221,17 @@ function brokenCheck(fping: string, detail: string): string {
 }
 
 /**
- * The reachability check: three probes 100 ms apart, 500 ms to answer (a cut
- * path costs about a second). `-S 0.0.0.0` binds the socket before use:
+ * The reachability check: three probes 20 ms apart, 500 ms to answer (a cut
+ * path costs about half a second). Three, so that one lost packet is not a
+ * silent host; 20 ms apart, since at 100 ms the check alone cost every test
+ * 200 ms (npm run bench -- round). `-S 0.0.0.0` binds the socket before use:
  * without privileges fping falls back to an ICMP datagram socket, whose echo
  * id the kernel picks, and fping 5.1 (Debian bookworm, the image's) learns
  * that id only when it binds; unbound it drops every reply as someone else's
  * and reports 100% loss. With a raw socket the bind changes nothing.
  */
 export function icmpCheckArgv(host: string, fping = 'fping'): string[] {
-  return [fping, '-q', '-S', '0.0.0.0', '-c', '3', '-p', '100', '-t', '500', host];
+  return [fping, '-q', '-S', '0.0.0.0', '-c', '3', '-p', '20', '-t', '500', host];
 }
 
 async function checkIcmp(host: string, prefix: readonly string[], fping: string): Promise<IcmpCheck> {

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { errorLine } from '../core/errors.ts';
 import type { GraphApi } from './server.ts';
 
 /**
@@ -21,6 +22,9 @@ export interface HttpApiResult {
   body: string;
   isBase64Encoded: boolean;
 }
+
+/** API Gateway gives up on an integration after 30 s: the loopback request need not wait longer. */
+const FORWARD_TIMEOUT_MS = 29_000;
 
 /** Headers that describe the hop, not the request: the loopback fetch sets its own. */
 const HOP_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive']);
@@ -47,13 +51,27 @@ export function httpApiHandler(
       };
     const { rawPath, rawQueryString, headers, requestContext } = parsed.data;
     const target = `${await ready()}${rawPath}${rawQueryString === '' ? '' : `?${rawQueryString}`}`;
-    const response = await fetch(target, {
-      method: requestContext.http.method,
-      headers: Object.fromEntries(
-        Object.entries(headers).filter(([name]) => !HOP_HEADERS.has(name.toLowerCase())),
-      ),
-    });
-    const body = Buffer.from(await response.arrayBuffer());
+    let response: Response;
+    let body: Buffer;
+    try {
+      response = await fetch(target, {
+        method: requestContext.http.method,
+        headers: Object.fromEntries(
+          Object.entries(headers).filter(([name]) => !HOP_HEADERS.has(name.toLowerCase())),
+        ),
+        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+      });
+      body = Buffer.from(await response.arrayBuffer());
+    } catch (err) {
+      return {
+        statusCode: 504,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          error: `the graph API did not answer within ${FORWARD_TIMEOUT_MS / 1000} s: ${errorLine(err)}`,
+        }),
+        isBase64Encoded: false,
+      };
+    }
     const contentType = response.headers.get('content-type') ?? '';
     // fetch undoes gzip; the answer goes out plain, so its encoding headers must not.
     const replyHeaders = Object.fromEntries(

@@ -6,7 +6,9 @@ import { errorLine, ValidationError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { GraphError } from '../graph/index.ts';
 import type { GraphSetFile } from '../store/keys.ts';
+import { withDeadline } from './health.ts';
 import { acceptsGzip, documentReply, HttpError, jsonReply, type Reply } from './http.ts';
+import type { RenderCache } from './limits.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { PAGE_CSS, PAGE_SCRIPT, pageHtml } from './page.ts';
 import { DEFAULT_METRIC, type ParamName, parseViewParams, type ViewParams } from './params.ts';
@@ -38,6 +40,10 @@ export interface RouteContext {
   metrics: ApiMetrics;
   /** True once the server is stopping: /healthz says so. */
   isDraining: () => boolean;
+  /** Drawn views, bounded in bytes, entries and renders at once. */
+  renders: RenderCache;
+  /** How long a request waits for the source before 504; /healthz reports a longer wait as failing. */
+  sourceTimeoutMs: number;
 }
 
 interface Asset {
@@ -63,28 +69,8 @@ const ZONE_ROUTES: Readonly<Record<string, ViewName>> = {
   '/graph-zones.json': 'zones-json',
 };
 const ASSET_NAMES = ['graph-page.css', PAGE_SCRIPT, `${PAGE_SCRIPT}.map`];
-const RENDER_CACHE_ENTRIES = 64;
-
-/** Renderings by model fingerprint and view: a poll with unchanged figures costs no layout. */
-class RenderCache {
-  private readonly entries = new Map<string, Promise<string>>();
-
-  get(key: string, render: () => Promise<string>): Promise<string> {
-    let entry = this.entries.get(key);
-    if (entry !== undefined) {
-      this.entries.delete(key); // most recently used goes last
-    } else {
-      entry = render();
-      entry.catch(() => this.entries.delete(key));
-    }
-    this.entries.set(key, entry);
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= RENDER_CACHE_ENTRIES) break;
-      this.entries.delete(oldest);
-    }
-    return entry;
-  }
-}
+/** /healthz asks the source itself at most this often when no request has: a silent source shows. */
+const HEALTH_PROBE_MS = 10_000;
 
 async function loadAssets(dir: string): Promise<Map<string, Asset>> {
   const assets = new Map<string, Asset>();
@@ -118,28 +104,64 @@ function storedFile(view: ViewName, params: ViewParams): GraphSetFile | null {
 
 /** Every route of the API; reads the page's assets once. */
 export async function graphApiRoutes(context: RouteContext): Promise<Routes> {
-  const { source, metrics } = context;
+  const { source, metrics, renders, sourceTimeoutMs } = context;
   const assets = await loadAssets(context.assetsDir);
-  const renders = new RenderCache();
+  let probedAt = 0;
+
+  /** A read of the source, given up on (504) after the source timeout; the read itself goes on for others. */
+  function fromSource<T>(read: Promise<T>): Promise<T> {
+    return withDeadline(
+      read,
+      sourceTimeoutMs,
+      () =>
+        new GraphSourceError(`${source.description} did not answer within ${sourceTimeoutMs / 1000} s`, {
+          cause: Object.assign(new Error('source timeout'), { name: 'TimeoutError' }),
+        }),
+    );
+  }
+
+  /** Starts a read nobody waits for when the source has not been heard from lately; /healthz reports it. */
+  function probeSource(now: number): void {
+    if (source.watch.busy || now - Math.max(probedAt, source.watch.lastAnswerMs()) < HEALTH_PROBE_MS) return;
+    probedAt = now;
+    source.model().catch(() => undefined); // recorded by the source's watch
+  }
+
+  function health(): Reply {
+    if (context.isDraining()) return jsonReply(503, { status: 'stopping' });
+    const now = Date.now();
+    probeSource(now);
+    const state = source.watch.state(now, sourceTimeoutMs);
+    const failing = state.state === 'failing';
+    return jsonReply(failing ? 503 : 200, {
+      status: failing ? 'source failing' : 'ok',
+      source: source.kind,
+      from: source.description,
+      sourceState: { ...state, timeoutSeconds: sourceTimeoutMs / 1000 },
+      renders: renders.stats(),
+    });
+  }
 
   async function graphView(view: ViewName, params: ViewParams): Promise<Reply> {
     const contentType = VIEW_CONTENT_TYPES[view];
     const file = storedFile(view, params);
     if (source.stored !== undefined && file !== null) {
-      const bytes = await source.stored(file);
+      const bytes = await fromSource(source.stored(file));
       if (bytes !== undefined) return documentReply(bytes, contentType);
       // A set from an older render may lack the file: drawn from its graph.json below.
     }
-    const model = await source.model(params.maxAgeSeconds);
     const metric = view === 'dot' || view === 'svg' || view === 'matrix' ? (params.metric ?? '') : '';
-    const key = [modelFingerprint(model), view, metric].join('|');
-    const body = await renders.get(key, async () => {
-      const end = metrics.renders.startTimer({ view: metric === '' ? view : `${view}:${metric}` });
-      try {
-        return await renderView(model, view, params);
-      } finally {
-        end();
-      }
+    const body = await renders.run(async () => {
+      const model = await fromSource(source.model(params.maxAgeSeconds));
+      const key = [modelFingerprint(model), view, metric].join('|');
+      return renders.get(key, async () => {
+        const end = metrics.renders.startTimer({ view: metric === '' ? view : `${view}:${metric}` });
+        try {
+          return await renderView(model, view, params);
+        } finally {
+          end();
+        }
+      });
     });
     return documentReply(body, contentType);
   }
@@ -167,12 +189,14 @@ export async function graphApiRoutes(context: RouteContext): Promise<Routes> {
         return documentReply(html, 'text/html; charset=utf-8');
       },
     },
-    '/healthz': {
+    // The source's health, for people and monitoring: 503 while it fails or does not answer.
+    '/healthz': { params: [], handle: async () => health() },
+    // Alive: the event loop answers. Kubernetes' probes use this one: restarting the pod or taking
+    // every replica out of the Service does not mend S3 or Prometheus, and hides the 502s that say why.
+    '/livez': {
       params: [],
       handle: async () =>
-        context.isDraining()
-          ? jsonReply(503, { status: 'stopping' })
-          : jsonReply(200, { status: 'ok', source: source.kind, from: source.description }),
+        context.isDraining() ? jsonReply(503, { status: 'stopping' }) : jsonReply(200, { status: 'ok' }),
     },
     '/metrics': {
       params: [],
@@ -232,7 +256,7 @@ export async function answer(
   return route.handle(params, request);
 }
 
-/** What a failure answers: its own status, 400 for a bad parameter, 503 without a graph, 502 when the source fails. */
+/** What a failure answers: its own status, 400 for a bad parameter, 503 without a graph, 502 when the source fails, 504 when it does not answer. */
 export function errorReply(err: unknown, metrics: ApiMetrics, source: GraphSource): Reply {
   if (err instanceof HttpError)
     return { ...jsonReply(err.status, { error: err.message, ...err.details }), headers: err.headers };
@@ -248,7 +272,7 @@ export function errorReply(err: unknown, metrics: ApiMetrics, source: GraphSourc
     return { ...jsonReply(503, { error: err.message }), headers: { 'Retry-After': '60' } };
   if (err instanceof GraphSourceError) {
     metrics.sourceErrors.inc({ source: source.kind });
-    return jsonReply(502, { error: err.message });
+    return jsonReply(err.timedOut ? 504 : 502, { error: err.message });
   }
   if (err instanceof GraphError) return jsonReply(500, { error: err.message });
   return jsonReply(500, { error: `internal error: ${errorLine(err)}` });

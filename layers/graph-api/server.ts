@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { type Reply, send } from './http.ts';
+import { DEFAULT_RENDER_LIMITS, RenderCache, type RenderLimits, type RenderStats } from './limits.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { answer, errorReply, graphApiRoutes, routeOf } from './routes.ts';
 import type { GraphSource } from './source.ts';
@@ -23,11 +24,19 @@ export interface GraphApiOptions {
   /** The page's title. */
   title: string;
   metrics?: ApiMetrics;
+  /** Bounds of the drawn views' cache and of renders at once (default DEFAULT_RENDER_LIMITS). */
+  limits?: Partial<RenderLimits>;
+  /** How long a request waits for the source before 504 (default 10 s). */
+  sourceTimeoutMs?: number;
 }
+
+export const DEFAULT_SOURCE_TIMEOUT_MS = 10_000;
 
 export interface GraphApi {
   readonly server: Server;
   readonly metrics: ApiMetrics;
+  /** The drawn views kept and the renders running, waiting and refused (also on /healthz). */
+  renderStats(): RenderStats;
   listen(port: number, address: string): Promise<AddressInfo>;
   /** Stops accepting, lets requests in flight finish (at most graceMs), then closes every connection. */
   close(graceMs?: number): Promise<void>;
@@ -47,6 +56,7 @@ export async function createGraphApi(options: GraphApiOptions): Promise<GraphApi
   const { source } = options;
   const metrics = options.metrics ?? createApiMetrics();
   let draining = false;
+  const renders = new RenderCache({ ...DEFAULT_RENDER_LIMITS, ...options.limits });
   const routes = await graphApiRoutes({
     source,
     assetsDir: options.assetsDir,
@@ -54,6 +64,8 @@ export async function createGraphApi(options: GraphApiOptions): Promise<GraphApi
     title: options.title,
     metrics,
     isDraining: () => draining,
+    renders,
+    sourceTimeoutMs: options.sourceTimeoutMs ?? DEFAULT_SOURCE_TIMEOUT_MS,
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -100,6 +112,7 @@ export async function createGraphApi(options: GraphApiOptions): Promise<GraphApi
   return {
     server,
     metrics,
+    renderStats: () => renders.stats(),
     listen: (port, address) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

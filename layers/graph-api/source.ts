@@ -3,8 +3,10 @@ import { errorLine, NetmonError, ValidationError } from '../core/errors.ts';
 import { redactUrl } from '../core/redact.ts';
 import { type GraphModel, type GraphNode, graphFromJson, graphFromMetrics } from '../graph/index.ts';
 import { type PairMetrics, queryLatestPairs } from '../metrics/query.ts';
+import { querySweepPairs, type SweepPairMetrics } from '../metrics/sweep.ts';
 import { type GraphSetFile, graphKey, graphSetPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
+import { isTimeout, SourceWatch } from './health.ts';
 import { withMaxAge } from './views.ts';
 
 /**
@@ -16,6 +18,16 @@ import { withMaxAge } from './views.ts';
 /** The source cannot be read (S3 or Prometheus unreachable, or a document it holds is broken). */
 export class GraphSourceError extends NetmonError {
   override name = 'GraphSourceError';
+
+  /** The source did not answer in time (504), rather than answering with a failure (502). */
+  get timedOut(): boolean {
+    return isTimeout(this.cause);
+  }
+}
+
+/** A source that answered "no graph yet" has answered: only a GraphSourceError counts against it. */
+function newSourceWatch(): SourceWatch {
+  return new SourceWatch((err) => err instanceof GraphSourceError);
 }
 
 /** The source works but holds no graph yet. */
@@ -31,6 +43,8 @@ export interface GraphSource {
   model(maxAgeSeconds?: number): Promise<GraphModel>;
   /** S3 only: a file of the current set as render wrote it; undefined when the set has no such file. */
   stored?(file: GraphSetFile): Promise<Uint8Array | undefined>;
+  /** Every read of the source, for /healthz. */
+  readonly watch: SourceWatch;
 }
 
 /** Reuses one read of a source for `refreshSeconds`; concurrent callers share a read in flight. */
@@ -70,13 +84,14 @@ interface StoredSet {
 export class S3GraphSource implements GraphSource {
   readonly kind = 's3';
   readonly description: string;
+  readonly watch = newSourceWatch();
   private readonly store: ObjectStore;
   private readonly latest: Refreshing<StoredSet>;
 
   constructor(store: ObjectStore, refreshSeconds: number) {
     this.store = store;
     this.description = `s3://${store.bucket}/${graphSetPrefix('latest')}`;
-    this.latest = new Refreshing(refreshSeconds, (previous) => this.readSet(previous));
+    this.latest = new Refreshing(refreshSeconds, (previous) => this.watch.track(this.readSet(previous)));
   }
 
   private async readSet(previous: StoredSet | undefined): Promise<StoredSet> {
@@ -118,7 +133,7 @@ export class S3GraphSource implements GraphSource {
     const set = await this.latest.get();
     let read = set.files.get(file);
     if (read === undefined) {
-      read = this.readFile(file);
+      read = this.watch.track(this.readFile(file));
       set.files.set(file, read);
       // A failed read is not remembered: the next request tries again.
       read.catch(() => set.files.delete(file));
@@ -150,23 +165,35 @@ export interface PrometheusSourceOptions {
   clusterName: string;
   maxAgeSeconds: number;
   refreshSeconds: number;
+  /** Each query's timeout (default: the metrics layer's). */
+  timeoutMs?: number;
   now?: () => Date;
 }
 
 export class PrometheusGraphSource implements GraphSource {
   readonly kind = 'prometheus';
   readonly description: string;
+  readonly watch = newSourceWatch();
   private readonly options: PrometheusSourceOptions;
-  private readonly latest: Refreshing<{ pairs: PairMetrics[]; nodes: readonly GraphNode[] }>;
+  private readonly latest: Refreshing<{
+    pairs: PairMetrics[];
+    sweeps: SweepPairMetrics[];
+    nodes: readonly GraphNode[];
+  }>;
 
   constructor(options: PrometheusSourceOptions) {
     this.options = options;
     this.description = redactUrl(options.prometheusUrl);
-    this.latest = new Refreshing(options.refreshSeconds, async () => {
+    const query = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+    this.latest = new Refreshing(options.refreshSeconds, () => this.watch.track(read()));
+    const read = async () => {
       try {
-        const pairs = await queryLatestPairs(options.prometheusUrl);
+        const [pairs, sweeps] = await Promise.all([
+          queryLatestPairs(options.prometheusUrl, query),
+          querySweepPairs(options.prometheusUrl, query),
+        ]);
         const nodes = options.nodes === undefined ? [] : await options.nodes.list();
-        return { pairs, nodes };
+        return { pairs, sweeps, nodes };
       } catch (err) {
         throw new GraphSourceError(
           `cannot read the latest figures from ${this.description}: ${errorLine(err)}`,
@@ -175,21 +202,26 @@ export class PrometheusGraphSource implements GraphSource {
           },
         );
       }
-    });
+    };
   }
 
   async model(maxAgeSeconds?: number): Promise<GraphModel> {
-    const { pairs, nodes } = await this.latest.get();
-    if (pairs.length === 0 && nodes.length === 0) {
+    const { pairs, sweeps, nodes } = await this.latest.get();
+    if (pairs.length === 0 && sweeps.length === 0 && nodes.length === 0) {
       throw new NoGraphError(
         `no netmon figures in Prometheus at ${this.description} yet: no test has been pushed and scraped`,
       );
     }
-    return graphFromMetrics(pairs, nodes, {
-      title: `k8s-netmon: ${this.options.clusterName}`,
-      schedule: null,
-      now: (this.options.now ?? (() => new Date()))(),
-      maxAgeSeconds: maxAgeSeconds ?? this.options.maxAgeSeconds,
-    });
+    return graphFromMetrics(
+      pairs,
+      nodes,
+      {
+        title: `k8s-netmon: ${this.options.clusterName}`,
+        schedule: null,
+        now: (this.options.now ?? (() => new Date()))(),
+        maxAgeSeconds: maxAgeSeconds ?? this.options.maxAgeSeconds,
+      },
+      sweeps,
+    );
   }
 }

@@ -60,8 +60,10 @@ export function withMaxAge(model: GraphModel, maxAgeSeconds: number): GraphModel
  */
 export function modelFingerprint(model: GraphModel): string {
   const { generatedAt: _at, edges, ...rest } = model;
-  const content = { ...rest, edges: edges.map(({ ageSeconds: _age, ...edge }) => edge) };
-  return createHash('sha256').update(JSON.stringify(content)).digest('base64url');
+  // Edge by edge: one JSON text of a 100-node mesh would be megabytes per request.
+  const hash = createHash('sha256').update(JSON.stringify(rest));
+  for (const { ageSeconds: _age, ...edge } of edges) hash.update(JSON.stringify(edge));
+  return hash.digest('base64url');
 }
 
 /** The edge's headline figure of `metric`, as the combined view labels it. */

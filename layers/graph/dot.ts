@@ -194,9 +194,14 @@ function edgeTooltip(edge: GraphEdge): string {
     edge.connectivity === null
       ? 'not measured'
       : `${edge.connectivity}${edge.connectivity === 0 ? ` (${edge.reason ?? 'no reason recorded'})` : ''}`;
+  const source =
+    edge.connectivitySource === null
+      ? []
+      : [`connectivity from: ${edge.connectivitySource} at ${edge.connectivityAt ?? 'an unknown time'}`];
   return [
     `${edge.src} -> ${edge.dst}`,
     `connectivity: ${connectivity}`,
+    ...source,
     `latency ${LATENCY_STATS.join('/')}: ${
       l === null
         ? '-'
@@ -214,10 +219,30 @@ function edgeTooltip(edge: GraphEdge): string {
             formatBitsPerSecond,
           )
     }`,
-    `tests: ${edge.tests.length === 0 ? '-' : edge.tests.join(', ')}`,
+    `tests: ${edge.tests.length === 0 ? '-' : edge.tests.join(', ')}${edge.concurrency === null ? '' : ` (${edge.concurrency})`}`,
+    ...lastTestLines(edge),
+    ...sweepLines(edge),
     `measured: ${edge.measuredAt ?? 'never'}${edge.ageSeconds === null ? '' : ` (${formatAge(edge.ageSeconds)} ago)`}`,
     `stale: ${edge.stale ? 'yes' : 'no'}`,
   ].join('\n');
+}
+
+/** The newest test's own verdict, when the sweep overruled it. */
+function lastTestLines(edge: GraphEdge): string[] {
+  const test = edge.lastTest;
+  if (test === null || edge.connectivitySource !== 'sweep') return [];
+  const verdict = test.connectivity === 1 ? 'reached' : `failed (${test.reason ?? 'no reason recorded'})`;
+  return [`last test: ${verdict} at ${test.testedAt ?? 'an unknown time'}`];
+}
+
+function sweepLines(edge: GraphEdge): string[] {
+  const sweep = edge.sweep;
+  if (sweep === null) return [];
+  const rtt = figureList([sweep.rttMinSeconds, sweep.rttMedianSeconds, sweep.rttP99Seconds], formatSeconds);
+  return [
+    `sweep: ${sweep.received ?? '-'}/${sweep.sent ?? '-'} echo replies, loss ${formatRatio(sweep.lossRatio)}, rtt min/median/p99 ${rtt}${sweep.underLoad ? ' (under load)' : ''}`,
+    `swept: ${sweep.sweptAt ?? 'unknown'}`,
+  ];
 }
 
 export type EdgeState = 'ok' | 'failed' | 'stale' | 'unmeasured';
@@ -300,7 +325,10 @@ function legendRows(): string[] {
   // One line each: side by side they would collide in viewers with wider fonts.
   return [
     latencyBands(),
-    smallRow('dashed red: failed (label: reason)', EDGE_COLORS.failed),
+    smallRow(
+      'dashed red: failed (label: reason); connectivity from the newer of test and sweep',
+      EDGE_COLORS.failed,
+    ),
     smallRow('dotted grey: stale or never measured', EDGE_COLORS.stale),
     smallRow(`line width: ${HEADLINE_NAMES.throughput}, log scale 1 Mbit/s .. 100 Gbit/s`),
   ];

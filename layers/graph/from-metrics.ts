@@ -2,6 +2,7 @@ import { FLOW_DIRECTIONS } from '../domain/figures.ts';
 import { headlineProbe } from '../domain/headline.ts';
 import { clockClosure, type PairOffset } from '../domain/one-way.ts';
 import type { PairMetrics } from '../metrics/query.ts';
+import type { SweepPairMetrics } from '../metrics/sweep.ts';
 import {
   buildGraphModel,
   type GraphEdgeInput,
@@ -15,6 +16,12 @@ import {
  * graph of the cluster: the render step stores it, the graph API's
  * Prometheus source serves it. Edges follow the flow of probes and data: a
  * tcp_download test of the pair (a, b) measures b -> a.
+ *
+ * Connectivity comes from the fresher of two sources: the newest test of
+ * the direction (its end time) and the sweep (its end time), which probes
+ * every pair every minute. A test runs once a round, hours apart on a big
+ * cluster, so without the sweep a cut path would stay green until its
+ * pair's turn.
  */
 
 export interface GraphFromMetricsOptions {
@@ -28,19 +35,45 @@ function newestFirst(a: PairMetrics, b: PairMetrics): number {
   return (a.testTimestampSeconds ?? 0) - (b.testTimestampSeconds ?? 0);
 }
 
-function seenAt(pair: PairMetrics): string | null {
-  const seconds = pair.pushTimeSeconds ?? pair.testTimestampSeconds;
+function isoOf(seconds: number | null): string | null {
   return seconds === null ? null : new Date(seconds * 1000).toISOString();
+}
+
+function seenAt(pair: PairMetrics): string | null {
+  return isoOf(pair.pushTimeSeconds ?? pair.testTimestampSeconds);
 }
 
 function touch(edge: GraphEdgeInput, pair: PairMetrics): void {
   if (pair.test !== null && !edge.tests.includes(pair.test)) edge.tests.push(pair.test);
-  const at = seenAt(pair);
+  if (pair.concurrency !== null) edge.concurrency = pair.concurrency;
+  seen(edge, seenAt(pair));
+}
+
+function seen(edge: GraphEdgeInput, at: string | null): void {
   if (at !== null && (edge.measuredAt === null || at > edge.measuredAt)) edge.measuredAt = at;
 }
 
-/** Merges every pair's metrics into directed edges; newer tests override older ones field by field. */
-export function edgesFromMetrics(pairs: readonly PairMetrics[]): GraphEdgeInput[] {
+/** The test's verdict on the edge: connectivity, reason, and when (the test's end, not its push). */
+function testSays(edge: GraphEdgeInput, pair: PairMetrics, connectivity: 0 | 1, reason: string | null): void {
+  const testedAt = isoOf(pair.testTimestampSeconds ?? pair.pushTimeSeconds);
+  edge.connectivity = connectivity;
+  edge.reason = reason;
+  edge.connectivitySource = 'test';
+  edge.connectivityAt = testedAt;
+  edge.lastTest = { connectivity, reason, testedAt };
+}
+
+/**
+ * Merges every pair's metrics into directed edges; newer tests override
+ * older ones field by field. Then the sweep's figures of each direction:
+ * its connectivity wins when it is newer than the test's (or the direction
+ * has no test), and a direction only the sweep has becomes an edge with its
+ * connectivity, RTT and loss.
+ */
+export function edgesFromMetrics(
+  pairs: readonly PairMetrics[],
+  sweeps: readonly SweepPairMetrics[] = [],
+): GraphEdgeInput[] {
   const edges = new Map<string, GraphEdgeInput>();
   const edge = (src: string, dst: string): GraphEdgeInput => {
     const key = `${src}\u0000${dst}`;
@@ -54,10 +87,8 @@ export function edgesFromMetrics(pairs: readonly PairMetrics[]): GraphEdgeInput[
   for (const pair of [...pairs].sort(newestFirst)) {
     const forward = edge(pair.src, pair.dst);
     touch(forward, pair);
-    if (pair.connectivity !== null) {
-      forward.connectivity = pair.connectivity;
-      forward.reason = pair.connectivity === 0 ? pair.failureReason : null;
-    }
+    if (pair.connectivity !== null)
+      testSays(forward, pair, pair.connectivity, pair.connectivity === 0 ? pair.failureReason : null);
     const probe = headlineProbe(Object.keys(pair.latency));
     const latency = probe === undefined ? undefined : pair.latency[probe];
     if (latency !== undefined) {
@@ -72,10 +103,46 @@ export function edgesFromMetrics(pairs: readonly PairMetrics[]): GraphEdgeInput[
       touch(backward, pair);
       backward.throughput = { ...pair.throughput.dst_to_src };
       // Data came back over dst -> src: that direction works, whatever its own tests said before.
-      if (backward.connectivity === null) backward.connectivity = 1;
+      if (backward.connectivity === null) testSays(backward, pair, 1, null);
     }
   }
+  for (const sweep of sweeps) applySweep(edge(sweep.src, sweep.dst), sweep);
   return [...edges.values()];
+}
+
+/** The sweep's reason for connectivity 0: not one echo request of the sweep got an answer. */
+export const SWEEP_FAILURE_REASON = 'unreachable';
+
+function applySweep(edge: GraphEdgeInput, sweep: SweepPairMetrics): void {
+  const sweptAt = isoOf(sweep.sweptAtSeconds ?? sweep.pushTimeSeconds);
+  edge.sweep = {
+    connectivity: sweep.connectivity,
+    sweptAt,
+    sent: sweep.sent,
+    received: sweep.received,
+    lossRatio: sweep.lossRatio,
+    rttMinSeconds: sweep.rttMinSeconds,
+    rttMedianSeconds: sweep.rttMedianSeconds,
+    rttP99Seconds: sweep.rttP99Seconds,
+    underLoad: sweep.underLoad,
+  };
+  seen(edge, sweptAt);
+  // A direction no test gave latency figures to shows the sweep's; a test's (many more probes) stays.
+  if (edge.latency === null && edge.lossRatio === null) {
+    const { rttMinSeconds: min, rttMedianSeconds: median, rttP99Seconds: p99 } = sweep;
+    edge.latency =
+      min === null && median === null && p99 === null ? null : { min, mean: null, median, p99, max: null };
+    edge.lossRatio = sweep.lossRatio;
+  }
+  if (sweep.connectivity === null) return;
+  const testAt = edge.connectivityAt ?? null;
+  // Equal times go to the test: it measured more than echo replies.
+  const fresher = edge.connectivity === null || testAt === null || (sweptAt !== null && sweptAt > testAt);
+  if (!fresher) return;
+  edge.connectivity = sweep.connectivity;
+  edge.reason = sweep.connectivity === 0 ? SWEEP_FAILURE_REASON : null;
+  edge.connectivitySource = 'sweep';
+  edge.connectivityAt = sweptAt;
 }
 
 /** udp_latency's figures: up on the edge src -> dst, down on dst -> src, both with the pair's bound. */
@@ -104,15 +171,17 @@ function offsetsOf(pairs: readonly PairMetrics[]): PairOffset[] {
 }
 
 /**
- * The model of `pairs`; `nodes` adds addresses and labels (zone, region) and
- * nodes no pair names yet. A node only the metrics name gets a bare name.
+ * The model of `pairs` and the last sweep's `sweeps`; `nodes` adds
+ * addresses and labels (zone, region) and nodes no pair names yet. A node
+ * only the metrics name gets a bare name.
  */
 export function graphFromMetrics(
   pairs: readonly PairMetrics[],
   nodes: readonly GraphNode[],
   options: GraphFromMetricsOptions,
+  sweeps: readonly SweepPairMetrics[] = [],
 ): GraphModel {
-  const edges = edgesFromMetrics(pairs);
+  const edges = edgesFromMetrics(pairs, sweeps);
   const byName = new Map<string, GraphNode>();
   for (const node of nodes)
     byName.set(node.name, { name: node.name, address: node.address, labels: node.labels });

@@ -128,8 +128,21 @@ function edgeDouble(
   return { id: `e_${name}`, for: 'edge', name, type: 'double', desc, value };
 }
 
+function edgeString(
+  name: string,
+  desc: string,
+  value: (e: GraphEdge) => string | null,
+): GraphMLKey<GraphEdge> {
+  return { id: `e_${name}`, for: 'edge', name, type: 'string', desc, value };
+}
+
 const LATENCY_FIGURES = ['min', 'mean', 'median', 'p99', 'max'] as const;
 const THROUGHPUT_FIGURES = ['mean', 'median', 'p99'] as const;
+const SWEEP_RTT_FIGURES = [
+  ['min', 'rttMinSeconds'],
+  ['median', 'rttMedianSeconds'],
+  ['p99', 'rttP99Seconds'],
+] as const;
 
 const EDGE_KEYS: ReadonlyArray<GraphMLKey<GraphEdge>> = [
   {
@@ -202,6 +215,56 @@ const EDGE_KEYS: ReadonlyArray<GraphMLKey<GraphEdge>> = [
     desc: 'one clock, or synchronised clocks whose bounds add up to at most 10 % of min RTT / 2',
     value: (e) => e.oneWay?.trusted ?? null,
   },
+  edgeString(
+    'connectivity_source',
+    'what gave connectivity: test (the newest test) or sweep (the last sweep), whichever is fresher',
+    (e) => e.connectivitySource,
+  ),
+  edgeString(
+    'connectivity_at',
+    'ISO 8601 UTC time of the measurement that gave connectivity',
+    (e) => e.connectivityAt,
+  ),
+  edgeString('concurrency', "how the newest test's round ran: serial or disjoint", (e) => e.concurrency),
+  {
+    id: 'e_sweep_connectivity',
+    for: 'edge',
+    name: 'sweep_connectivity',
+    type: 'int',
+    desc: 'the last sweep: 1 some echo request answered, 0 none',
+    value: (e) => e.sweep?.connectivity ?? null,
+  },
+  edgeString('swept_at', 'ISO 8601 UTC end of the last sweep', (e) => e.sweep?.sweptAt ?? null),
+  edgeDouble(
+    'sweep_loss_ratio',
+    "the last sweep's unanswered echo requests / sent, 0..1",
+    (e) => e.sweep?.lossRatio ?? null,
+  ),
+  ...SWEEP_RTT_FIGURES.map(([figure, field]) =>
+    edgeDouble(
+      `sweep_rtt_${figure}_seconds`,
+      `${figure} round trip of the last sweep's echo requests src -> dst -> src, seconds`,
+      (e) => e.sweep?.[field] ?? null,
+    ),
+  ),
+  {
+    id: 'e_sweep_under_load',
+    for: 'edge',
+    name: 'sweep_under_load',
+    type: 'boolean',
+    desc: 'src or dst was in a bandwidth test during the last sweep (its RTTs include the queues)',
+    value: (e) => e.sweep?.underLoad ?? null,
+  },
+  {
+    id: 'e_last_test_connectivity',
+    for: 'edge',
+    name: 'last_test_connectivity',
+    type: 'int',
+    desc: 'what the newest test said: 1 reached, 0 failed (a fresher sweep may overrule it)',
+    value: (e) => e.lastTest?.connectivity ?? null,
+  },
+  edgeString('last_test_reason', 'why the newest test failed', (e) => e.lastTest?.reason ?? null),
+  edgeString('last_test_at', 'ISO 8601 UTC end of the newest test', (e) => e.lastTest?.testedAt ?? null),
   edgeDouble('age_seconds', 'generated_at - measured_at, seconds', (e) => e.ageSeconds),
   {
     id: 'e_stale',

@@ -211,8 +211,13 @@ function cellTooltip(cell: Cell, spec: MetricSpec, maxAgeSeconds: number): strin
   if (edge === undefined) return `${head}\nnot measured (no edge for this pair)`;
   if (cell.state === 'unmeasured') return `${head}\nnot measured`;
   const lines = [head];
-  if (cell.state === 'failed') lines.push(`FAILED: ${edge.reason ?? 'no reason recorded'}`);
-  else {
+  if (cell.state === 'failed') {
+    const by =
+      edge.connectivitySource === null
+        ? ''
+        : ` (${edge.connectivitySource} at ${edge.connectivityAt ?? '?'})`;
+    lines.push(`FAILED: ${edge.reason ?? 'no reason recorded'}${by}`);
+  } else {
     const value = cell.value === null ? 'no figure' : spec.format(cell.value);
     lines.push(`${spec.name}: ${value}`, ...spec.details(edge));
   }

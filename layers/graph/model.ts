@@ -31,6 +31,33 @@ export interface EdgeOneWay {
   trusted: boolean | null;
 }
 
+/** Where an edge's connectivity comes from: the newest Flent test of the pair, or the sweep (fping, every minute). */
+export const CONNECTIVITY_SOURCES = ['test', 'sweep'] as const;
+export type ConnectivitySource = (typeof CONNECTIVITY_SOURCES)[number];
+
+/** The last sweep's figures of the edge's direction (layers/domain/sweep.ts); RTTs null without a reply. */
+export interface EdgeSweep {
+  connectivity: 0 | 1 | null;
+  /** ISO 8601 UTC end of the sweep. */
+  sweptAt: string | null;
+  sent: number | null;
+  received: number | null;
+  lossRatio: number | null;
+  rttMinSeconds: number | null;
+  rttMedianSeconds: number | null;
+  rttP99Seconds: number | null;
+  /** src or dst was in a bandwidth test during the sweep: its RTTs include the test's queues. */
+  underLoad: boolean;
+}
+
+/** What the newest test said of the direction's connectivity, even when a fresher sweep overrules it. */
+export interface EdgeLastTest {
+  connectivity: 0 | 1;
+  reason: string | null;
+  /** ISO 8601 UTC end of that test. */
+  testedAt: string | null;
+}
+
 export interface GraphEdge {
   /** Direction of probes and data: src -> dst. */
   src: string;
@@ -49,6 +76,14 @@ export interface GraphEdge {
   /** ISO 8601 UTC of the newest contributing measurement. */
   measuredAt: string | null;
   oneWay?: EdgeOneWay | undefined;
+  /** Which measurement gave `connectivity` (and `reason`): the fresher of the newest test and the sweep. */
+  connectivitySource: ConnectivitySource | null;
+  /** ISO 8601 UTC time of that measurement. */
+  connectivityAt: string | null;
+  /** How the round of the newest contributing test ran: `serial` or `disjoint`. */
+  concurrency: string | null;
+  sweep: EdgeSweep | null;
+  lastTest: EdgeLastTest | null;
   /** generatedAt - measuredAt; null when never measured. */
   ageSeconds: number | null;
   /** Never measured, or older than maxAgeSeconds. */
@@ -66,7 +101,11 @@ export interface GraphModel {
   edges: GraphEdge[];
 }
 
-export type GraphEdgeInput = Omit<GraphEdge, 'ageSeconds' | 'stale'>;
+/** Fields added after the first documents: older writers (and fixtures) leave them out, readers take null. */
+type LaterEdgeField = 'connectivitySource' | 'connectivityAt' | 'concurrency' | 'sweep' | 'lastTest';
+
+export type GraphEdgeInput = Omit<GraphEdge, 'ageSeconds' | 'stale' | LaterEdgeField> &
+  Partial<Pick<GraphEdge, LaterEdgeField>>;
 
 /** Fails to compile when the schema (schema.ts) and this model drift apart. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -86,6 +125,11 @@ export function unmeasuredEdge(src: string, dst: string): GraphEdgeInput {
     throughput: null,
     tests: [],
     measuredAt: null,
+    connectivitySource: null,
+    connectivityAt: null,
+    concurrency: null,
+    sweep: null,
+    lastTest: null,
   };
 }
 
@@ -161,7 +205,11 @@ function checkHeader(input: GraphModelInput): void {
   }
 }
 
-function withAge(edge: GraphEdgeInput, generatedAtMs: number, maxAgeSeconds: number): GraphEdge {
+function withAge(
+  edge: Omit<GraphEdge, 'ageSeconds' | 'stale'>,
+  generatedAtMs: number,
+  maxAgeSeconds: number,
+): GraphEdge {
   const measuredMs = edge.measuredAt === null ? null : Date.parse(edge.measuredAt);
   // Millisecond precision: enough for ages, and stable through JSON.
   const ageSeconds = measuredMs === null ? null : Math.round(generatedAtMs - measuredMs) / 1000;

@@ -77,6 +77,35 @@ export const throughputSchema = z.object(
   { error: 'throughput figures {mean, median, p99} in bit/s, or null' },
 );
 
+/** The last sweep's figures of the edge's direction (layers/domain/sweep.ts). */
+export const edgeSweepSchema = z.object(
+  {
+    connectivity: z.literal([0, 1], { error: '0, 1 or null' }).nullable(),
+    sweptAt: z.iso.datetime({ error: `${ISO_UTC}, or null` }).nullable(),
+    sent: z.number({ error: 'a count >= 0, or null' }).int().min(0).nullable(),
+    received: z.number({ error: 'a count >= 0, or null' }).int().min(0).nullable(),
+    lossRatio: ratio(),
+    rttMinSeconds: seconds(),
+    rttMedianSeconds: seconds(),
+    rttP99Seconds: seconds(),
+    underLoad: z.boolean({ error: 'true or false' }),
+  },
+  {
+    error:
+      'sweep figures {connectivity, sweptAt, sent, received, lossRatio, rttMinSeconds, rttMedianSeconds, rttP99Seconds, underLoad}, or null',
+  },
+);
+
+/** What the newest test said of the direction, whichever source gave the edge's connectivity. */
+export const edgeLastTestSchema = z.object(
+  {
+    connectivity: z.literal([0, 1], { error: '0 or 1' }),
+    reason: text('a failure reason (string) or null').nullable(),
+    testedAt: z.iso.datetime({ error: `${ISO_UTC}, or null` }).nullable(),
+  },
+  { error: 'the last test {connectivity, reason, testedAt}, or null' },
+);
+
 export const edgeInputSchema = z.object({
   src: text('a node name'),
   dst: text('a node name'),
@@ -92,6 +121,18 @@ export const edgeInputSchema = z.object({
   tests: z.array(text('a flent test name'), { error: 'an array of flent test names' }),
   measuredAt: z.iso.datetime({ error: `${ISO_UTC}, or null` }).nullable(),
   oneWay: edgeOneWaySchema.optional(),
+  // Added to version 1 later: a document without them (an older render's) reads as null.
+  connectivitySource: z
+    .enum(['test', 'sweep'], { error: '"test", "sweep" or null' })
+    .nullable()
+    .default(null),
+  connectivityAt: z.iso
+    .datetime({ error: `${ISO_UTC}, or null` })
+    .nullable()
+    .default(null),
+  concurrency: text('a concurrency mode (serial, disjoint) or null').nullable().default(null),
+  sweep: edgeSweepSchema.nullable().default(null),
+  lastTest: edgeLastTestSchema.nullable().default(null),
 });
 
 export const edgeSchema = edgeInputSchema.extend({

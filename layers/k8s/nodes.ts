@@ -1,5 +1,6 @@
 import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
+import { withApiRetry } from './retry.ts';
 
 /** The cluster's nodes from the API server: InternalIP, Ready condition, labels. */
 export class KubeNodeSource implements NodeSource {
@@ -12,8 +13,8 @@ export class KubeNodeSource implements NodeSource {
   }
 
   async list(): Promise<ClusterNode[]> {
-    const list = await this.core.listNode(
-      this.labelSelector === undefined ? {} : { labelSelector: this.labelSelector },
+    const list = await withApiRetry('list nodes', () =>
+      this.core.listNode(this.labelSelector === undefined ? {} : { labelSelector: this.labelSelector }),
     );
     return list.items.flatMap((node) => {
       const converted = toClusterNode(node);

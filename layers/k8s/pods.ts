@@ -198,7 +198,13 @@ export function serverPod(request: TestRequest, context: TestContext, settings: 
       namespace: settings.namespace,
       labels: labels(context, request, 'server'),
     },
-    spec: { ...commonSpec(request.dst.name, deadline(request, settings), settings), containers },
+    spec: {
+      ...commonSpec(request.dst.name, deadline(request, settings), settings),
+      // netserver as a container's PID 1 ignores SIGTERM (PID 1 has no default signal action): each
+      // deletion waited out the grace period. Behind the pod's pause process it stops at once.
+      shareProcessNamespace: true,
+      containers,
+    },
   };
 }
 

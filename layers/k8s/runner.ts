@@ -13,6 +13,7 @@ import { onShutdown } from '../core/shutdown.ts';
 import type { ClockState } from '../domain/clock.ts';
 import { worseClock } from '../domain/one-way.ts';
 import type { FailureReason } from '../domain/outcome.ts';
+import { timed } from '../domain/phases.ts';
 import type { RunHooks, Runner, TestOutcome, TestRequest } from '../domain/runner.ts';
 import { decodeReport, ReportError } from '../flent/compact.ts';
 import {
@@ -24,6 +25,7 @@ import {
   serverPod,
   type TestContext,
 } from './pods.ts';
+import { withApiRetry } from './retry.ts';
 
 export interface KubernetesRunnerOptions extends PodSettings {
   /** How long the server pod may take to be ready (image pull included). */
@@ -71,7 +73,9 @@ export class KubernetesRunner implements Runner {
   private ownerReference(): Promise<V1OwnerReference | undefined> {
     const name = this.options.ownerPodName;
     if (name === undefined) return Promise.resolve(undefined);
-    this.owner ??= this.core.readNamespacedPod({ name, namespace: this.options.namespace }).then(
+    this.owner ??= withApiRetry(`read own pod ${name}`, () =>
+      this.core.readNamespacedPod({ name, namespace: this.options.namespace }),
+    ).then(
       (pod) =>
         pod.metadata?.uid === undefined
           ? undefined
@@ -110,8 +114,10 @@ export class KubernetesRunner implements Runner {
     });
     try {
       names.push(server.metadata?.name as string);
-      await this.createPod(owned(server));
-      const ready = await this.waitFor(server, 'ready', this.options.serverReadyTimeoutSeconds);
+      const ready = await timed(hooks.onPhase, 'server-ready', async () => {
+        await this.createPod(owned(server));
+        return this.waitFor(server, 'ready', this.options.serverReadyTimeoutSeconds, hooks.signal);
+      });
       if (ready.kind !== 'ready')
         return this.failure(
           request,
@@ -123,11 +129,15 @@ export class KubernetesRunner implements Runner {
         ? request.dst.address
         : (ready.pod.status?.podIP ?? request.dst.address);
       await hooks.serversReady?.();
+      // The lock lost while waiting for the slot's other servers: the client must not start.
+      hooks.signal?.throwIfAborted();
       const client = clientPod(request, context, settings, address);
       names.push(client.metadata?.name as string);
-      await this.createPod(owned(client));
       // An image that never pulls on src must not hold the test until the pod's deadline.
-      const running = await this.waitFor(client, 'started', this.options.serverReadyTimeoutSeconds);
+      const running = await timed(hooks.onPhase, 'client-start', async () => {
+        await this.createPod(owned(client));
+        return this.waitFor(client, 'started', this.options.serverReadyTimeoutSeconds, hooks.signal);
+      });
       if (running.kind === 'stuck' || running.kind === 'gone')
         return this.failure(
           request,
@@ -136,10 +146,13 @@ export class KubernetesRunner implements Runner {
           `client pod on ${request.src.name}: ${describe(running)}`,
         );
       // A little past the pod's own deadline, so that the kubelet's DeadlineExceeded is what we see.
-      const finished = await this.waitFor(
-        client,
-        'done',
-        (client.spec?.activeDeadlineSeconds ?? 300) + DEADLINE_GRACE_SECONDS,
+      const finished = await timed(hooks.onPhase, 'flent-run', () =>
+        this.waitFor(
+          client,
+          'done',
+          (client.spec?.activeDeadlineSeconds ?? 300) + DEADLINE_GRACE_SECONDS,
+          hooks.signal,
+        ),
       );
       if (finished.kind !== 'done')
         return this.failure(
@@ -151,23 +164,35 @@ export class KubernetesRunner implements Runner {
       const outcome = this.fromClient(request, started, finished.pod);
       return {
         ...outcome,
-        clocks: { src: outcome.clocks?.src ?? null, dst: await this.serverClock(server) },
+        clocks: {
+          src: outcome.clocks?.src ?? null,
+          dst: await timed(hooks.onPhase, 'clock', () => this.serverClock(server)),
+        },
       };
     } finally {
       // Registered until the pods are gone: a SIGTERM while they are deleted still asks again.
-      await this.deletePods(names).finally(unregister);
+      await timed(hooks.onPhase, 'cleanup', () => this.deletePods(names)).finally(unregister);
     }
   }
 
-  /** Deletes pods of earlier runs that crashed before cleaning up. */
-  async cleanupStale(olderThanSeconds: number): Promise<number> {
-    const pods = await this.core.listNamespacedPod({
-      namespace: this.options.namespace,
-      labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
-    });
+  /**
+   * Deletes pods of earlier runs that crashed before cleaning up, on `nodes`
+   * only (pinned there by nodeName): the caller holds those nodes' test locks,
+   * so no live test has a pod there, while tests on other nodes may be running.
+   */
+  async cleanupStale(olderThanSeconds: number, nodes: readonly string[]): Promise<number> {
+    const pods = await withApiRetry('list test pods', () =>
+      this.core.listNamespacedPod({
+        namespace: this.options.namespace,
+        labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
+      }),
+    );
     const cutoff = Date.now() - olderThanSeconds * 1000;
+    const held = new Set(nodes);
     const stale = pods.items.filter(
-      (pod) => new Date(pod.metadata?.creationTimestamp ?? 0).getTime() < cutoff,
+      (pod) =>
+        held.has(pod.spec?.nodeName ?? '') &&
+        new Date(pod.metadata?.creationTimestamp ?? 0).getTime() < cutoff,
     );
     await this.deletePods(stale.map((pod) => pod.metadata?.name as string));
     if (stale.length > 0)
@@ -178,8 +203,12 @@ export class KubernetesRunner implements Runner {
   /** Creates a test pod; a namespace whose Pod Security level refuses it is a RunnerError that names the label. */
   private async createPod(pod: V1Pod): Promise<void> {
     try {
-      await this.core.createNamespacedPod({ namespace: this.options.namespace, body: pod });
+      await withApiRetry(`create pod ${pod.metadata?.name}`, () =>
+        this.core.createNamespacedPod({ namespace: this.options.namespace, body: pod }),
+      );
     } catch (err) {
+      // Names are unique per run: a 409 is our own create, answered after a lost connection and retried.
+      if (err instanceof ApiException && err.code === 409) return;
       const refusal = podSecurityRefusal(err);
       if (refusal === undefined) throw err;
       throw new RunnerError(
@@ -228,11 +257,13 @@ export class KubernetesRunner implements Runner {
   /** dst's clock from the server pod's clock container: the worse of its first and last reading; null if none. */
   private async serverClock(server: V1Pod): Promise<ClockState | null> {
     try {
-      const text = await this.core.readNamespacedPodLog({
-        name: server.metadata?.name as string,
-        namespace: this.options.namespace,
-        container: CLOCK_CONTAINER,
-      });
+      const text = await withApiRetry('read the server clock log', () =>
+        this.core.readNamespacedPodLog({
+          name: server.metadata?.name as string,
+          namespace: this.options.namespace,
+          container: CLOCK_CONTAINER,
+        }),
+      );
       const readings = parseClockLog(text);
       return worseClock(readings[0] ?? null, readings.at(-1) ?? null);
     } catch (err) {
@@ -263,11 +294,18 @@ export class KubernetesRunner implements Runner {
     };
   }
 
-  private async waitFor(pod: V1Pod, goal: Goal, timeoutSeconds: number): Promise<PodState> {
+  /** Polls the pod until `goal` or the timeout; rejects with the signal's reason once it aborts. */
+  private async waitFor(
+    pod: V1Pod,
+    goal: Goal,
+    timeoutSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<PodState> {
     const name = pod.metadata?.name as string;
     const deadline = Date.now() + timeoutSeconds * 1000;
     let last: PodState = { kind: 'stuck', reason: 'not yet seen' };
     while (Date.now() < deadline) {
+      signal?.throwIfAborted();
       last = await this.state(name, goal);
       if (last.kind !== 'stuck') return last;
       await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 250));
@@ -278,7 +316,9 @@ export class KubernetesRunner implements Runner {
   private async state(name: string, goal: Goal): Promise<PodState> {
     let pod: V1Pod;
     try {
-      pod = await this.core.readNamespacedPod({ name, namespace: this.options.namespace });
+      pod = await withApiRetry(`read pod ${name}`, () =>
+        this.core.readNamespacedPod({ name, namespace: this.options.namespace }),
+      );
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return { kind: 'gone' };
       throw err;
@@ -329,11 +369,13 @@ export class KubernetesRunner implements Runner {
   /** Deletes one pod (with the given grace period; undefined: the pod's own); false when it was not there. */
   private async deletePod(name: string, gracePeriodSeconds: number | undefined): Promise<boolean> {
     try {
-      await this.core.deleteNamespacedPod({
-        name,
-        namespace: this.options.namespace,
-        ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
-      });
+      await withApiRetry(`delete pod ${name}`, () =>
+        this.core.deleteNamespacedPod({
+          name,
+          namespace: this.options.namespace,
+          ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
+        }),
+      );
       return true;
     } catch (err) {
       if (!(err instanceof ApiException && err.code === 404))

@@ -11,6 +11,7 @@ import {
   type RoundObserver,
 } from '../domain/round.ts';
 import type { Schedule, ScheduleSource } from '../domain/schedule.ts';
+import { withApiRetry } from './retry.ts';
 
 /**
  * TestSchedule resources (netmon.erigrid.eu/v1alpha1, k8s/netmon/crds) as
@@ -161,6 +162,8 @@ export function readyCondition(outcome: PlanOutcome): Omit<Condition, 'lastTrans
       return { type: 'Ready', status: 'False', reason: 'Suspended', message: 'spec.suspend is true' };
     case 'too-few-nodes':
       return { type: 'Ready', status: 'False', reason: 'NoMatchingNodes', message: outcome.message };
+    case 'failed':
+      return { type: 'Ready', status: 'False', reason: 'PlanFailed', message: outcome.message };
     default:
       return { type: 'Ready', status: 'True', reason: 'Scheduled', message: `plan: ${outcome.action}` };
   }
@@ -199,12 +202,14 @@ export class TestScheduleSource implements ScheduleSource, RoundObserver {
   /** Every valid TestSchedule of the namespace; an invalid one gets Ready=False naming the field and is left out. */
   async list(): Promise<Schedule[]> {
     const list = z.object({ items: z.array(objectSchema) }).parse(
-      await this.api.listNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: this.namespace,
-        plural: PLURAL,
-      }),
+      await withApiRetry('list TestSchedules', () =>
+        this.api.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: this.namespace,
+          plural: PLURAL,
+        }),
+      ),
     );
     const schedules: Schedule[] = [];
     for (const item of list.items) {
@@ -266,14 +271,16 @@ export class TestScheduleSource implements ScheduleSource, RoundObserver {
           },
         };
         try {
-          await this.api.replaceNamespacedCustomObjectStatus({
-            group: GROUP,
-            version: VERSION,
-            namespace: this.namespace,
-            plural: PLURAL,
-            name,
-            body,
-          });
+          await withApiRetry(`update TestSchedule ${name} status`, () =>
+            this.api.replaceNamespacedCustomObjectStatus({
+              group: GROUP,
+              version: VERSION,
+              namespace: this.namespace,
+              plural: PLURAL,
+              name,
+              body,
+            }),
+          );
           return;
         } catch (err) {
           if (err instanceof ApiException && err.code === 409 && attempt < CONFLICT_RETRIES) continue;
@@ -288,13 +295,15 @@ export class TestScheduleSource implements ScheduleSource, RoundObserver {
   private async read(name: string): Promise<TestScheduleObject | undefined> {
     try {
       return objectSchema.parse(
-        await this.api.getNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace: this.namespace,
-          plural: PLURAL,
-          name,
-        }),
+        await withApiRetry(`read TestSchedule ${name}`, () =>
+          this.api.getNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace: this.namespace,
+            plural: PLURAL,
+            name,
+          }),
+        ),
       );
     } catch (err) {
       // Deleted since it was listed: nothing to report to.

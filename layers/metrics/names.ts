@@ -18,6 +18,16 @@ export const PUSH_TIME_METRIC = 'push_time_seconds';
 
 export const BITS_PER_BYTE = 8;
 
+/**
+ * Labels every test series carries: the Flent test, and how its round ran
+ * (`serial`: alone in the cluster; `disjoint`: beside its slot's other
+ * pairs, layers/domain/schedule.ts). A change of either gives the pair new
+ * series; the group's PUT removes the old ones from the gateway, and the
+ * reader keeps only the newest set should Prometheus still hold both
+ * (query.ts, newestVariant).
+ */
+export const TEST_LABELS = ['test', 'concurrency'] as const;
+
 export type PairField =
   | 'connectivity'
   | 'testTimestampSeconds'
@@ -49,7 +59,7 @@ export interface MetricDef {
 const pair = (name: string, field: PairField, help: string, extra: readonly string[] = []): MetricDef => ({
   name,
   help,
-  labelNames: ['test', ...extra],
+  labelNames: [...TEST_LABELS, ...extra],
   target: { kind: 'pair', field },
 });
 
@@ -99,14 +109,14 @@ function byStat<S extends string>(stats: readonly S[], make: (stat: S) => Metric
 export const LATENCY_METRICS: Readonly<Record<LatencyStat, MetricDef>> = byStat(LATENCY_STATS, (stat) => ({
   name: `netmon_latency_${stat}_seconds`,
   help: `${LATENCY_HELP[stat]} round-trip time of the probe series from src to dst, in seconds.`,
-  labelNames: ['test', 'probe'],
+  labelNames: [...TEST_LABELS, 'probe'],
   target: { kind: 'latency', stat },
 }));
 
 export const LOSS_METRIC: MetricDef = {
   name: 'netmon_latency_loss_ratio',
   help: 'Fraction of the probes of the series from src to dst that got no answer (0 to 1).',
-  labelNames: ['test', 'probe'],
+  labelNames: [...TEST_LABELS, 'probe'],
   target: { kind: 'latency', stat: 'lossRatio' },
 };
 
@@ -121,7 +131,7 @@ export const THROUGHPUT_METRICS: Readonly<Record<ThroughputStat, MetricDef>> = b
   (stat) => ({
     name: `netmon_throughput_${stat}_bytes_per_second`,
     help: `${THROUGHPUT_HELP[stat]} TCP goodput of the pair in the direction of the direction label, in bytes per second (bit/s divided by 8).`,
-    labelNames: ['test', 'direction'],
+    labelNames: [...TEST_LABELS, 'direction'],
     target: { kind: 'throughput', stat },
   }),
 );
@@ -135,31 +145,31 @@ export const ONE_WAY_METRICS = {
   delay: {
     name: 'netmon_one_way_delay_seconds',
     help: 'Median one-way delay of the probe in the direction of the direction label, in seconds (absent when the clocks make it negative); see netmon_one_way_delay_trusted.',
-    labelNames: ['test', 'probe', 'direction'],
+    labelNames: [...TEST_LABELS, 'probe', 'direction'],
     target: { kind: 'oneWay', field: 'delaySeconds' },
   },
   loss: {
     name: 'netmon_one_way_loss_ratio',
     help: 'Fraction of the probe packets sent that were lost in the direction of the direction label (0 to 1).',
-    labelNames: ['test', 'probe', 'direction'],
+    labelNames: [...TEST_LABELS, 'probe', 'direction'],
     target: { kind: 'oneWay', field: 'lossRatio' },
   },
   clockOffset: {
     name: 'netmon_clock_offset_seconds',
     help: "dst's clock minus src's as the median one-way delays imply it, assuming a path as long both ways, in seconds.",
-    labelNames: ['test', 'probe'],
+    labelNames: [...TEST_LABELS, 'probe'],
     target: { kind: 'oneWay', field: 'clockOffsetSeconds' },
   },
   clockErrorBound: {
     name: 'netmon_clock_error_bound_seconds',
     help: "Bound on the error of the pair's one-way delays: both ends' clock error bounds added (0 when both read one clock), in seconds.",
-    labelNames: ['test'],
+    labelNames: [...TEST_LABELS],
     target: { kind: 'oneWay', field: 'clockErrorBoundSeconds' },
   },
   trusted: {
     name: 'netmon_one_way_delay_trusted',
     help: "1 when the pair's one-way delays can be trusted (one clock, or synchronised clocks whose bounds add up to at most 10 % of min RTT / 2), else 0.",
-    labelNames: ['test'],
+    labelNames: [...TEST_LABELS],
     target: { kind: 'oneWay', field: 'trusted' },
   },
 } as const satisfies Record<string, MetricDef>;
@@ -193,22 +203,26 @@ export function base64Value(value: string): string {
 }
 
 /**
- * The grouping key as prom-client's `groupings` (which URL-encodes each key
+ * A group's labels as prom-client's `groupings` (which URL-encodes each key
  * and value): values that need it become `<label>@base64` keys.
  */
-export function encodeGroupings(key: GroupingKey): Record<string, string> {
+export function encodeLabels(labels: Readonly<Record<string, string>>): Record<string, string> {
   const groupings: Record<string, string> = {};
-  for (const label of GROUPING_LABELS) {
-    const value = key[label];
+  for (const [label, value] of Object.entries(labels)) {
     if (needsBase64(value)) groupings[`${label}@base64`] = base64Value(value);
     else groupings[label] = value;
   }
   return groupings;
 }
 
-/** The gateway path of the pair's group, as prom-client requests it. */
-export function groupingPath(key: GroupingKey, job = JOB): string {
-  const segments = Object.entries(encodeGroupings(key)).map(
+/** The pair's grouping key (schedule, src, dst, in that order) as prom-client's `groupings`. */
+export function encodeGroupings(key: GroupingKey): Record<string, string> {
+  return encodeLabels(Object.fromEntries(GROUPING_LABELS.map((label) => [label, key[label]])));
+}
+
+/** The gateway path of a group, as prom-client requests it (the pair's, by default). */
+export function groupingPath(key: GroupingKey | Readonly<Record<string, string>>, job = JOB): string {
+  const segments = Object.entries(encodeLabels(key)).map(
     ([label, value]) => `/${encodeURIComponent(label)}/${encodeURIComponent(value)}`,
   );
   return `/metrics/job/${encodeURIComponent(job)}${segments.join('')}`;

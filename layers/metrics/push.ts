@@ -11,6 +11,7 @@ import {
   throughputFlows,
 } from '../domain/figures.ts';
 import type { TestRecord } from '../domain/record.ts';
+import { SERIAL } from '../domain/schedule.ts';
 import { MetricsError } from './errors.ts';
 import { bodyTail, DEFAULT_TIMEOUT_MS, getJson, parseBaseUrl } from './http.ts';
 import {
@@ -66,20 +67,17 @@ export async function pushRecord(
   parseBaseUrl(gatewayUrl);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const key = groupingKeyOf(record);
-  // A failure carries the last success forward; a success is its own last success.
-  const previous = record.connectivity === 1 ? null : await readLastSuccess(gatewayUrl, key, options);
+  // A failure carries the last success forward (the record's own, else the gateway's: a read of every
+  // group); a success is its own last success.
+  const previous =
+    record.connectivity === 1
+      ? null
+      : record.lastSuccessTime !== undefined
+        ? lastSuccessSeconds(record.lastSuccessTime)
+        : await readLastSuccess(gatewayUrl, key, options);
   const samples = recordSamples(record, previous);
   const path = groupingPath(key);
-  const gateway = new Pushgateway(gatewayUrl, { timeout: timeoutMs }, buildRegistry(samples));
-  try {
-    await gateway.push({ jobName: JOB, groupings: encodeGroupings(key) });
-  } catch (err) {
-    // prom-client reports HTTP failures only as "push failed with status N, <body>".
-    const message = errorLine(err);
-    const status = /status (\d{3})/.exec(message)?.[1];
-    const url = joinUrl(gatewayUrl, path);
-    throw new MetricsError('push to', url, status ? Number(status) : null, bodyTail(message), { cause: err });
-  }
+  await pushGroup(gatewayUrl, JOB, encodeGroupings(key), samples, timeoutMs);
   log.debug({ gateway: redactUrl(gatewayUrl), path, samples: samples.length }, 'pushed pair metrics');
   return { key, path, samples };
 }
@@ -87,7 +85,8 @@ export async function pushRecord(
 /** The figures of one record as gauge samples, in base units (throughput in bytes/s). */
 export function recordSamples(record: TestRecord, previousLastSuccess: number | null): Sample[] {
   const end = epochSeconds(record.endTime, 'endTime');
-  const test = { test: record.test };
+  // Records from before disjoint rounds carry no mode: they ran serially, the only mode there was.
+  const test = { test: record.test, concurrency: record.concurrency ?? SERIAL.mode };
   const samples: Sample[] = [];
   const add = (def: MetricDef, labels: Record<string, string>, value: number | null): void => {
     if (value !== null && Number.isFinite(value)) samples.push({ def, labels, value });
@@ -123,6 +122,32 @@ export function recordSamples(record: TestRecord, previousLastSuccess: number | 
     add(ONE_WAY_METRICS.trusted, test, oneWay.trusted ? 1 : 0);
   }
   return samples;
+}
+
+/**
+ * Replaces one group of the gateway (a PUT) with these samples; a refusal
+ * becomes a MetricsError naming the group's URL and the gateway's answer.
+ */
+export async function pushGroup(
+  gatewayUrl: string,
+  job: string,
+  groupings: Record<string, string>,
+  samples: ReadonlyArray<Sample<GaugeDef>>,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+): Promise<void> {
+  const gateway = new Pushgateway(gatewayUrl, { timeout: timeoutMs }, buildRegistry(samples));
+  try {
+    await gateway.push({ jobName: job, groupings });
+  } catch (err) {
+    // prom-client reports HTTP failures only as "push failed with status N, <body>".
+    const message = errorLine(err);
+    const status = /status (\d{3})/.exec(message)?.[1];
+    const segments = Object.entries(groupings).map(
+      ([label, value]) => `/${encodeURIComponent(label)}/${encodeURIComponent(value)}`,
+    );
+    const url = joinUrl(gatewayUrl, `/metrics/job/${encodeURIComponent(job)}${segments.join('')}`);
+    throw new MetricsError('push to', url, status ? Number(status) : null, bodyTail(message), { cause: err });
+  }
 }
 
 /** A fresh registry per push: nothing of an earlier pair can leak into this one. */
@@ -181,6 +206,10 @@ export async function readLastSuccess(
   if (!family.success) return null;
   const values = family.data.metrics.map((m) => Number(m.value)).filter(Number.isFinite);
   return values.length > 0 ? Math.max(...values) : null;
+}
+
+function lastSuccessSeconds(time: string | null): number | null {
+  return time === null ? null : epochSeconds(time, 'lastSuccessTime');
 }
 
 function epochSeconds(iso: string, field: string): number {

@@ -11,7 +11,9 @@ import {
   type MetricTarget,
   metricByName,
   type OneWayField,
+  PAIR_METRICS,
   PUSH_TIME_METRIC,
+  TEST_LABELS,
 } from './names.ts';
 
 /**
@@ -31,6 +33,8 @@ export interface PairMetrics {
   src: string;
   dst: string;
   test: string | null;
+  /** How the last test's round ran: `serial` or `disjoint` (null: pushed before the label existed). */
+  concurrency: string | null;
   connectivity: 0 | 1 | null;
   failureReason: string | null;
   pushTimeSeconds: number | null;
@@ -115,24 +119,55 @@ export async function instantQuery(
 
 /** Groups query results by pair (schedule/src/dst), sorted by schedule, src, dst. */
 export function assemblePairs(samples: readonly VectorSample[]): PairMetrics[] {
-  const pairs = new Map<string, PairMetrics>();
+  const groups = new Map<string, VectorSample[]>();
   for (const sample of samples) {
     const labels = sample.metric;
-    const schedule = labels.schedule ?? '';
-    const src = labels.src ?? '';
-    const dst = labels.dst ?? '';
-    const id = JSON.stringify([schedule, src, dst]);
-    let pair = pairs.get(id);
-    if (pair === undefined) {
-      pair = emptyPair(schedule, src, dst);
-      pairs.set(id, pair);
-    }
-    applySample(pair, labels, sampleValue(sample.value[1]));
+    const id = JSON.stringify([labels.schedule ?? '', labels.src ?? '', labels.dst ?? '']);
+    groups.set(id, [...(groups.get(id) ?? []), sample]);
   }
-  return [...pairs.values()].sort(
+  const pairs = [...groups.entries()].map(([id, group]) => {
+    const [schedule, src, dst] = JSON.parse(id) as [string, string, string];
+    const pair = emptyPair(schedule, src, dst);
+    for (const sample of newestVariant(group)) applySample(pair, sample.metric, sampleValue(sample.value[1]));
+    return pair;
+  });
+  return pairs.sort(
     (a, b) =>
       a.schedule.localeCompare(b.schedule) || a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst),
   );
+}
+
+/** The test and concurrency labels of a test series; null for the gateway's push time (it has neither). */
+function variantOf(sample: VectorSample): string | null {
+  if (sample.metric.__name__ === PUSH_TIME_METRIC) return null;
+  return JSON.stringify(TEST_LABELS.map((label) => sample.metric[label] ?? null));
+}
+
+/**
+ * One pair's series under a single set of test labels: the set whose
+ * netmon_test_timestamp_seconds is newest. A new test or concurrency mode
+ * gives the pair new series; the gateway drops the old ones with the
+ * group's next push, but Prometheus keeps them until its next scrape marks
+ * them stale (or for its lookback when a scrape failed), so for a moment
+ * it may answer with both. Without this, figures of the two would mix.
+ */
+export function newestVariant(samples: readonly VectorSample[]): VectorSample[] {
+  const newest = new Map<string, number>();
+  for (const sample of samples) {
+    const variant = variantOf(sample);
+    if (variant === null) continue;
+    const isTime = sample.metric.__name__ === PAIR_METRICS.testTimestamp.name;
+    const at = (isTime ? sampleValue(sample.value[1]) : null) ?? Number.NEGATIVE_INFINITY;
+    newest.set(variant, Math.max(newest.get(variant) ?? Number.NEGATIVE_INFINITY, at));
+  }
+  if (newest.size <= 1) return [...samples];
+  // Ties (no timestamps at all) go to the greatest label set: the same answer on every read.
+  const ranked = [...newest.entries()].sort(([va, a], [vb, b]) => b - a || (va < vb ? 1 : va > vb ? -1 : 0));
+  const winner = ranked[0]?.[0];
+  return samples.filter((sample) => {
+    const variant = variantOf(sample);
+    return variant === null || variant === winner;
+  });
 }
 
 function emptyPair(schedule: string, src: string, dst: string): PairMetrics {
@@ -141,6 +176,7 @@ function emptyPair(schedule: string, src: string, dst: string): PairMetrics {
     src,
     dst,
     test: null,
+    concurrency: null,
     connectivity: null,
     failureReason: null,
     pushTimeSeconds: null,
@@ -167,6 +203,7 @@ function applySample(pair: PairMetrics, labels: Record<string, string>, value: n
   const def = metricByName(name);
   if (def === undefined) return;
   if (labels.test !== undefined) pair.test ??= labels.test;
+  if (labels.concurrency !== undefined) pair.concurrency ??= labels.concurrency;
   applyTarget(pair, def.target, labels, value);
 }
 

@@ -1,11 +1,7 @@
-import { Pushgateway } from 'prom-client';
-import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { redactUrl } from '../core/redact.ts';
-import { MetricsError } from './errors.ts';
-import { bodyTail, DEFAULT_TIMEOUT_MS, parseBaseUrl } from './http.ts';
-import { base64Value, needsBase64 } from './names.ts';
-import { buildRegistry, type GaugeDef, type Sample } from './push.ts';
+import { parseBaseUrl } from './http.ts';
+import { encodeLabels } from './names.ts';
+import { type GaugeDef, pushGroup, type Sample } from './push.ts';
 
 /**
  * Round progress for dashboards: one Pushgateway group per schedule under its
@@ -69,28 +65,12 @@ export async function pushRoundProgress(
   options: { timeoutMs?: number } = {},
 ): Promise<void> {
   parseBaseUrl(gatewayUrl);
-  const groupings = needsBase64(progress.schedule)
-    ? { 'schedule@base64': base64Value(progress.schedule) }
-    : { schedule: progress.schedule };
-  const gateway = new Pushgateway(
+  await pushGroup(
     gatewayUrl,
-    { timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS },
-    buildRegistry(roundSamples(progress)),
+    ROUNDS_JOB,
+    encodeLabels({ schedule: progress.schedule }),
+    roundSamples(progress),
+    options.timeoutMs,
   );
-  try {
-    await gateway.push({ jobName: ROUNDS_JOB, groupings });
-  } catch (err) {
-    const message = errorLine(err);
-    const status = /status (\d{3})/.exec(message)?.[1];
-    throw new MetricsError(
-      'push to',
-      redactUrl(gatewayUrl),
-      status ? Number(status) : null,
-      bodyTail(message),
-      {
-        cause: err,
-      },
-    );
-  }
   log.debug({ schedule: progress.schedule, round: progress.round }, 'pushed round progress');
 }

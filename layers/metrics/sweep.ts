@@ -1,10 +1,7 @@
-import { Pushgateway } from 'prom-client';
-import { errorLine } from '../core/errors.ts';
 import type { SweepPair } from '../domain/sweep.ts';
-import { MetricsError } from './errors.ts';
-import { bodyTail, DEFAULT_TIMEOUT_MS, parseBaseUrl } from './http.ts';
-import { base64Value, needsBase64, PUSH_TIME_METRIC } from './names.ts';
-import { buildRegistry, type GaugeDef, type Sample } from './push.ts';
+import { parseBaseUrl } from './http.ts';
+import { encodeLabels, PUSH_TIME_METRIC } from './names.ts';
+import { type GaugeDef, pushGroup, type Sample } from './push.ts';
 import { instantQuery, type QueryOptions } from './query.ts';
 
 /**
@@ -107,18 +104,13 @@ export async function pushSweep(
   options: { timeoutMs?: number } = {},
 ): Promise<void> {
   parseBaseUrl(gatewayUrl);
-  const groupings = needsBase64(src) ? { 'src@base64': base64Value(src) } : { src };
-  const registry = buildRegistry(sweepSamples(pairs, endedAt));
-  const gateway = new Pushgateway(gatewayUrl, { timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS }, registry);
-  try {
-    await gateway.push({ jobName: SWEEP_JOB, groupings });
-  } catch (err) {
-    const message = errorLine(err);
-    const status = /status (\d{3})/.exec(message)?.[1];
-    throw new MetricsError('push to', gatewayUrl, status ? Number(status) : null, bodyTail(message), {
-      cause: err,
-    });
-  }
+  await pushGroup(
+    gatewayUrl,
+    SWEEP_JOB,
+    encodeLabels({ src }),
+    sweepSamples(pairs, endedAt),
+    options.timeoutMs,
+  );
 }
 
 /** A pair's latest sweep figures as Prometheus has them; pushTimeSeconds is src's group's push time. */

@@ -1,18 +1,22 @@
+import { z } from 'zod';
+import { errorLine, NetmonError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { latestTick, matchesSelector } from '../core/schedules.ts';
 import type { NodeSource } from '../domain/nodes.ts';
 import { disjointSlots, orderedPairs, type Pair, pairKey, spreadPairs } from '../domain/pairs.ts';
 import {
   countPairs,
-  isFinished,
   type PlanOutcome,
   type RoundManifest,
   type RoundObserver,
   type RoundPair,
+  roundComplete,
+  type SoloCheck,
 } from '../domain/round.ts';
 import { type Concurrency, type Schedule, SERIAL } from '../domain/schedule.ts';
-import type { WorkQueue } from '../queue/work-queue.ts';
-import { compactTime } from '../store/keys.ts';
+import { nextSoloPair } from '../domain/solo.ts';
+import { SendError, type WorkQueue } from '../queue/work-queue.ts';
+import { compactTime, PRUNED_AT_KEY } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 import { latestManifest, saveManifest } from './round.ts';
 
@@ -25,6 +29,12 @@ export interface PlanDeps {
   requeueAfterSeconds?: number;
   /** Told what plan decided for each schedule (the TestSchedule status in a cluster). */
   observer?: RoundObserver;
+  /**
+   * Deletes the Pushgateway groups of nodes and schedules gone for longer
+   * than the retention (layers/metrics/prune.ts); plan calls it at most
+   * once an hour. Absent without a Pushgateway.
+   */
+  pruneGroups?: (nodes: readonly string[], schedules: readonly string[], now: Date) => Promise<void>;
 }
 
 /**
@@ -35,12 +45,52 @@ export interface PlanDeps {
 export async function plan(deps: PlanDeps, schedules: readonly Schedule[]): Promise<PlanOutcome[]> {
   const outcomes: PlanOutcome[] = [];
   for (const schedule of schedules) {
-    const { outcome, manifest } = await planSchedule(deps, schedule);
-    log.info(outcome, 'plan');
+    // One schedule's trouble (a truncated manifest, a store error) must not stop the others.
+    const { outcome, manifest } = await planSchedule(deps, schedule).catch(
+      (err): Planned => ({
+        outcome: { schedule: schedule.name, action: 'failed', round: null, message: errorLine(err) },
+        manifest: undefined,
+      }),
+    );
+    if (outcome.action === 'failed') log.error(outcome, 'plan');
+    else log.info(outcome, 'plan');
     outcomes.push(outcome);
     await deps.observer?.planned(outcome, manifest);
   }
+  await pruneHourly(deps, schedules).catch((err) =>
+    log.warn({ err: errorLine(err) }, 'Pushgateway groups not pruned; next hour again'),
+  );
   return outcomes;
+}
+
+const PRUNE_EVERY_MS = 3600_000;
+const prunedAtSchema = z.object({ at: z.string() });
+
+/** Once an hour (the last time in a small object), the gateway's groups of what is gone are deleted. */
+async function pruneHourly(deps: PlanDeps, schedules: readonly Schedule[]): Promise<void> {
+  if (deps.pruneGroups === undefined) return;
+  const now = (deps.now ?? (() => new Date()))();
+  const last = await deps.store.getJson(PRUNED_AT_KEY, prunedAtSchema).catch(() => undefined);
+  if (last !== undefined && now.getTime() - Date.parse(last.at) < PRUNE_EVERY_MS) return;
+  const nodes = (await deps.nodes.list()).map((n) => n.name);
+  await deps.pruneGroups(
+    nodes,
+    schedules.map((s) => s.name),
+    now,
+  );
+  await deps.store.putJson(PRUNED_AT_KEY, { at: now.toISOString() });
+}
+
+/** The schedules plan could not plan, as one error (after the others were planned). */
+export function planFailures(outcomes: readonly PlanOutcome[]): PlanError | undefined {
+  const failed = outcomes.filter((o) => o.action === 'failed');
+  if (failed.length === 0) return undefined;
+  const lines = failed.map((o) => `${o.schedule}: ${'message' in o ? o.message : ''}`);
+  return new PlanError(`${failed.length} of ${outcomes.length} schedules not planned: ${lines.join('; ')}`);
+}
+
+export class PlanError extends NetmonError {
+  override name = 'PlanError';
 }
 
 interface Planned {
@@ -53,8 +103,7 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned
   const now = (deps.now ?? (() => new Date()))();
   const latest = await latestManifest(deps.store, schedule.name);
   if (latest !== undefined && latest.closedAt === null) {
-    if (!latest.pairs.every(isFinished))
-      return { outcome: await continueRound(deps, latest, now), manifest: latest };
+    if (!roundComplete(latest)) return { outcome: await continueRound(deps, latest, now), manifest: latest };
     // Every pair has its result but the probe that finished the round died before closing it.
     latest.closedAt = now.toISOString();
     await saveManifest(deps.store, latest);
@@ -77,6 +126,27 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned
       round: latest?.round ?? null,
       message: tooFewNodes(all.length, nodes.length, schedule.nodeSelector),
     });
+  const manifest = newRound(schedule, nodes, latest, tick, now);
+  await sendRound(deps, manifest);
+  return {
+    outcome: {
+      schedule: schedule.name,
+      action: 'opened',
+      round: manifest.round,
+      queued: manifest.pairs.length,
+    },
+    manifest,
+  };
+}
+
+/** A round of the schedule's nodes: serial (stalest first, spread) or in disjoint slots with a solo check. */
+function newRound(
+  schedule: Schedule,
+  nodes: string[],
+  latest: RoundManifest | undefined,
+  tick: Date,
+  now: Date,
+): RoundManifest {
   const concurrency = schedule.concurrency ?? SERIAL;
   const slots =
     concurrency.mode === 'disjoint'
@@ -106,14 +176,62 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned
     ),
     counts: countPairs([]),
     concurrency,
+    ...(concurrency.mode === 'disjoint' ? soloCheckOf(slots, latest, now) : {}),
   };
-  // The manifest first: a probe that gets a message must find its round.
+  return manifest;
+}
+
+/** The manifest first (a probe that gets a message must find its round), then its messages. */
+async function sendRound(deps: PlanDeps, manifest: RoundManifest): Promise<void> {
   await saveManifest(deps.store, manifest);
-  await enqueue(deps, manifest, manifest.pairs);
+  try {
+    await enqueue(deps, manifest, manifest.pairs);
+  } catch (err) {
+    // Nothing went out, so no probe touches this round: mark it unsent, and the next plan sends it.
+    if (err instanceof SendError && err.sent === 0) await markUnsent(deps, manifest);
+    throw err;
+  }
+  if (manifest.solo !== undefined) await enqueueSolo(deps, manifest, manifest.solo);
+}
+
+/** A disjoint round's solo check: the pair after the previous round's, queued behind the slots. */
+function soloCheckOf(
+  slots: readonly Pair[][],
+  previous: RoundManifest | undefined,
+  now: Date,
+): { solo?: SoloCheck } {
+  // A pair alone in its slot was measured alone already (2 or 3 nodes, maxParallel 1).
+  const shared = slots.filter((slot) => slot.length > 1).flat();
+  const pair = nextSoloPair(shared, previous?.solo);
+  if (pair === undefined) return {};
   return {
-    outcome: { schedule: schedule.name, action: 'opened', round: manifest.round, queued: pairs.length },
-    manifest,
+    solo: {
+      src: pair.src,
+      dst: pair.dst,
+      state: 'queued',
+      queuedAt: now.toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      parallelRunId: null,
+      soloRunId: null,
+      reason: null,
+      ratios: [],
+    },
   };
+}
+
+/** Queued long ago as far as requeueing goes: the next plan sends these pairs at once. */
+const NEVER_SENT = new Date(0).toISOString();
+
+async function markUnsent(deps: PlanDeps, manifest: RoundManifest): Promise<void> {
+  for (const pair of manifest.pairs) pair.queuedAt = NEVER_SENT;
+  if (manifest.solo !== undefined) manifest.solo.queuedAt = NEVER_SENT;
+  await saveManifest(deps.store, manifest).catch((err) =>
+    log.error(
+      { err: errorLine(err), round: manifest.round },
+      'round not marked unsent: requeued after the delay',
+    ),
+  );
 }
 
 function tooFewNodes(known: number, matching: number, selector: Record<string, string> = {}): string {
@@ -152,13 +270,23 @@ async function continueRound(deps: PlanDeps, manifest: RoundManifest, now: Date)
   const lost = manifest.pairs.filter(
     (p) => p.state === 'queued' && now.getTime() - new Date(p.queuedAt).getTime() > requeueAfterMs,
   );
-  const remaining = manifest.pairs.filter((p) => p.state === 'queued').length;
-  if (lost.length === 0)
+  const { solo } = manifest;
+  const soloLost =
+    solo !== undefined &&
+    solo.state === 'queued' &&
+    now.getTime() - new Date(solo.queuedAt).getTime() > requeueAfterMs;
+  const remaining =
+    manifest.pairs.filter((p) => p.state === 'queued').length + (solo?.state === 'queued' ? 1 : 0);
+  if (lost.length === 0 && !soloLost)
     return { schedule: manifest.schedule, action: 'waiting', round: manifest.round, remaining };
   for (const pair of lost) pair.queuedAt = now.toISOString();
+  if (soloLost) solo.queuedAt = now.toISOString();
   await saveManifest(deps.store, manifest);
-  await enqueue(deps, manifest, lost);
-  return { schedule: manifest.schedule, action: 'requeued', round: manifest.round, queued: lost.length };
+  if (lost.length > 0) await enqueue(deps, manifest, lost);
+  // After the slots requeued with it, so it still runs last.
+  if (soloLost) await enqueueSolo(deps, manifest, solo);
+  const queued = lost.length + (soloLost ? 1 : 0);
+  return { schedule: manifest.schedule, action: 'requeued', round: manifest.round, queued };
 }
 
 /**
@@ -167,15 +295,7 @@ async function continueRound(deps: PlanDeps, manifest: RoundManifest, now: Date)
  * runs the same test.
  */
 async function enqueue(deps: PlanDeps, manifest: RoundManifest, pairs: readonly RoundPair[]): Promise<void> {
-  const common = {
-    schedule: manifest.schedule,
-    round: manifest.round,
-    test: manifest.test,
-    lengthSeconds: manifest.lengthSeconds,
-    ...(manifest.delaySeconds === null ? {} : { delaySeconds: manifest.delaySeconds }),
-    ...(manifest.hostNetwork === null ? {} : { hostNetwork: manifest.hostNetwork }),
-    ...(manifest.timeoutSeconds === null ? {} : { timeoutSeconds: manifest.timeoutSeconds }),
-  };
+  const common = messageCommon(manifest);
   if (!isDisjoint(manifest.concurrency)) {
     await deps.queue.send(pairs.map((pair) => ({ ...common, src: pair.src, dst: pair.dst })));
     return;
@@ -194,6 +314,24 @@ async function enqueue(deps: PlanDeps, manifest: RoundManifest, pairs: readonly 
         return { ...common, src: first.src, dst: first.dst, slot: { index, pairs: slotPairs } };
       }),
   );
+}
+
+/** The solo check's message: the pair alone, after the round's slots (FIFO). */
+async function enqueueSolo(deps: PlanDeps, manifest: RoundManifest, solo: SoloCheck): Promise<void> {
+  await deps.queue.send([{ ...messageCommon(manifest), src: solo.src, dst: solo.dst, solo: true }]);
+}
+
+/** What every message of a round says: the test to run, from the manifest. */
+function messageCommon(manifest: RoundManifest) {
+  return {
+    schedule: manifest.schedule,
+    round: manifest.round,
+    test: manifest.test,
+    lengthSeconds: manifest.lengthSeconds,
+    ...(manifest.delaySeconds === null ? {} : { delaySeconds: manifest.delaySeconds }),
+    ...(manifest.hostNetwork === null ? {} : { hostNetwork: manifest.hostNetwork }),
+    ...(manifest.timeoutSeconds === null ? {} : { timeoutSeconds: manifest.timeoutSeconds }),
+  };
 }
 
 function isDisjoint(concurrency: Concurrency | undefined): boolean {

@@ -2,13 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Barrier } from '../core/barrier.ts';
-import { errorLine } from '../core/errors.ts';
+import { errorLine, LockError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import type { TestLock } from '../domain/lock.ts';
+import type { TestLocks } from '../domain/lock.ts';
 import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
 import { publishedOneWay } from '../domain/one-way.ts';
+import { type PhaseHook, type TestPhase, timed } from '../domain/phases.ts';
 import type { TestRecord } from '../domain/record.ts';
-import { isFinished, type RoundManifest, type RoundObserver, type RoundPair } from '../domain/round.ts';
+import {
+  isFinished,
+  type RoundManifest,
+  type RoundObserver,
+  type RoundPair,
+  roundComplete,
+  type SoloCheck,
+} from '../domain/round.ts';
 import {
   archiveOf,
   type RunHooks,
@@ -16,17 +24,22 @@ import {
   type RunnerNode,
   type TestOutcome,
 } from '../domain/runner.ts';
+import { soloRatios } from '../domain/solo.ts';
 import { expectedRunSeconds } from '../domain/test-types.ts';
 import type { PairMessage, ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
-import { archiveKey, resultKey } from '../store/keys.ts';
+import { archiveKey, resultKey, soloKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
+import { acquireInOrder, lockScopeOf } from './lock-order.ts';
+import { PendingMetrics, savePairState, withLastSuccess } from './pending-metrics.ts';
+import { recordSchema, type StoredRecord } from './results.ts';
 import { loadManifest, saveManifest } from './round.ts';
 
 export interface ProbeDeps {
   store: ObjectStore;
   queue: WorkQueue;
   runner: Runner;
-  lock: TestLock;
+  /** The cluster's test lock and one per node (lockScopeOf says which a message takes). */
+  locks: TestLocks;
   nodes: NodeSource;
   /** Pushes a record's figures as metrics. A failure here is logged, never a lost test. */
   publish: (record: TestRecord) => Promise<void>;
@@ -34,8 +47,17 @@ export interface ProbeDeps {
   /** Long-poll wait when the queue looks empty. */
   waitSeconds?: number;
   onTest?: (event: ProbeEvent) => void;
+  /** Told of each phase of a test's cycle as it ends, for the pair it belongs to (the round bench). */
+  onPhase?: (
+    phase: TestPhase,
+    startedAt: number,
+    endedAt: number,
+    pair: { src: string; dst: string },
+  ) => void;
   /** Told of each finished pair (the TestSchedule status in a cluster). */
   observer?: RoundObserver;
+  /** Pushes a disjoint round's solo check (netmon_parallel_solo_ratio); a failure is logged. */
+  publishSolo?: (schedule: string, test: string, check: SoloCheck) => Promise<void>;
 }
 
 export type ProbeEvent =
@@ -63,8 +85,14 @@ const TEST_OVERHEAD_SECONDS = 40;
  * after its visibility timeout, and the round manifest makes sure a pair
  * already done is not recorded twice.
  */
-export async function probe(deps: ProbeDeps): Promise<ProbeReport> {
-  const deadline = Date.now() + deps.budgetSeconds * 1000;
+/** A probe run's deps: the function's, and the run's own pending metrics. */
+type RunDeps = ProbeDeps & { metrics: PendingMetrics };
+
+export async function probe(probeDeps: ProbeDeps): Promise<ProbeReport> {
+  const deadline = Date.now() + probeDeps.budgetSeconds * 1000;
+  const deps: RunDeps = { ...probeDeps, metrics: new PendingMetrics(probeDeps.store, probeDeps.publish) };
+  // Results whose metrics an earlier run could not push go first, so Prometheus catches up.
+  await deps.metrics.catchUp().catch((err) => log.warn({ err: errorLine(err) }, 'pending metrics not read'));
   const report: ProbeReport = {
     tests: 0,
     failures: 0,
@@ -73,7 +101,9 @@ export async function probe(deps: ProbeDeps): Promise<ProbeReport> {
     stoppedBecause: 'queue-empty',
   };
   for (;;) {
+    const receiving = Date.now();
     const message = await deps.queue.receive(deps.waitSeconds ?? 2);
+    if (message !== undefined) deps.onPhase?.('receive', receiving, Date.now(), message.body);
     if (message === undefined) {
       // Messages still in flight belong to a probe that may die: stay for them while the budget lasts.
       if ((await deps.queue.approximateCounts()).inFlight > 0 && Date.now() < deadline) continue;
@@ -129,11 +159,19 @@ type HandleResult = 'tested' | 'failed' | 'skipped' | 'duplicate' | 'dropped';
  * client starting when every pair's servers listen. Each pair ends as a
  * result (or skipped, or a duplicate) before the message is deleted.
  */
-async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: number): Promise<HandleResult[]> {
+async function handle(deps: RunDeps, message: ReceivedMessage, deadline: number): Promise<HandleResult[]> {
   const { body } = message;
-  const release = await deps.lock.acquire(Math.max(1000, deadline - Date.now()));
+  const { onPhase } = phasesOf(deps, body);
+  const scope = lockScopeOf(body);
+  const release = await timed(onPhase, 'lock', () =>
+    acquireInOrder(deps.locks, scope, Math.max(1000, deadline - Date.now())),
+  );
   try {
-    const manifest = await loadManifest(deps.store, body.schedule, body.round);
+    const manifest = await timed(onPhase, 'manifest', () =>
+      loadManifest(deps.store, body.schedule, body.round),
+    );
+    if (manifest !== undefined && body.solo === true)
+      return [await handleSolo(deps, message, manifest, release.signal)];
     const wanted = body.slot?.pairs ?? [{ src: body.src, dst: body.dst }];
     const pairs = wanted.map((w) => manifest?.pairs.find((p) => p.src === w.src && p.dst === w.dst));
     if (manifest === undefined || pairs.some((pair) => pair === undefined)) {
@@ -143,7 +181,8 @@ async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: numbe
     }
     const results: HandleResult[] = [];
     const toMeasure: RoundPair[] = [];
-    // Holding the lock, nobody's test runs: whatever test leftovers exist belong to crashed runs.
+    // Holding these nodes' locks, nobody's test runs on them: whatever test leftovers are there belong
+    // to crashed runs. Only there: a slot of another schedule may be testing on other nodes right now.
     let nodes: readonly ClusterNode[] | undefined;
     for (const pair of pairs as RoundPair[]) {
       const pairBody = { ...body, src: pair.src, dst: pair.dst };
@@ -154,8 +193,10 @@ async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: numbe
         continue;
       }
       if (nodes === undefined) {
-        await deps.runner.cleanupStale?.(0);
-        nodes = await deps.nodes.list();
+        nodes = await timed(onPhase, 'nodes', async () => {
+          await deps.runner.cleanupStale?.(0, scope.nodes);
+          return deps.nodes.list();
+        });
       }
       const missing = unavailable(nodes, pair.src, pair.dst);
       if (missing !== undefined) {
@@ -178,6 +219,8 @@ async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: numbe
             nodes ?? [],
             { ...body, src: pair.src, dst: pair.dst },
             {
+              ...phasesOf(deps, pair),
+              signal: release.signal,
               // A lone test needs no barrier; a slot's clients start together.
               ...(toMeasure.length > 1 ? { serversReady: party.arrive } : {}),
             },
@@ -187,15 +230,116 @@ async function handle(deps: ProbeDeps, message: ReceivedMessage, deadline: numbe
         }
       }),
     );
-    await deps.queue.delete(message.receiptHandle);
+    await timed(onPhase, 'delete', () => deps.queue.delete(message.receiptHandle));
     for (const record of records) {
+      if (record === undefined) {
+        results.push('skipped');
+        continue;
+      }
       deps.onTest?.({ kind: 'finished', record, manifest });
       results.push(record.connectivity === 1 ? 'tested' : 'failed');
     }
     return results;
   } finally {
-    await release();
+    await timed(onPhase, 'release', release);
   }
+}
+
+/**
+ * A disjoint round's solo check, after its slots: the pair measured again
+ * alone (under the lock like a serial test), its headline figures beside
+ * the ones its slot gave. Stored as solo/<schedule>/<round>.json and pushed
+ * as netmon_parallel_solo_ratio; the pair's own result and metrics stay the
+ * slot's.
+ */
+async function handleSolo(
+  deps: ProbeDeps,
+  message: ReceivedMessage,
+  manifest: RoundManifest,
+  signal: AbortSignal,
+): Promise<HandleResult> {
+  const { body } = message;
+  const solo = manifest.solo;
+  if (solo === undefined || solo.src !== body.src || solo.dst !== body.dst) {
+    log.error(body, 'a solo check that is not in its round manifest: dropped');
+    await deps.queue.delete(message.receiptHandle);
+    return 'dropped';
+  }
+  if (isFinished(solo)) {
+    deps.onTest?.({ kind: 'duplicate', ...eventOf(body) });
+    await deps.queue.delete(message.receiptHandle);
+    return 'duplicate';
+  }
+  const pair = manifest.pairs.find((p) => p.src === solo.src && p.dst === solo.dst);
+  const parallel: StoredRecord | undefined =
+    pair?.state === 'done'
+      ? await deps.store.getJson(resultKey(body.schedule, body.round, body.src, body.dst), recordSchema)
+      : undefined;
+  await deps.runner.cleanupStale?.(0, [solo.src, solo.dst]);
+  const nodes = await deps.nodes.list();
+  const notComparable =
+    unavailable(nodes, solo.src, solo.dst) ??
+    (parallel?.summary == null ? `the pair has no measured result in its slot (${pair?.state})` : undefined);
+  let result: HandleResult = 'skipped';
+  if (notComparable !== undefined || parallel === undefined) {
+    solo.state = 'skipped';
+    solo.reason = notComparable ?? null;
+    deps.onTest?.({ kind: 'skipped', ...eventOf(body), reason: `solo check: ${notComparable}` });
+  } else {
+    const started = new Date();
+    const runId = randomUUID();
+    Object.assign(solo, {
+      startedAt: started.toISOString(),
+      soloRunId: runId,
+      parallelRunId: parallel.runId ?? null,
+    });
+    await persist(deps, manifest);
+    const ran = await runTest(deps, nodes, body, { signal }, runId, started).catch((err: unknown) => {
+      if (err instanceof LockLost) return err;
+      throw err;
+    });
+    if (ran instanceof LockLost) {
+      solo.state = 'skipped';
+      solo.reason = `lock-lost: ${ran.message}`;
+      deps.onTest?.({ kind: 'skipped', ...eventOf(body), reason: `solo check: ${solo.reason}` });
+      return finishSolo(deps, message, manifest, 'skipped');
+    }
+    const { record } = ran;
+    record.concurrency = 'serial';
+    solo.ratios = soloRatios(parallel.summary ?? null, record.summary);
+    solo.state = record.connectivity === 1 ? 'done' : 'failed';
+    solo.reason = record.reason;
+    await deps.store.putJson(soloKey(body.schedule, body.round), { ...solo, parallel, solo: record });
+    await deps
+      .publishSolo?.(body.schedule, body.test, solo)
+      .catch((err) => log.error({ err: errorLine(err), ...eventOf(body) }, 'solo ratio not pushed'));
+    log.info({ ...eventOf(body), ratios: solo.ratios }, 'solo check');
+    result = record.connectivity === 1 ? 'tested' : 'failed';
+  }
+  return finishSolo(deps, message, manifest, result);
+}
+
+async function finishSolo(
+  deps: ProbeDeps,
+  message: ReceivedMessage,
+  manifest: RoundManifest,
+  result: HandleResult,
+): Promise<HandleResult> {
+  const solo = manifest.solo as NonNullable<RoundManifest['solo']>;
+  solo.finishedAt = new Date().toISOString();
+  if (roundComplete(manifest)) manifest.closedAt = solo.finishedAt;
+  await persist(deps, manifest);
+  await deps.observer?.progressed(manifest);
+  await deps.queue.delete(message.receiptHandle);
+  return result;
+}
+
+/** The phase hook for one pair's events; none when nobody listens. */
+function phasesOf(deps: ProbeDeps, pair: { src: string; dst: string }): { onPhase?: PhaseHook } {
+  const hook = deps.onPhase;
+  if (hook === undefined) return {};
+  const of = { src: pair.src, dst: pair.dst };
+  return { onPhase: (phase, startedAt, endedAt) => hook(phase, startedAt, endedAt, of) };
 }
 
 function eventOf(body: PairMessage): { schedule: string; round: string; src: string; dst: string } {
@@ -212,19 +356,20 @@ function unavailable(nodes: readonly ClusterNode[], src: string, dst: string): s
 }
 
 async function measure(
-  deps: ProbeDeps,
+  deps: RunDeps,
   manifest: RoundManifest,
   pair: RoundPair,
   nodes: readonly ClusterNode[],
   body: PairMessage,
   hooks: RunHooks,
-): Promise<TestRecord> {
+): Promise<TestRecord | undefined> {
   const runId = randomUUID();
   const started = new Date();
   pair.startedAt = started.toISOString();
   pair.attempts += 1;
   pair.runId = runId;
-  await persist(deps, manifest);
+  const { onPhase } = hooks;
+  await timed(onPhase, 'manifest', () => persist(deps, manifest));
   deps.onTest?.({
     kind: 'started',
     schedule: body.schedule,
@@ -232,46 +377,93 @@ async function measure(
     src: body.src,
     dst: body.dst,
   });
-  const outcome = await deps.runner.run(
-    {
-      src: asRunnerNode(nodes, body.src),
-      dst: asRunnerNode(nodes, body.dst),
-      test: body.test,
-      lengthSeconds: body.lengthSeconds,
-      schedule: body.schedule,
-      round: body.round,
-      ...(body.delaySeconds === undefined ? {} : { delaySeconds: body.delaySeconds }),
-      ...(body.hostNetwork === undefined ? {} : { hostNetwork: body.hostNetwork }),
-      ...(body.timeoutSeconds === undefined ? {} : { timeoutSeconds: body.timeoutSeconds }),
-    },
-    hooks,
-  );
+  const ran = await runTest(deps, nodes, body, hooks, runId, started).catch((err: unknown) => {
+    if (err instanceof LockLost) return err;
+    throw err;
+  });
+  if (ran instanceof LockLost) {
+    // Not a finding about the network: no record, no metrics; the round says why the pair has none.
+    const reason = `lock-lost: ${ran.message}`;
+    await finishPair(deps, manifest, pair, { state: 'skipped', reason });
+    deps.onTest?.({ kind: 'skipped', ...eventOf(body), reason });
+    return undefined;
+  }
+  const { record, uploading } = ran;
+  record.concurrency = manifest.concurrency?.mode ?? 'serial';
+  await withLastSuccess(deps.store, record);
+  const stored = resultKey(body.schedule, body.round, body.src, body.dst);
+  await deps.store.putJson(stored, record);
+  await savePairState(deps.store, record, stored);
+  const pushing = Date.now();
+  onPhase?.('upload', uploading, pushing);
+  await deps.metrics.push(record, stored);
+  const finishing = Date.now();
+  onPhase?.('metrics', pushing, finishing);
+  await finishPair(deps, manifest, pair, {
+    state: record.connectivity === 1 ? 'done' : 'failed',
+    reason: record.reason,
+    connectivity: record.connectivity,
+  });
+  onPhase?.('manifest', finishing, Date.now());
+  return record;
+}
+
+/** One test on the runner, its archive uploaded: the record (stored by the caller). */
+async function runTest(
+  deps: ProbeDeps,
+  nodes: readonly ClusterNode[],
+  body: PairMessage,
+  hooks: RunHooks,
+  runId: string,
+  started: Date,
+): Promise<{ record: TestRecord; uploading: number }> {
+  const { onPhase } = hooks;
+  const running = Date.now();
+  const { signal } = hooks;
+  const outcome = await deps.runner
+    .run(
+      {
+        src: asRunnerNode(nodes, body.src),
+        dst: asRunnerNode(nodes, body.dst),
+        test: body.test,
+        lengthSeconds: body.lengthSeconds,
+        schedule: body.schedule,
+        round: body.round,
+        ...(body.delaySeconds === undefined ? {} : { delaySeconds: body.delaySeconds }),
+        ...(body.hostNetwork === undefined ? {} : { hostNetwork: body.hostNetwork }),
+        ...(body.timeoutSeconds === undefined ? {} : { timeoutSeconds: body.timeoutSeconds }),
+      },
+      hooks,
+    )
+    .catch((err: unknown) => {
+      throw signal?.aborted ? new LockLost(errorLine(signal.reason), { cause: err }) : err;
+    });
+  if (signal?.aborted) {
+    // Finished, but not alone on its nodes to the end: its figures cannot be trusted.
+    const archive = archiveOf(outcome);
+    if (archive !== undefined && 'path' in archive)
+      await rm(dirname(archive.path), { recursive: true, force: true });
+    throw new LockLost(errorLine(signal.reason));
+  }
   const ended = new Date();
+  onPhase?.('run', running, ended.getTime());
+  // flent's own process time: what the overhead is measured against.
+  if (outcome.ok) onPhase?.('flent', ended.getTime() - outcome.durationSeconds * 1000, ended.getTime());
   const archive = archiveOf(outcome);
   let storedArchive: string | null = null;
+  const uploading = Date.now();
   if (archive !== undefined && 'key' in archive) storedArchive = archive.key;
   if (archive !== undefined && 'path' in archive) {
     storedArchive = archiveKey(body.schedule, body.src, body.dst, body.test, started);
     await deps.store.putFile(storedArchive, archive.path, 'application/gzip');
     await rm(dirname(archive.path), { recursive: true, force: true });
   }
-  const record = toRecord(body, runId, started, ended, outcome, storedArchive);
-  record.concurrency = manifest.concurrency?.mode ?? 'serial';
-  await deps.store.putJson(resultKey(body.schedule, body.round, body.src, body.dst), record);
-  await deps
-    .publish(record)
-    .catch((err) =>
-      log.error(
-        { err: errorLine(err), src: body.src, dst: body.dst },
-        'metrics not pushed; the result is stored',
-      ),
-    );
-  await finishPair(deps, manifest, pair, {
-    state: record.connectivity === 1 ? 'done' : 'failed',
-    reason: record.reason,
-    connectivity: record.connectivity,
-  });
-  return record;
+  return { record: toRecord(body, runId, started, ended, outcome, storedArchive), uploading };
+}
+
+/** The test's lock was lost while it ran (another test may have run beside it): it has no result. */
+class LockLost extends LockError {
+  override name = 'LockLost';
 }
 
 function asRunnerNode(nodes: readonly ClusterNode[], name: string): RunnerNode {
@@ -340,7 +532,7 @@ async function finishPair(
   pair.reason = result.reason;
   pair.connectivity = result.connectivity ?? null;
   pair.finishedAt = new Date().toISOString();
-  if (manifest.pairs.every(isFinished)) manifest.closedAt = pair.finishedAt;
+  if (roundComplete(manifest)) manifest.closedAt = pair.finishedAt;
   await persist(deps, manifest);
   await deps.observer?.progressed(manifest);
 }

@@ -4,6 +4,7 @@ import type { NodeSource } from '../domain/nodes.ts';
 import { graphFromMetrics } from '../graph/from-metrics.ts';
 import { renderGraphSet } from '../graph/index.ts';
 import { queryLatestPairs } from '../metrics/query.ts';
+import { querySweepPairs } from '../metrics/sweep.ts';
 import {
   GRAPH_SET_FILES,
   GRAPHS_PREFIX,
@@ -15,8 +16,9 @@ import type { ObjectStore } from '../store/s3-store.ts';
 import { presignKeys } from './graph-links.ts';
 
 /**
- * render: the latest figures of every pair (from Prometheus) become the
- * graph of the cluster (layers/graph/from-metrics.ts), drawn in every format,
+ * render: the latest figures of every pair (from Prometheus: the tests'
+ * and the sweep's, connectivity from the fresher) become the graph of the
+ * cluster (layers/graph/from-metrics.ts), drawn in every format,
  * with the matrices and the zone view (graph-zones.*) beside it, and stored
  * as the latest and a timestamped set.
  */
@@ -100,17 +102,26 @@ export interface RenderReport {
 
 export async function render(deps: RenderDeps): Promise<RenderReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const pairs = await queryLatestPairs(deps.prometheusUrl, {
-    at: now,
-    ...(deps.schedule === undefined ? {} : { schedule: deps.schedule }),
-  });
+  // The sweep belongs to no schedule: its figures of a pair stand beside any schedule's.
+  const [pairs, sweeps] = await Promise.all([
+    queryLatestPairs(deps.prometheusUrl, {
+      at: now,
+      ...(deps.schedule === undefined ? {} : { schedule: deps.schedule }),
+    }),
+    querySweepPairs(deps.prometheusUrl, { at: now }),
+  ]);
   const nodes = deps.nodes === undefined ? [] : await deps.nodes.list();
-  const model = graphFromMetrics(pairs, nodes, {
-    title: `k8s-netmon: ${deps.clusterName}`,
-    schedule: deps.schedule ?? null,
-    now,
-    maxAgeSeconds: deps.maxAgeSeconds,
-  });
+  const model = graphFromMetrics(
+    pairs,
+    nodes,
+    {
+      title: `k8s-netmon: ${deps.clusterName}`,
+      schedule: deps.schedule ?? null,
+      now,
+      maxAgeSeconds: deps.maxAgeSeconds,
+    },
+    sweeps,
+  );
   const rendered = await renderGraphSet(model);
   const stored = await storeGraphs(deps.store, rendered, now, deps.keep);
   const urls = Object.fromEntries(

@@ -12,7 +12,7 @@ import { loadManifest, manifestSchema } from './round.ts';
  */
 
 /** Result records are our own output, but read from S3: check the fields that tables use. */
-const recordSchema = z.looseObject({
+export const recordSchema = z.looseObject({
   version: z.literal(1),
   schedule: z.string(),
   round: z.string(),
@@ -80,7 +80,7 @@ export async function findRound(
   return newest;
 }
 
-export type StoredRecord = z.infer<typeof recordSchema> & Partial<Pick<TestRecord, 'summary'>>;
+export type StoredRecord = z.infer<typeof recordSchema> & Partial<Pick<TestRecord, 'summary' | 'runId'>>;
 
 export async function roundResults(store: ObjectStore, manifest: RoundManifest): Promise<StoredRecord[]> {
   const records: StoredRecord[] = [];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { concurrencySchema } from '../core/schedules.ts';
-import { countPairs, PAIR_STATES, type RoundManifest } from '../domain/round.ts';
+import { countPairs, PAIR_STATES, type RoundManifest, SOLO_FIGURES } from '../domain/round.ts';
+
 import { TEST_NAMES } from '../domain/test-types.ts';
 import { roundKey, roundPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
@@ -29,6 +30,21 @@ const pairSchema = z.object({
   slot: z.number().int().min(0).optional(),
 });
 
+const soloSchema = z.object({
+  src: z.string(),
+  dst: z.string(),
+  state: z.enum(PAIR_STATES),
+  queuedAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  parallelRunId: z.string().nullable(),
+  soloRunId: z.string().nullable(),
+  reason: z.string().nullable(),
+  ratios: z.array(
+    z.object({ figure: z.enum(SOLO_FIGURES), parallel: z.number(), solo: z.number(), ratio: z.number() }),
+  ),
+});
+
 export const manifestSchema = z.object({
   version: z.literal(1),
   schedule: z.string(),
@@ -49,6 +65,7 @@ export const manifestSchema = z.object({
   pairs: z.array(pairSchema),
   counts: z.object({ total: z.number(), done: z.number(), failed: z.number(), skipped: z.number() }),
   concurrency: concurrencySchema.optional(),
+  solo: soloSchema.optional(),
 }) satisfies z.ZodType<RoundManifest, unknown>;
 
 export function saveManifest(store: ObjectStore, manifest: RoundManifest): Promise<void> {

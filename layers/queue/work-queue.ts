@@ -9,13 +9,30 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { type Config, type CredentialSettings, credentialsOption } from '../core/config.ts';
+import {
+  type Config,
+  type CredentialSettings,
+  credentialsOption,
+  type TimeoutSettings,
+  timeoutHandlerOptions,
+} from '../core/config.ts';
 import { NetmonError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { TEST_NAMES } from '../domain/test-types.ts';
 
 export class QueueError extends NetmonError {
   override name = 'QueueError';
+}
+
+/** A send that failed part way: `sent` messages went out before (0: none did). */
+export class SendError extends QueueError {
+  override name = 'SendError';
+  readonly sent: number;
+
+  constructor(message: string, sent: number, options?: ErrorOptions) {
+    super(message, options);
+    this.sent = sent;
+  }
 }
 
 /** One pair to test in one round: the body of a work-queue message. */
@@ -39,6 +56,8 @@ export const pairMessageSchema = z.object({
       pairs: z.array(z.object({ src: z.string().min(1), dst: z.string().min(1) })).min(1),
     })
     .optional(),
+  /** A disjoint round's solo check: src -> dst again, alone, after the slots. */
+  solo: z.literal(true).optional(),
 });
 export type PairMessage = z.infer<typeof pairMessageSchema>;
 
@@ -52,19 +71,28 @@ export interface ReceivedMessage {
 /** All messages share one group: FIFO then hands out one test at a time cluster-wide (on real SQS). */
 export const MESSAGE_GROUP = 'netmon';
 
-export type SqsSettings = Pick<Config, 'NETMON_SQS_ENDPOINT' | 'NETMON_SQS_REGION'> & CredentialSettings;
+export type SqsSettings = Pick<Config, 'NETMON_SQS_ENDPOINT' | 'NETMON_SQS_REGION'> &
+  CredentialSettings &
+  TimeoutSettings;
+
+/** The longest long poll SQS allows (WaitTimeSeconds): a receive may be silent that long by design. */
+const LONG_POLL_MAX_MS = 20_000;
 
 export function makeSqsClient(settings: SqsSettings): SQSClient {
   return new SQSClient({
     region: settings.NETMON_SQS_REGION,
     ...(settings.NETMON_SQS_ENDPOINT === undefined ? {} : { endpoint: settings.NETMON_SQS_ENDPOINT }),
     ...credentialsOption(settings),
+    requestHandler: timeoutHandlerOptions(settings, LONG_POLL_MAX_MS),
   });
 }
 
 /** SQS allows 128 characters of alphanumerics and punctuation; longer ids are hashed. */
-export function deduplicationId(message: Pick<PairMessage, 'schedule' | 'round' | 'src' | 'dst'>): string {
-  const id = `${message.schedule}/${message.round}/${message.src}/${message.dst}`;
+export function deduplicationId(
+  message: Pick<PairMessage, 'schedule' | 'round' | 'src' | 'dst' | 'solo'>,
+): string {
+  // The solo check tests a pair that a slot's message may name too: its own id.
+  const id = `${message.schedule}/${message.round}/${message.src}/${message.dst}${message.solo ? '/solo' : ''}`;
   if (id.length <= 128 && /^[\x21-\x7e]+$/.test(id)) return id;
   return createHash('sha256').update(id).digest('hex');
 }
@@ -113,12 +141,15 @@ export class WorkQueue {
     this.visibilityTimeoutSeconds = visibilityTimeoutSeconds;
   }
 
-  /** Sends pairs in order, ten per batch. Throws naming the pairs SQS refused. */
+  /**
+   * Sends pairs in order, ten per batch. Throws a SendError naming the
+   * pairs SQS refused and how many messages went out before.
+   */
   async send(messages: readonly PairMessage[]): Promise<void> {
     for (let i = 0; i < messages.length; i += 10) {
       const batch = messages.slice(i, i + 10);
-      const response = await this.call('send', () =>
-        this.client.send(
+      const response = await this.client
+        .send(
           new SendMessageBatchCommand({
             QueueUrl: this.url,
             Entries: batch.map((message, j) => ({
@@ -128,14 +159,17 @@ export class WorkQueue {
               MessageDeduplicationId: deduplicationId(message),
             })),
           }),
-        ),
-      );
+        )
+        .catch((err: Error) => {
+          throw new SendError(`send on ${this.url}: ${err.message}`, i, { cause: err });
+        });
       const failed = response.Failed ?? [];
       if (failed.length > 0) {
         const which = failed.map(
           (f) => `${batch[Number(f.Id)]?.src}->${batch[Number(f.Id)]?.dst}: ${f.Message}`,
         );
-        throw new QueueError(`SQS refused ${failed.length} messages: ${which.join('; ')}`);
+        const sent = i + batch.length - failed.length;
+        throw new SendError(`SQS refused ${failed.length} messages: ${which.join('; ')}`, sent);
       }
     }
   }

@@ -61,6 +61,26 @@ export function resultPrefix(schedule: string, round: string): string {
   return `results/${encodeSegment(schedule)}/${encodeSegment(round)}/`;
 }
 
+/** The pair's running state across rounds (its last success), one small object per pair. */
+export function pairStateKey(schedule: string, src: string, dst: string): string {
+  return `pairs/${encodeSegment(schedule)}/${encodeSegment(src)}/${encodeSegment(dst)}.json`;
+}
+
+/** When plan last pruned the Pushgateway's groups of gone nodes and schedules. */
+export const PRUNED_AT_KEY = 'state/gateway-pruned.json';
+
+/** Results whose metrics the Pushgateway did not take: the next probe run pushes them. */
+export const METRICS_PENDING_PREFIX = 'metrics-pending/';
+
+export function metricsPendingKey(schedule: string, src: string, dst: string): string {
+  return `${METRICS_PENDING_PREFIX}${encodeSegment(schedule)}/${encodeSegment(src)}/${encodeSegment(dst)}.json`;
+}
+
+/** A disjoint round's solo check: the pair's test alone and its ratios (layers/domain/solo.ts). */
+export function soloKey(schedule: string, round: string): string {
+  return `solo/${encodeSegment(schedule)}/${encodeSegment(round)}.json`;
+}
+
 export function roundKey(schedule: string, round: string): string {
   return `rounds/${encodeSegment(schedule)}/${encodeSegment(round)}.json`;
 }

@@ -17,6 +17,8 @@ import {
   type CredentialSettings,
   credentialsOption,
   PRESIGNED_URL_MAX_SECONDS,
+  type TimeoutSettings,
+  timeoutHandlerOptions,
 } from '../core/config.ts';
 import { NetmonError, ValidationError } from '../core/errors.ts';
 
@@ -74,7 +76,8 @@ export type S3Settings = Pick<
   | 'NETMON_S3_FORCE_PATH_STYLE'
   | 'NETMON_S3_CHECKSUMS'
 > &
-  CredentialSettings;
+  CredentialSettings &
+  TimeoutSettings;
 
 export function makeS3Client(settings: S3Settings): S3Client {
   return new S3Client({
@@ -84,8 +87,22 @@ export function makeS3Client(settings: S3Settings): S3Client {
     ...credentialsOption(settings),
     requestChecksumCalculation: settings.NETMON_S3_CHECKSUMS,
     responseChecksumValidation: settings.NETMON_S3_CHECKSUMS,
+    requestHandler: timeoutHandlerOptions(settings),
   });
 }
+
+/**
+ * An upload's time limit: the request timeout plus its size at a slow but
+ * working rate, so a big archive on a thin link is not cut off while a
+ * stalled one still is (the socket's silence limit stays the request timeout).
+ */
+export function uploadTimeoutMs(settings: TimeoutSettings, bytes: number): number {
+  return (
+    timeoutHandlerOptions(settings).requestTimeout + Math.ceil((bytes / UPLOAD_FLOOR_BYTES_PER_SECOND) * 1000)
+  );
+}
+/** 256 KiB/s: a 64 MiB upload may take about 4 minutes more than a small one. */
+const UPLOAD_FLOOR_BYTES_PER_SECOND = 256 * 1024;
 
 /** Everything k8s-netmon keeps in S3, under the key layout of keys.ts. */
 export class ObjectStore {
@@ -93,9 +110,11 @@ export class ObjectStore {
   private readonly client: S3Client;
   private readonly endpoint: string | undefined;
   private readonly region: string;
+  private readonly timeouts: TimeoutSettings;
 
   constructor(client: S3Client, settings: S3Settings) {
     this.client = client;
+    this.timeouts = settings;
     this.bucket = settings.NETMON_S3_BUCKET;
     this.endpoint = settings.NETMON_S3_ENDPOINT;
     this.region = settings.NETMON_S3_REGION;
@@ -148,6 +167,7 @@ export class ObjectStore {
           ContentLength: size,
           ContentType: contentType,
         }),
+        { requestTimeout: uploadTimeoutMs(this.timeouts, size) },
       ),
     );
   }

@@ -28,6 +28,8 @@ import { makeS3Client, ObjectStore } from '../store/s3-store.ts';
  * needed; a bundle that cannot (the agent) leaves it out.
  */
 
+/** Every S3 and SQS client gets connect and request timeouts. */
+const TIMEOUT_KEYS = ['NETMON_CONNECT_TIMEOUT_SECONDS', 'NETMON_REQUEST_TIMEOUT_SECONDS'] as const;
 const S3_KEYS = [
   'NETMON_S3_BUCKET',
   'NETMON_S3_ENDPOINT',
@@ -35,6 +37,7 @@ const S3_KEYS = [
   'NETMON_S3_FORCE_PATH_STYLE',
   'NETMON_S3_CHECKSUMS',
   ...CREDENTIAL_KEYS,
+  ...TIMEOUT_KEYS,
 ] as const;
 const SQS_KEYS = [
   'NETMON_SQS_ENDPOINT',
@@ -42,6 +45,7 @@ const SQS_KEYS = [
   'NETMON_SQS_QUEUE_URL',
   'NETMON_VISIBILITY_TIMEOUT_SECONDS',
   ...CREDENTIAL_KEYS,
+  ...TIMEOUT_KEYS,
 ] as const;
 
 /** The agent bundle in the Flent image: the test pods' client and the sweep pods run it. */
@@ -153,7 +157,20 @@ export async function planDepsFrom(env: NodeJS.ProcessEnv = process.env): Promis
     store: storeFrom(env),
     queue: queueFrom(env),
     nodes: await nodesFrom(env),
+    requeueAfterSeconds: loadConfig(['NETMON_REQUEUE_AFTER_SECONDS'], env).NETMON_REQUEUE_AFTER_SECONDS,
     ...(await roundObserverFrom(env, pushgateway)),
+    ...(pushgateway === undefined ? {} : { pruneGroups: groupPruner(pushgateway, env) }),
+  };
+}
+
+function groupPruner(pushgateway: string, env: NodeJS.ProcessEnv): NonNullable<PlanDeps['pruneGroups']> {
+  const { NETMON_GROUP_RETENTION_SECONDS: retentionSeconds } = loadConfig(
+    ['NETMON_GROUP_RETENTION_SECONDS'],
+    env,
+  );
+  return async (nodes, schedules, now) => {
+    const { pruneGroups } = await import('../metrics/prune.ts');
+    await pruneGroups(pushgateway, { nodes, schedules, retentionSeconds, now });
   };
 }
 
@@ -170,24 +187,29 @@ export async function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): Promi
       const { pushRecord } = await import('../metrics/push.ts');
       await pushRecord(config.NETMON_PUSHGATEWAY_URL, record);
     },
+    publishSolo: async (schedule, test, check) => {
+      const { pushSolo } = await import('../metrics/solo.ts');
+      await pushSolo(config.NETMON_PUSHGATEWAY_URL, schedule, test, check);
+    },
     budgetSeconds: config.NETMON_PROBE_BUDGET_SECONDS,
   };
 }
 
-async function localProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'lock'>> {
+async function localProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'locks'>> {
   const config = loadConfig(['NETMON_LOCK_FILE', 'NETMON_WORK_DIR', ...PORT_KEYS], env);
-  const [{ LocalRunner }, { FileTestLock }] = await Promise.all([
+  const [{ LocalRunner }, { FileTestLocks }] = await Promise.all([
     import('../local-runner/runner.ts'),
     import('../pipeline/test-lock.ts'),
   ]);
   return {
     runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR, ports: portsOf(config) }),
-    lock: new FileTestLock(config.NETMON_LOCK_FILE),
+    // NETMON_LOCK_FILE for the cluster, a file beside it per node.
+    locks: new FileTestLocks(config.NETMON_LOCK_FILE),
   };
 }
 
-/** Test pods in NETMON_NAMESPACE, one test at a time under a Lease. */
-async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'lock'>> {
+/** Test pods in NETMON_NAMESPACE, under Leases: the cluster's and one per node. */
+async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'locks'>> {
   const config = loadConfig(
     [
       'NETMON_NAMESPACE',
@@ -201,7 +223,7 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
     ],
     env,
   );
-  const [{ CoordinationV1Api, CoreV1Api }, { KubernetesRunner }, { LeaseTestLock }, kubeconfig] =
+  const [{ CoordinationV1Api, CoreV1Api }, { KubernetesRunner }, { LeaseTestLocks }, kubeconfig] =
     await Promise.all([
       kubeClient(),
       import('../k8s/runner.ts'),
@@ -231,7 +253,7 @@ async function kubernetesProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeD
       serverReadyTimeoutSeconds: config.NETMON_SERVER_READY_TIMEOUT_SECONDS,
       ownerPodName: config.NETMON_POD_NAME,
     }),
-    lock: new LeaseTestLock(kubeconfig.makeApiClient(CoordinationV1Api), {
+    locks: new LeaseTestLocks(kubeconfig.makeApiClient(CoordinationV1Api), {
       namespace: config.NETMON_NAMESPACE,
       identity: config.NETMON_POD_NAME,
     }),

@@ -15,10 +15,11 @@ export interface GraphApiSettings {
   options: GraphApiOptions;
 }
 
-function sourceFrom(env: NodeJS.ProcessEnv, refreshSeconds: number): GraphSource {
+function sourceFrom(env: NodeJS.ProcessEnv, refreshSeconds: number, timeoutMs: number): GraphSource {
   const { NETMON_GRAPH_API_SOURCE } = loadConfig(['NETMON_GRAPH_API_SOURCE'], env);
   if (NETMON_GRAPH_API_SOURCE === 's3') return new S3GraphSource(storeFrom(env), refreshSeconds);
-  return new PrometheusGraphSource({ ...graphInputsFrom(env), refreshSeconds });
+  // Prometheus queries give up when the request would: no query outlives the request that wanted it.
+  return new PrometheusGraphSource({ ...graphInputsFrom(env), refreshSeconds, timeoutMs });
 }
 
 /** `defaultAssetsDir`: where the bundle's page assets are when NETMON_GRAPH_API_ASSETS_DIR is not set. */
@@ -33,14 +34,25 @@ export function graphApiFrom(
       'NETMON_GRAPH_API_REFRESH_SECONDS',
       'NETMON_GRAPH_API_ASSETS_DIR',
       'NETMON_CLUSTER_NAME',
+      'NETMON_GRAPH_API_SOURCE_TIMEOUT_SECONDS',
+      'NETMON_GRAPH_API_RENDER_CACHE_MIB',
+      'NETMON_GRAPH_API_MAX_RENDERS',
+      'NETMON_GRAPH_API_RENDER_QUEUE',
     ],
     env,
   );
+  const sourceTimeoutMs = config.NETMON_GRAPH_API_SOURCE_TIMEOUT_SECONDS * 1000;
   return {
     port: config.NETMON_GRAPH_API_PORT,
     address: config.NETMON_GRAPH_API_ADDRESS,
     options: {
-      source: sourceFrom(env, config.NETMON_GRAPH_API_REFRESH_SECONDS),
+      source: sourceFrom(env, config.NETMON_GRAPH_API_REFRESH_SECONDS, sourceTimeoutMs),
+      sourceTimeoutMs,
+      limits: {
+        cacheBytes: config.NETMON_GRAPH_API_RENDER_CACHE_MIB * 1024 * 1024,
+        maxRenders: config.NETMON_GRAPH_API_MAX_RENDERS,
+        queue: config.NETMON_GRAPH_API_RENDER_QUEUE,
+      },
       assetsDir: config.NETMON_GRAPH_API_ASSETS_DIR ?? defaultAssetsDir,
       // Polling faster than the source is re-read would only fetch the same graph again.
       pollSeconds: Math.max(1, config.NETMON_GRAPH_API_REFRESH_SECONDS),

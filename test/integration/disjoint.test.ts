@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import type { RunResult } from '../../layers/core/process.ts';
+import { waitFor } from '../../layers/core/process.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
 import type { RoundManifest } from '../../layers/domain/round.ts';
+import { instantQuery } from '../../layers/metrics/query.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
+import { soloKey } from '../../layers/store/keys.ts';
 import type { ObjectStore } from '../../layers/store/s3-store.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
@@ -139,5 +142,43 @@ describe('a bandwidth round in node-disjoint slots (6 nodes, maxParallel 3)', ()
       `disjoint round of 6 nodes (maxParallel 3): ${disjoint.seconds.toFixed(1)} s for tests summing ${summed.toFixed(1)} s, ratio ${ratio.toFixed(3)}`,
     );
     expect(ratio).toBeLessThanOrEqual(0.6);
+  });
+
+  it('measures one pair again alone after its slots: parallel/solo near 1 on links that share nothing, in netmon_parallel_solo_ratio', async () => {
+    const { manifest, records } = disjoint;
+    // The first round's check: the first pair (sorted) of a slot of several pairs.
+    expect(manifest.solo).toMatchObject({ src: 'n1', dst: 'n2', state: 'done', reason: null });
+    expect(manifest.closedAt).not.toBeNull();
+    const stored = JSON.parse(
+      Buffer.from((await store.getBytes(soloKey('disjoint', manifest.round))) ?? []).toString(),
+    ) as { parallel: TestRecord; solo: TestRecord; ratios: { figure: string; ratio: number }[] };
+    const parallel = records.find((r) => r.src === 'n1' && r.dst === 'n2') as TestRecord;
+    expect(stored.parallel.runId).toBe(parallel.runId);
+    expect(stored.solo.runId).toBe(manifest.solo?.soloRunId);
+    // Alone: after every test of the round ended.
+    const lastEnd = Math.max(...records.map((r) => Date.parse(r.endTime)));
+    expect(Date.parse(stored.solo.startTime)).toBeGreaterThanOrEqual(lastEnd);
+    const throughput = stored.ratios.find((r) => r.figure === 'throughput_src_to_dst');
+    console.log(
+      `solo check n1>n2: ${stored.ratios.map((r) => `${r.figure} ${r.ratio.toFixed(3)}`).join(', ')}`,
+    );
+    // Each pair has its own shaped veth pair on the bridge: nothing shared, so no interference.
+    expect(throughput?.ratio).toBeGreaterThan(0.9);
+    expect(throughput?.ratio).toBeLessThan(1.1);
+    const query = 'netmon_parallel_solo_ratio{figure="throughput_src_to_dst"}';
+    await waitFor(
+      'Prometheus to scrape the solo ratio',
+      async () => (await instantQuery(fixture.stack.prometheusUrl, query)).length > 0,
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const [sample] = await instantQuery(fixture.stack.prometheusUrl, query);
+    expect(sample?.metric).toMatchObject({
+      job: 'netmon_solo',
+      schedule: 'disjoint',
+      src: 'n1',
+      dst: 'n2',
+      test: 'tcp_upload',
+    });
+    expect(Number(sample?.value[1])).toBeCloseTo(throughput?.ratio ?? 0, 6);
   });
 });

@@ -304,7 +304,12 @@ describe('graph API', () => {
     const again = await get(`${promBase}/graph.svg`, { headers: { 'If-None-Match': etag } });
     expect(again.response.status).toBe(304);
     const health = JSON.parse((await get(`${promBase}/healthz`)).text);
-    expect(health).toEqual({ status: 'ok', source: 'prometheus', from: fixture.stack.prometheusUrl });
+    expect(health).toMatchObject({
+      status: 'ok',
+      source: 'prometheus',
+      from: fixture.stack.prometheusUrl,
+      sourceState: { state: 'ok', lastAnswer: { ok: true } },
+    });
   });
 
   it('as a cloud function: HTTP API events answered by the same server (ETag, 304, 400, page)', async () => {

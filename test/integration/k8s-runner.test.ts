@@ -358,10 +358,14 @@ describe('Kubernetes runner', () => {
       },
     });
     const runner = new KubernetesRunner(core, runnerOptions());
-    await waitFor('the leftover to be old enough', async () => (await runner.cleanupStale(1)) === 1, {
-      timeoutMs: 10_000,
-      intervalMs: 500,
-    });
+    await waitFor(
+      'the leftover to be old enough',
+      async () => (await runner.cleanupStale(1, ['node-1'])) === 1,
+      {
+        timeoutMs: 10_000,
+        intervalMs: 500,
+      },
+    );
     await waitFor('the leftover to be gone', async () => (await podsLeft()).length === 0);
   }, 30_000);
 });

@@ -285,6 +285,39 @@ describe('metrics through the real Pushgateway and Prometheus', () => {
     );
   });
 
+  it('says which mode measured the figures; after a change of mode the pair has one set of series, the newest', async () => {
+    const pair = { schedule: 'modes', src: 'node-a', dst: 'node-b', test: 'tcp_upload' } as const;
+    const serial: TestRecord = { ...success(pair, 'tcp_upload'), concurrency: 'serial' };
+    await pushRecord(stack.pushgatewayUrl, serial);
+    const first = await waitForPairs('the serial push', (p) => shows(p, serial), 'modes');
+    expect(pairOf(first, serial)).toMatchObject({ concurrency: 'serial', connectivity: 1 });
+    const disjoint: TestRecord = {
+      ...failure(pair, 'timeout'),
+      endTime: new Date(Date.parse(serial.endTime) + 1000).toISOString(),
+      concurrency: 'disjoint',
+    };
+    await pushRecord(stack.pushgatewayUrl, disjoint);
+    // Until Prometheus' next scrape marks the serial series stale it may hold both: the reader takes the newer.
+    const second = await waitForPairs('the disjoint push', (p) => shows(p, disjoint), 'modes');
+    expect(second.size).toBe(1);
+    expect(pairOf(second, disjoint)).toMatchObject({
+      concurrency: 'disjoint',
+      connectivity: 0,
+      failureReason: 'timeout',
+      lastSuccessTimestampSeconds: seconds(serial.endTime),
+    });
+    expect(pairOf(second, disjoint).throughput).toEqual({});
+    const modes = async (): Promise<string[]> =>
+      (await instantQuery(stack.prometheusUrl, '{job="netmon",schedule="modes",__name__=~"netmon_.+"}'))
+        .map((s) => s.metric.concurrency ?? '')
+        .filter((mode, i, all) => all.indexOf(mode) === i);
+    await waitFor('the serial series gone from Prometheus', async () => (await modes()).length === 1, {
+      timeoutMs: 15_000,
+      intervalMs: 250,
+    });
+    expect(await modes()).toEqual(['disjoint']);
+  });
+
   it('promtool finds nothing wrong in the gateway exposition after all pushes', async () => {
     const text = await (await fetch(`${stack.pushgatewayUrl}/metrics`)).text();
     // Every kind of series is on the gateway now, failures included.

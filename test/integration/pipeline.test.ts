@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -542,5 +543,45 @@ describe('pipeline', () => {
       const summary = summarizeArchive(parseArchive((await store.getBytes(key)) ?? new Uint8Array(), key));
       expect(summary.throughput.upload.total?.mean).toBeGreaterThan(1e6);
     }
+  }, 240_000);
+
+  it('the Pushgateway away for a round, then back: the next probe pushes what it missed; a failure carries the last success without reading the gateway', async () => {
+    await writeNodes(['a', 'b', 'c']);
+    // A real closed port: nothing listens there.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const away = { ...envFor('away'), NETMON_PUSHGATEWAY_URL: `http://127.0.0.1:${port}` };
+    const round = await planRound('away');
+    const first = await startProbe(away).done;
+    expect(first.exitCode, first.stderr).toBe(0);
+    const records = await results('away', round);
+    expect(pairsOf(records)).toEqual(ALL_PAIRS);
+    expect((await store.list('metrics-pending/away/')).length).toBe(6);
+    // Back: the next run (with nothing queued) pushes the six results.
+    const second = await startProbe(envFor('away')).done;
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(await store.list('metrics-pending/away/')).toEqual([]);
+    const query = 'netmon_test_timestamp_seconds{schedule="away"}';
+    await waitFor(
+      'Prometheus to scrape the caught-up pairs',
+      async () => (await instantQuery(fixture.stack.prometheusUrl, query)).length === 6,
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    for (const sample of await instantQuery(fixture.stack.prometheusUrl, query)) {
+      const record = records.find((r) => r.src === sample.metric.src && r.dst === sample.metric.dst);
+      expect(Number(sample.value[1]), `${sample.metric.src}>${sample.metric.dst}`).toBe(
+        Date.parse(record?.endTime ?? '') / 1000,
+      );
+    }
+    // The cut pair failed with no success before: never. The pair's state now holds that, so the
+    // next failure needs no read of the gateway's groups.
+    const cut = records.find((r) => r.src === 'a' && r.dst === 'c');
+    expect(cut).toMatchObject({ connectivity: 0 });
+    const state = JSON.parse(Buffer.from((await store.getBytes('pairs/away/a/c.json')) ?? []).toString());
+    expect(state).toEqual({ lastSuccessTime: null, resultKey: `results/away/${round}/a/c.json` });
+    const good = JSON.parse(Buffer.from((await store.getBytes('pairs/away/a/b.json')) ?? []).toString());
+    expect(good.lastSuccessTime).toBe(records.find((r) => r.src === 'a' && r.dst === 'b')?.endTime);
   }, 240_000);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pairKey } from '../../layers/domain/pairs.ts';
 import type { Schedule } from '../../layers/domain/schedule.ts';
-import { type PlanDeps, plan } from '../../layers/pipeline/plan.ts';
+import { type PlanDeps, plan, planFailures } from '../../layers/pipeline/plan.ts';
 import { latestManifest, saveManifest } from '../../layers/pipeline/round.ts';
 import { planDepsFrom } from '../../layers/wiring/context.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
@@ -110,5 +110,62 @@ describe('plan', () => {
     expect(few?.action).toBe('too-few-nodes');
     expect(await drain()).toHaveLength(0);
     await fixture.writeNodes(nodes);
+  });
+
+  it('plans the other schedules when one manifest is unreadable, and fails the run naming it', async () => {
+    const at = new Date('2026-11-26T11:01:00Z');
+    const [opened] = await plan({ ...deps, now: () => at }, [schedule('broken')]);
+    expect(opened?.action).toBe('opened');
+    await drain();
+    const [key] = await deps.store.list('rounds/broken/');
+    // A truncated write: the first half of the manifest.
+    const bytes = Buffer.from((await deps.store.getBytes(key as string)) ?? []);
+    await deps.store.putText(
+      key as string,
+      bytes.subarray(0, bytes.length / 2).toString(),
+      'application/json',
+    );
+    const outcomes = await plan({ ...deps, now: () => new Date('2026-11-26T11:11:00Z') }, [
+      schedule('broken'),
+      schedule('healthy'),
+    ]);
+    expect(outcomes[0]).toMatchObject({ schedule: 'broken', action: 'failed', round: null });
+    expect(outcomes[0] && 'message' in outcomes[0] ? outcomes[0].message : '').toContain(key);
+    expect(outcomes[1]).toMatchObject({ schedule: 'healthy', action: 'opened', queued: 12 });
+    expect(await drain()).toHaveLength(12);
+    expect(planFailures(outcomes)?.message).toMatch(
+      /^1 of 2 schedules not planned: broken: .*not valid JSON/,
+    );
+    expect(planFailures(outcomes.slice(1))).toBeUndefined();
+  });
+
+  it('sends a round again at the next plan when SQS refused its first send (no hour-long stall)', async () => {
+    const refusing = await planDepsFrom({
+      ...fixture.env,
+      NETMON_SQS_QUEUE_URL: `${fixture.env.NETMON_SQS_QUEUE_URL}-gone`,
+    });
+    const at = new Date('2026-11-26T12:01:00Z');
+    const [failed] = await plan({ ...refusing, now: () => at }, [schedule('refused')]);
+    expect(failed).toMatchObject({ schedule: 'refused', action: 'failed' });
+    expect(await drain()).toHaveLength(0);
+    // One minute later, with SQS answering again and the default requeue delay of an hour.
+    const [again] = await plan({ ...deps, now: () => new Date('2026-11-26T12:02:00Z') }, [
+      schedule('refused'),
+    ]);
+    expect(again).toMatchObject({ action: 'requeued', round: '20261126T120000.000Z', queued: 12 });
+    expect((await drain()).map(pairKey).sort()).toHaveLength(12);
+    const [waiting] = await plan({ ...deps, now: () => new Date('2026-11-26T12:03:00Z') }, [
+      schedule('refused'),
+    ]);
+    expect(waiting).toMatchObject({ action: 'waiting', remaining: 12 });
+  });
+
+  it('takes the requeue delay from NETMON_REQUEUE_AFTER_SECONDS, and names the setting when it is wrong', async () => {
+    expect(
+      (await planDepsFrom({ ...fixture.env, NETMON_REQUEUE_AFTER_SECONDS: '120' })).requeueAfterSeconds,
+    ).toBe(120);
+    await expect(planDepsFrom({ ...fixture.env, NETMON_REQUEUE_AFTER_SECONDS: '5' })).rejects.toThrow(
+      /NETMON_REQUEUE_AFTER_SECONDS.*5.*whole seconds from 60 to 86400/,
+    );
   });
 });

@@ -7,6 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleAll } from '../../infra/build/bundle.ts';
 import { runProcess } from '../../layers/core/process.ts';
+import {
+  archiveKey,
+  graphKey,
+  metricsPendingKey,
+  pairStateKey,
+  resultKey,
+  roundKey,
+  soloKey,
+} from '../../layers/store/keys.ts';
 import { packageOffline, SECRETS_EXTENSION_LAYER_ARN } from '../helpers/osls.ts';
 
 /**
@@ -181,13 +190,13 @@ function expectScoped(name: string, statement: Statement): void {
     const onObjects = actions.some((action) => action.endsWith('Object'));
     for (const target of targets) {
       expect(target?.id, label).toBe('NetmonBucket');
-      if (onObjects) expect(target?.objects, label).toMatch(/^[a-z]+\/\*$/);
+      if (onObjects) expect(target?.objects, label).toMatch(/^[a-z][a-z-]*\/\*$/);
       else expect(target?.objects, label).toBeUndefined();
     }
     // Listing: only under the one prefix the function reads or prunes.
     if (!onObjects) {
       expect(statement.Condition, label).toEqual({
-        StringLike: { 's3:prefix': expect.stringMatching(/^[a-z]+\/\*$/) },
+        StringLike: { 's3:prefix': expect.stringMatching(/^[a-z][a-z-]*\/\*$/) },
       });
     }
   }
@@ -395,6 +404,45 @@ describe('serverless.yml packaged by osls', () => {
     );
   });
 
+  it('bounds the versioned bucket with lifecycle rules on the key layout of layers/store/keys.ts', () => {
+    const bucket = resources.NetmonBucket?.Properties;
+    expect(bucket?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    interface Rule {
+      Id: string;
+      Status: string;
+      Prefix?: string;
+      ExpirationInDays?: number;
+      NoncurrentVersionExpiration?: { NoncurrentDays: number };
+    }
+    const rules = (bucket?.LifecycleConfiguration as { Rules: Rule[] } | undefined)?.Rules ?? [];
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) expect(rule.Status, rule.Id).toBe('Enabled');
+    // Every rewrite (a manifest per finished test, graphs/latest/* per render) leaves a noncurrent
+    // version: a whole-bucket rule expires them, and the delete markers left with nothing behind them.
+    expect(rules.find((rule) => rule.Prefix === undefined)).toMatchObject({
+      NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+      ExpiredObjectDeleteMarker: true,
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+    });
+    // The age of a key: the days of the rule whose prefix it starts with (the default params).
+    const expiresAfter = (key: string): number | undefined => {
+      const matching = rules.filter((rule) => rule.Prefix !== undefined && key.startsWith(rule.Prefix));
+      expect(matching.length, key).toBeLessThanOrEqual(1);
+      return matching[0]?.ExpirationInDays;
+    };
+    const time = new Date('2026-11-26T07:50:12Z');
+    expect(expiresAfter(roundKey('hourly', '20261126T075012.000Z'))).toBe(90);
+    expect(expiresAfter(resultKey('hourly', '20261126T075012.000Z', 'node-a', 'node-b'))).toBe(90);
+    expect(expiresAfter(soloKey('hourly', '20261126T075012.000Z'))).toBe(90);
+    expect(expiresAfter(pairStateKey('hourly', 'node-a', 'node-b'))).toBe(90);
+    expect(expiresAfter(metricsPendingKey('hourly', 'node-a', 'node-b'))).toBe(90);
+    // The raw record outlives the rounds that made it.
+    expect(expiresAfter(archiveKey('hourly', 'node-a', 'node-b', 'tcp_upload', time))).toBe(730);
+    // render keeps its own NETMON_GRAPH_KEEP sets; an age rule would delete graphs/latest/.
+    expect(expiresAfter(graphKey('latest', 'svg'))).toBeUndefined();
+    expect(expiresAfter(graphKey(time, 'svg'))).toBeUndefined();
+  });
+
   it('queues work in a FIFO queue whose dead-letter queue is FIFO too', () => {
     const queue = resources.WorkQueue;
     const dlq = resources.DeadLetterQueue;
@@ -416,6 +464,21 @@ describe('serverless.yml packaged by osls', () => {
       const variables = (lambda(name)[1].Properties.Environment as { Variables: Json }).Variables;
       expect(variables.NETMON_SQS_QUEUE_URL, name).toEqual({ Ref: 'WorkQueue' });
     }
+  });
+
+  it('raises an alarm when a pair lands in the dead-letter queue, notifying the topic only when one is given', () => {
+    const alarm = resources.DeadLetterAlarm;
+    expect(alarm?.Type).toBe('AWS::CloudWatch::Alarm');
+    expect(alarm?.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DeadLetterQueue', 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(alarm?.Properties.AlarmActions).toEqual({
+      'Fn::If': ['HasAlarmTopic', [''], { Ref: 'AWS::NoValue' }],
+    });
   });
 
   it('gives each function a role of its own, its S3 and SQS rights scoped to the bucket and the queue', () => {

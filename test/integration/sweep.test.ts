@@ -8,11 +8,19 @@ import { helmBinary } from '../../infra/cluster/control-plane.ts';
 import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { type ManagedProcess, type RunResult, runProcess, waitFor } from '../../layers/core/process.ts';
 import { orderedPairs } from '../../layers/domain/pairs.ts';
-import { instantQuery } from '../../layers/metrics/query.ts';
+import type { TestRecord } from '../../layers/domain/record.ts';
+import { readArchiveFile } from '../../layers/flent/archive.ts';
+import { summarizeArchive } from '../../layers/flent/summary.ts';
+import { parseGraphJson } from '../../layers/graph/json.ts';
+import { EDGE_COLORS } from '../../layers/graph/palette.ts';
+import { pushRecord } from '../../layers/metrics/push.ts';
+import { instantQuery, queryLatestPairs } from '../../layers/metrics/query.ts';
 import { querySweepPairs, type SweepPairMetrics } from '../../layers/metrics/sweep.ts';
+import { render } from '../../layers/pipeline/render.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import type { SweepReport } from '../../layers/pipeline/sweep.ts';
 import { storeFrom } from '../../layers/wiring/context.ts';
+import { elementsNamed, parseXml, type XmlElement } from '../fixtures/graph/models.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startSweep } from '../helpers/probes.ts';
 
@@ -43,6 +51,38 @@ async function runSweep(): Promise<SweepReport> {
 
 async function sweptPairs(): Promise<SweepPairMetrics[]> {
   return querySweepPairs(fixture.stack.prometheusUrl);
+}
+
+/** A successful tcp_upload of the pair that ended now, as the probe pushes it (a real archive's figures). */
+async function passedTest(src: string, dst: string): Promise<TestRecord> {
+  const archive = fileURLToPath(new URL('../fixtures/flent/tcp_upload.flent.gz', import.meta.url));
+  const end = new Date();
+  return {
+    version: 1,
+    schedule: SCHEDULE,
+    round: 'before-the-cut',
+    src,
+    dst,
+    test: 'tcp_upload',
+    runId: `${src}-${dst}-before-the-cut`,
+    startTime: new Date(end.getTime() - 9_000).toISOString(),
+    endTime: end.toISOString(),
+    durationSeconds: 9,
+    connectivity: 1,
+    reason: null,
+    message: null,
+    exitCode: 0,
+    stderrTail: null,
+    archiveKey: null,
+    summary: summarizeArchive(await readArchiveFile(archive)),
+    concurrency: 'serial',
+  };
+}
+
+/** The edge groups of an SVG by their title ("src->dst"). */
+function svgEdges(svg: string): Map<string, XmlElement> {
+  const edges = elementsNamed(parseXml(svg), 'g').filter((g) => g.attrs.class?.split(' ').includes('edge'));
+  return new Map(edges.map((g) => [g.children.find((c) => c.name === 'title')?.text ?? '', g]));
 }
 
 beforeAll(async () => {
@@ -112,9 +152,12 @@ describe('sweep on 8 simulated nodes', () => {
     expect((await probe.done).exitCode).toBe(0);
   }, 90_000);
 
-  it('a cut right after a sweep (the worst moment) is connectivity 0 in Prometheus within 90 s at a sweep a minute', async () => {
+  it('a cut right after a sweep (the worst moment) is connectivity 0 in Prometheus and red in the next render within 90 s at a sweep a minute', async () => {
     const tick = Date.now();
     await runSweep();
+    // The pair's last bandwidth test passed just before the cut: the render must trust the newer sweep over it.
+    const before = await passedTest('n3', 'n4');
+    await pushRecord(fixture.stack.pushgatewayUrl, before);
     await cluster.cut('n3', 'n4');
     const cutAt = Date.now();
     // The CronJob's next tick.
@@ -131,10 +174,54 @@ describe('sweep on 8 simulated nodes', () => {
       },
     );
     const detectedSeconds = (Date.now() - cutAt) / 1000;
+    // The test's figures are in Prometheus too (pushed a minute ago), still saying 1.
+    const tested = (await queryLatestPairs(fixture.stack.prometheusUrl, { schedule: SCHEDULE })).find(
+      (p) => p.src === 'n3' && p.dst === 'n4',
+    );
+    expect(tested).toMatchObject({ connectivity: 1, concurrency: 'serial', test: 'tcp_upload' });
+
+    // The next render (the render CronJob's run), against the same Prometheus and S3.
+    const store = storeFrom(env);
+    const report = await render({
+      store,
+      prometheusUrl: fixture.stack.prometheusUrl,
+      clusterName: 'sweep',
+      maxAgeSeconds: 600,
+      keep: 2,
+    });
+    const renderedSeconds = (Date.now() - cutAt) / 1000;
     console.info(
-      `cut n3>n4 seen in Prometheus after ${detectedSeconds.toFixed(1)} s (sweep ${next.durationSeconds} s)`,
+      `cut n3>n4 seen in Prometheus after ${detectedSeconds.toFixed(1)} s, red in the render after ${renderedSeconds.toFixed(1)} s (sweep ${next.durationSeconds} s)`,
     );
     expect(detectedSeconds).toBeLessThan(90);
+    expect(renderedSeconds).toBeLessThanOrEqual(90);
+    const read = async (key: string): Promise<string> =>
+      Buffer.from((await store.getBytes(key)) ?? new Uint8Array()).toString();
+    const model = parseGraphJson(await read(report.stored.latest.json));
+    const edgeOf = (src: string, dst: string) => model.edges.find((e) => e.src === src && e.dst === dst);
+    expect(model.edges).toHaveLength(56);
+    expect(edgeOf('n3', 'n4')).toMatchObject({
+      connectivity: 0,
+      reason: 'unreachable',
+      connectivitySource: 'sweep',
+      concurrency: 'serial',
+      lastTest: { connectivity: 1, testedAt: before.endTime },
+      sweep: { connectivity: 0, received: 0, lossRatio: 1 },
+      stale: false,
+    });
+    expect(Date.parse(edgeOf('n3', 'n4')?.connectivityAt ?? '')).toBeGreaterThan(Date.parse(before.endTime));
+    // The test's throughput stays on the edge: the sweep decides connectivity only.
+    expect(edgeOf('n3', 'n4')?.throughput?.mean).toBeGreaterThan(0);
+    // Every other direction, swept only or tested too, reached its peer in the last sweep.
+    const others = model.edges.filter((e) => !(e.src === 'n3' && e.dst === 'n4'));
+    expect(others.filter((e) => e.connectivity !== 1 || e.connectivitySource !== 'sweep')).toEqual([]);
+    const svg = svgEdges(await read(report.stored.latest.svg));
+    expect(svg.size).toBe(56);
+    const red = [...svg].filter(
+      ([, g]) => elementsNamed([g], 'path')[0]?.attrs.stroke === EDGE_COLORS.failed,
+    );
+    expect(red.map(([title]) => title)).toEqual(['n3->n4']);
+    expect(svg.get('n3->n4')?.attrs.class?.split(' ')).toContain('netmon-failed');
     expect(await cutPair()).toMatchObject({ received: 0, lossRatio: 1, rttMedianSeconds: null });
     const back = (await sweptPairs()).find((p) => p.src === 'n4' && p.dst === 'n3');
     expect(back?.connectivity).toBe(1);
@@ -147,5 +234,5 @@ describe('sweep on 8 simulated nodes', () => {
     const rule = (parse(rendered.stdout) as PrometheusRule).spec.groups[0]?.rules[0];
     const firing = await instantQuery(fixture.stack.prometheusUrl, rule?.expr ?? '');
     expect(firing.map((s) => `${s.metric.src}>${s.metric.dst}`)).toEqual(['n3>n4']);
-  }, 120_000);
+  }, 150_000);
 });

@@ -147,6 +147,26 @@ describe('TestSchedule CRD', () => {
     });
   });
 
+  it('accepts a timeoutSeconds of exactly length + 2 x delay + 10', async () => {
+    await create('exact-timeout', { schedule: '0 * * * *', test: 'rrul', length: 30, timeoutSeconds: 44 });
+    await create('no-delay', {
+      schedule: '0 * * * *',
+      test: 'ping',
+      length: 5,
+      delay: 0,
+      timeoutSeconds: 15,
+    });
+    expect(
+      await refusal('no-delay-short', {
+        schedule: '0 * * * *',
+        test: 'ping',
+        length: 5,
+        delay: 0,
+        timeoutSeconds: 14,
+      }),
+    ).toContain('timeoutSeconds must be at least length + 2 x delay + 10');
+  });
+
   it.each([
     ['bad-cron', { schedule: 'every hour', test: 'ping' }, 'spec.schedule'],
     ['bad-test', { schedule: '0 * * * *', test: 'iperf3' }, 'spec.test'],
@@ -157,7 +177,13 @@ describe('TestSchedule CRD', () => {
     [
       'short-timeout',
       { schedule: '0 * * * *', test: 'ping', length: 60, timeoutSeconds: 30 },
-      'timeoutSeconds must be longer than length',
+      'timeoutSeconds must be at least length + 2 x delay + 10',
+    ],
+    // rrul of 30 s with the default delay of 2: 30 + 4 + 10 to start.
+    [
+      'rrul-timeout-31',
+      { schedule: '0 * * * *', test: 'rrul', length: 30, timeoutSeconds: 31 },
+      'timeoutSeconds must be at least length + 2 x delay + 10',
     ],
   ])('refuses %s, naming the field', async (name, spec, field) => {
     expect(await refusal(name, spec)).toContain(field);
@@ -280,6 +306,28 @@ describe('Helm chart', () => {
     );
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/schedules\/0\/test|schedules\.0\.test/);
+  });
+
+  it('refuses a schedule whose timeoutSeconds every test would die at, with the shortest it takes', async () => {
+    const schedule = ['schedules[0].name=bw', 'schedules[0].schedule=0 * * * *', 'schedules[0].test=rrul'];
+    const short = await helmTemplate(...schedule, 'schedules[0].length=30', 'schedules[0].timeoutSeconds=31');
+    expect(short.exitCode).not.toBe(0);
+    expect(short.stderr).toContain(
+      'schedules[0].timeoutSeconds (31) is too short: every test would die at it; at least length + 2 x delay + 10 s to start = 44',
+    );
+    const delayed = await helmTemplate(
+      ...schedule,
+      'schedules[0].length=30',
+      'schedules[0].delay=5',
+      'schedules[0].timeoutSeconds=49',
+    );
+    expect(delayed.stderr).toContain('= 50');
+    const enough = await helmTemplate(
+      ...schedule,
+      'schedules[0].length=30',
+      'schedules[0].timeoutSeconds=44',
+    );
+    expect(enough.exitCode, enough.stderr).toBe(0);
   });
 
   it('takes endpoints and credentials from Secrets in every CronJob', async () => {
@@ -418,7 +466,7 @@ describe('Helm chart', () => {
     expect(dashboardOf(await render('grafana.dashboard=false'))).toBeUndefined();
   });
 
-  it('runs the graph API as a hardened Deployment behind a Service, probed on /healthz; graphApi.* values apply', async () => {
+  it('runs the graph API as a hardened Deployment behind a Service, probed on /livez; graphApi.* values apply', async () => {
     const manifests = await render(
       'graphApi.source=prometheus',
       'graphApi.replicas=2',
@@ -463,8 +511,9 @@ describe('Helm chart', () => {
       key: 'AWS_SECRET_ACCESS_KEY',
     });
     expect(container?.ports).toEqual([{ name: 'http', containerPort: 9090, protocol: 'TCP' }]);
+    // /livez, not /healthz: a failing S3 or Prometheus must not restart the pod or empty the Service.
     for (const probe of [container?.readinessProbe, container?.livenessProbe]) {
-      expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      expect(probe?.httpGet).toEqual({ path: '/livez', port: 'http' });
     }
     expect(container?.resources?.limits).toEqual({ memory: '512Mi' });
     // The Service reaches exactly these pods, on the named port.

@@ -1,7 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Barrier } from '../../layers/core/barrier.ts';
 import { parseSchedules } from '../../layers/core/schedules.ts';
-import { disjointSlots, pairKey } from '../../layers/domain/pairs.ts';
+import type { FlentSummary } from '../../layers/domain/figures.ts';
+import { disjointSlots, orderedPairs, pairKey } from '../../layers/domain/pairs.ts';
+import { nextSoloPair, soloRatios } from '../../layers/domain/solo.ts';
+import { parseArchive } from '../../layers/flent/archive.ts';
+import { summarizeArchive } from '../../layers/flent/summary.ts';
+import { soloSamples } from '../../layers/metrics/solo.ts';
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `node-${i + 1}`);
 
@@ -74,5 +80,63 @@ describe('concurrency in a schedule', () => {
         '[{"name":"bw","cron":"0 * * * *","test":"ping","lengthSeconds":10,"concurrency":{"mode":"disjoint","maxParallel":0}}]',
       ),
     ).toThrow(/concurrency\.maxParallel/);
+  });
+});
+
+function archive(name: string): FlentSummary {
+  const path = new URL(`../fixtures/flent/${name}.flent.gz`, import.meta.url).pathname;
+  return summarizeArchive(parseArchive(readFileSync(path), path));
+}
+
+describe('the solo check of a disjoint round', () => {
+  it('rotates through every pair, one per round, and starts again', () => {
+    const pairs = orderedPairs(names(4));
+    const seen: string[] = [];
+    let previous: { src: string; dst: string } | undefined;
+    for (let round = 0; round < pairs.length + 1; round += 1) {
+      previous = nextSoloPair(pairs, previous);
+      seen.push(pairKey(previous as { src: string; dst: string }));
+    }
+    expect(new Set(seen.slice(0, pairs.length)).size).toBe(pairs.length);
+    expect(seen[pairs.length]).toBe(seen[0]);
+    expect(nextSoloPair([], undefined)).toBeUndefined();
+  });
+
+  it("goes on after the previous round's pair when that pair left the cluster", () => {
+    const pairs = orderedPairs(['a', 'c', 'd']);
+    expect(nextSoloPair(pairs, { src: 'b', dst: 'a' })).toEqual({ src: 'c', dst: 'a' });
+    expect(nextSoloPair(pairs, { src: 'z', dst: 'a' })).toEqual({ src: 'a', dst: 'c' });
+  });
+
+  it('gives parallel/solo for each headline figure both tests have', () => {
+    const rrul = archive('rrul');
+    expect(soloRatios(rrul, rrul).map((r) => [r.figure, r.ratio])).toEqual([
+      ['throughput_src_to_dst', 1],
+      ['throughput_dst_to_src', 1],
+      ['latency', 1],
+    ]);
+    const upload = archive('tcp_upload');
+    const slower: FlentSummary = structuredClone(upload);
+    const total = slower.throughput.upload.total;
+    if (total?.mean == null) throw new Error('the tcp_upload fixture has no upload total');
+    total.mean /= 2;
+    const [throughput] = soloRatios(slower, upload);
+    expect(throughput).toMatchObject({ figure: 'throughput_src_to_dst', ratio: 0.5 });
+    expect(soloRatios(null, upload)).toEqual([]);
+  });
+
+  it('pushes one sample per ratio, labelled with the pair, the test and the figure', () => {
+    const check = {
+      src: 'a',
+      dst: 'b',
+      ratios: [{ figure: 'latency' as const, parallel: 2e-3, solo: 1e-3, ratio: 2 }],
+    };
+    expect(soloSamples(check as never, 'rrul')).toEqual([
+      {
+        def: expect.objectContaining({ name: 'netmon_parallel_solo_ratio' }),
+        labels: { src: 'a', dst: 'b', test: 'rrul', figure: 'latency' },
+        value: 2,
+      },
+    ]);
   });
 });

@@ -83,7 +83,7 @@ describe('runFlent failure reasons', () => {
       '-c',
       '3',
       '-p',
-      '100',
+      '20',
       '-t',
       '500',
       HOST,

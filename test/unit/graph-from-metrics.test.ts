@@ -17,6 +17,7 @@ function pair(src: string, dst: string, fields: Partial<PairMetrics> = {}): Pair
     src,
     dst,
     test: 'ping',
+    concurrency: 'serial',
     connectivity: 1,
     failureReason: null,
     pushTimeSeconds: T0,

@@ -50,6 +50,11 @@ describe('graph JSON', () => {
       'throughput',
       'tests',
       'measuredAt',
+      'connectivitySource',
+      'connectivityAt',
+      'concurrency',
+      'sweep',
+      'lastTest',
       'ageSeconds',
       'stale',
     ]);

@@ -85,6 +85,8 @@ describe('test pods', () => {
     expect(netserver?.readinessProbe?.tcpSocket).toEqual({ host: '10.0.0.2', port: 12999 });
     expect(irtt?.command).toEqual(['irtt', 'server', '-b', '10.0.0.2:2199']);
     expect(irtt?.ports).toEqual([{ name: 'irtt', containerPort: 2199, protocol: 'UDP' }]);
+    // netserver is not PID 1 (which ignores SIGTERM): a deleted server pod stops without its grace period.
+    expect(server.spec?.shareProcessNamespace).toBe(true);
     const client = clientPod(request, context, { ...settings, ports }, '10.0.0.2');
     expect(client.spec?.containers[0]?.env).toContainEqual({ name: 'NETMON_NETSERVER_PORT', value: '12999' });
   });

@@ -6,6 +6,7 @@ import {
   ALL_METRICS,
   base64Value,
   encodeGroupings,
+  GROUPING_LABELS,
   groupingPath,
   needsBase64,
 } from '../../layers/metrics/names.ts';
@@ -122,6 +123,13 @@ describe('metric definitions', () => {
       expect(def.help.length).toBeGreaterThan(20);
       expect(def.labelNames).toContain('test');
     }
+  });
+
+  it('carry the concurrency label (how the round ran), never as a grouping label', () => {
+    for (const def of ALL_METRICS)
+      expect(def.labelNames.slice(0, 2), def.name).toEqual(['test', 'concurrency']);
+    // A grouping label would give each mode its own group: the old mode's figures would never be replaced.
+    expect(GROUPING_LABELS).not.toContain('concurrency');
   });
 
   it('carry throughput in bytes per second (promtool rejects bits)', () => {

@@ -48,7 +48,11 @@ describe('samples of a record', () => {
     const samples = recordSamples(record('tcp_download', summary), null);
     const mean = find(samples, 'netmon_throughput_mean_bytes_per_second');
     expect(mean).toHaveLength(1);
-    expect(mean[0]?.labels).toEqual({ test: 'tcp_download', direction: 'dst_to_src' });
+    expect(mean[0]?.labels).toEqual({
+      test: 'tcp_download',
+      concurrency: 'serial',
+      direction: 'dst_to_src',
+    });
     expect(mean[0]?.value).toBe((summary.throughput.download.total?.mean ?? Number.NaN) / 8);
     const median = find(samples, 'netmon_latency_median_seconds', { probe: 'icmp' });
     expect(median[0]?.value).toBe(summary.latency['Ping (ms) ICMP']?.median);
@@ -85,8 +89,23 @@ describe('samples of a record', () => {
       'netmon_test_timestamp_seconds',
     ]);
     expect(find(samples, 'netmon_connectivity')[0]?.value).toBe(0);
-    expect(find(samples, 'netmon_failure_info')[0]?.labels).toEqual({ test: 'rrul', reason: 'unreachable' });
+    expect(find(samples, 'netmon_failure_info')[0]?.labels).toEqual({
+      test: 'rrul',
+      concurrency: 'serial',
+      reason: 'unreachable',
+    });
     expect(find(samples, 'netmon_last_success_timestamp_seconds')[0]?.value).toBe(1_700_000_000);
+  });
+
+  it("every series says how its round ran: the record's concurrency, serial for records without one", async () => {
+    const summary = await summaryOf('rrul');
+    const disjoint = recordSamples({ ...record('rrul', summary), concurrency: 'disjoint' }, null);
+    expect(disjoint.length).toBeGreaterThan(10);
+    expect(new Set(disjoint.map((s) => s.labels.concurrency))).toEqual(new Set(['disjoint']));
+    const legacy = recordSamples(record('rrul', summary), null);
+    expect(new Set(legacy.map((s) => s.labels.concurrency))).toEqual(new Set(['serial']));
+    // Every gauge declares the label, or prom-client would refuse the sample.
+    for (const { def } of disjoint) expect(def.labelNames).toContain('concurrency');
   });
 
   it('a first failure has no last success at all', () => {
@@ -135,6 +154,57 @@ describe('assembling query results into pairs', () => {
     expect(ab?.throughput).toEqual({ dst_to_src: { mean: 10_000_000, median: null, p99: null } });
     expect(ac).toMatchObject({ connectivity: 0, failureReason: 'timeout' });
     expect([ac?.latency, ac?.throughput]).toEqual([{}, {}]);
+  });
+
+  it('reads the concurrency label back; a pair in both modes at once keeps only the newer test', () => {
+    const mode = (concurrency: string, end: number, connectivity: string, mean: string): VectorSample[] => [
+      sample({ __name__: 'netmon_connectivity', test: 'tcp_upload', concurrency }, connectivity),
+      sample({ __name__: 'netmon_test_timestamp_seconds', test: 'tcp_upload', concurrency }, String(end)),
+      sample(
+        {
+          __name__: 'netmon_throughput_mean_bytes_per_second',
+          test: 'tcp_upload',
+          concurrency,
+          direction: 'src_to_dst',
+        },
+        mean,
+      ),
+    ];
+    const push = sample({ __name__: 'push_time_seconds' }, String(at));
+    // Prometheus still answers with the serial series until its next scrape marks them stale.
+    const newerDisjoint = assemblePairs([
+      ...mode('serial', at - 600, '1', '1000'),
+      push,
+      ...mode('disjoint', at - 5, '0', '2000'),
+    ]);
+    expect(newerDisjoint).toHaveLength(1);
+    expect(newerDisjoint[0]).toMatchObject({
+      concurrency: 'disjoint',
+      connectivity: 0,
+      testTimestampSeconds: at - 5,
+      pushTimeSeconds: at,
+      throughput: { src_to_dst: { mean: 16_000 } },
+    });
+    const newerSerial = assemblePairs([
+      ...mode('disjoint', at - 600, '0', '2000'),
+      ...mode('serial', at - 5, '1', '1000'),
+      push,
+    ]);
+    expect(newerSerial[0]).toMatchObject({
+      concurrency: 'serial',
+      connectivity: 1,
+      testTimestampSeconds: at - 5,
+    });
+    // Series pushed before the label existed count as one more set: the newer still wins.
+    const legacy = mode('serial', at - 600, '0', '1').map((s) => {
+      const { concurrency: _mode, ...metric } = s.metric;
+      return { ...s, metric };
+    });
+    expect(assemblePairs([...legacy, ...mode('serial', at - 5, '1', '1000')])[0]).toMatchObject({
+      concurrency: 'serial',
+      connectivity: 1,
+    });
+    expect(assemblePairs(legacy)[0]).toMatchObject({ concurrency: null, connectivity: 0 });
   });
 
   it('treats a missing label as the empty value (Prometheus drops empty labels)', () => {

@@ -10,7 +10,6 @@ import {
   type TestClocks,
   worseClock,
 } from '../../layers/domain/one-way.ts';
-import type { TestRecord } from '../../layers/domain/record.ts';
 import { UDP_LATENCY_SERIES } from '../../layers/domain/test-types.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
 import { decodeReport, encodeReport } from '../../layers/flent/compact.ts';
@@ -20,6 +19,7 @@ import { toGraphML } from '../../layers/graph/graphml.ts';
 import { parseGraphJson, toGraphJson } from '../../layers/graph/json.ts';
 import { recordSamples } from '../../layers/metrics/push.ts';
 import { assemblePairs } from '../../layers/metrics/query.ts';
+import { testRecord } from '../helpers/records.ts';
 
 /**
  * The published one-way figures: from udp_latency's summary (a real archive
@@ -127,36 +127,23 @@ describe('published one-way figures', () => {
 });
 
 describe('one-way figures on their way out', () => {
-  const record: TestRecord = {
-    version: 1,
-    schedule: 'owd',
-    round: 'r1',
-    src: 'a',
-    dst: 'b',
-    test: 'udp_latency',
+  const record = testRecord({
     runId: 'run-1',
-    startTime: '2026-12-02T00:00:00.000Z',
-    endTime: '2026-12-02T00:00:05.000Z',
-    durationSeconds: 5,
-    connectivity: 1,
-    reason: null,
-    message: null,
-    exitCode: 0,
-    stderrTail: null,
-    archiveKey: null,
     summary: withMedians(-0.0004, 0.0016),
     clocks: oneClock,
     oneWay: publishedOneWay(withMedians(-0.0004, 0.0016), { src: clock(), dst: clock({ clockId: 'b' }) }),
-  };
+  });
 
   it("as gauges and read back from Prometheus' answer: the same figures, no negative delay, the bound and the flag", () => {
     const samples = recordSamples(record, null);
     const names = samples.map((s) => `${s.def.name}${JSON.stringify(s.labels)}=${s.value}`);
     expect(names.filter((n) => n.startsWith('netmon_one_way_delay_seconds'))).toEqual([
-      'netmon_one_way_delay_seconds{"test":"udp_latency","probe":"udp","direction":"dst_to_src"}=0.0016',
+      'netmon_one_way_delay_seconds{"test":"udp_latency","concurrency":"serial","probe":"udp","direction":"dst_to_src"}=0.0016',
     ]);
-    expect(names).toContain('netmon_one_way_delay_trusted{"test":"udp_latency"}=0');
-    expect(names).toContain('netmon_clock_error_bound_seconds{"test":"udp_latency"}=0.004');
+    expect(names).toContain('netmon_one_way_delay_trusted{"test":"udp_latency","concurrency":"serial"}=0');
+    expect(names).toContain(
+      'netmon_clock_error_bound_seconds{"test":"udp_latency","concurrency":"serial"}=0.004',
+    );
     const pairs = assemblePairs(
       samples.map((s) => ({
         metric: { __name__: s.def.name, job: 'netmon', schedule: 'owd', src: 'a', dst: 'b', ...s.labels },
@@ -270,29 +257,15 @@ describe('one-way figures in the graph', () => {
         .flatMap((dst) => {
           const offset = (clockOf[dst] as number) - (clockOf[src] as number) + moved(src, dst);
           const summaryOf = withMedians(0.0005 + offset, 0.0005 - offset);
-          const record: TestRecord = {
-            version: 1,
-            schedule: 'owd',
-            round: 'r1',
+          const record = testRecord({
             src,
             dst,
-            test: 'udp_latency',
-            runId: `${src}-${dst}`,
-            startTime: '2026-12-02T00:00:00.000Z',
-            endTime: '2026-12-02T00:00:05.000Z',
-            durationSeconds: 5,
-            connectivity: 1,
-            reason: null,
-            message: null,
-            exitCode: 0,
-            stderrTail: null,
-            archiveKey: null,
             summary: summaryOf,
             oneWay: publishedOneWay(summaryOf, {
               src: clock({ clockId: src }),
               dst: clock({ clockId: dst }),
             }),
-          };
+          });
           return recordSamples(record, null).map((s) => ({
             metric: { __name__: s.def.name, job: 'netmon', schedule: 'owd', src, dst, ...s.labels },
             value: [0, String(s.value)] as [number, string],

@@ -130,8 +130,19 @@ describe('schedules', () => {
       'NETMON_SCHEDULES[0].lengthSeconds',
     ],
     ['not json', 'NETMON_SCHEDULES'],
+    [
+      '[{"name":"a","cron":"* * * * *","test":"rrul","lengthSeconds":30,"timeoutSeconds":31}]',
+      'NETMON_SCHEDULES[0].timeoutSeconds: 31 is not valid; expected at least 44 seconds (length + 2 x delay + 10 s to start)',
+    ],
   ])('refuses %s naming %s', (json, field) => {
     expect(() => parseSchedules(json)).toThrow(field);
+  });
+
+  it('takes a timeoutSeconds of exactly length + 2 x delay + 10', () => {
+    const [schedule] = parseSchedules(
+      '[{"name":"a","cron":"* * * * *","test":"ping","lengthSeconds":5,"delaySeconds":0,"timeoutSeconds":15}]',
+    );
+    expect(schedule?.timeoutSeconds).toBe(15);
   });
 
   it('finds the latest tick at or before now, in the schedule time zone', () => {

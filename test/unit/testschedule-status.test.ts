@@ -96,6 +96,18 @@ describe('TestSchedule status', () => {
     expect(
       readyCondition({ schedule: 's', action: 'too-few-nodes', round: null, message: '0 of 3 nodes' }),
     ).toMatchObject({ status: 'False', reason: 'NoMatchingNodes', message: '0 of 3 nodes' });
+    expect(
+      readyCondition({
+        schedule: 's',
+        action: 'failed',
+        round: null,
+        message: 's3://b/rounds/s/r.json: not valid JSON',
+      }),
+    ).toMatchObject({
+      status: 'False',
+      reason: 'PlanFailed',
+      message: 's3://b/rounds/s/r.json: not valid JSON',
+    });
     const status: TestScheduleStatus = {};
     expect(readyCondition({ schedule: 's', action: 'opened', round: 'r', queued: 2 }).status).toBe('True');
     expect(status).toEqual({});
