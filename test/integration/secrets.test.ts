@@ -142,8 +142,9 @@ describe('a planted secret', () => {
     expect(keep('render, Prometheus down', await startRender({ ...env, ...down }).done).stderr).toContain(
       'query Prometheus at',
     );
-    expect(await askGraphApi('graph API, Prometheus down', down, ['/healthz', '/graph.svg'])).toEqual([
-      200, 502,
+    // The graph first: its 502 is the source's failure that /healthz then reports (503, naming the URL).
+    expect(await askGraphApi('graph API, Prometheus down', down, ['/graph.svg', '/healthz'])).toEqual([
+      502, 503,
     ]);
     // s3rver checks only the key id: an unknown one makes it refuse, with the planted secret key beside it.
     const badKey = {
