@@ -31,13 +31,16 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
 import { SimCluster } from '../../infra/rig/sim-cluster.ts';
 import { log } from '../../layers/core/log.ts';
+import type { TestRecord } from '../../layers/domain/record.ts';
 import { type Concurrency, type Schedule, SERIAL } from '../../layers/domain/schedule.ts';
 import { plan } from '../../layers/pipeline/plan.ts';
 import { type ProbeReport, probe } from '../../layers/pipeline/probe.ts';
 import { latestManifest } from '../../layers/pipeline/round.ts';
 import { planDepsFrom, probeDepsFrom, schedulesFrom, storeFrom } from '../../layers/wiring/context.ts';
 import { startCluster } from '../helpers/cluster.ts';
+import { relativeDifference } from '../helpers/flent-stats.ts';
 import { startStackFixture } from '../helpers/local-stack.ts';
+import { roundRecords, sharedNodeOverlaps } from '../helpers/rounds.ts';
 import { serverSideApply } from '../k8s/apply.ts';
 import { line } from './report.ts';
 import { breakdown, cyclesOf, idealRatio, type PhaseEvent, spanMs } from './round-phases.ts';
@@ -69,6 +72,8 @@ interface RoundRun {
   solo: boolean;
   /** Without the solo check: to the start of its message's receive, the round's last. */
   slotsMs: number;
+  /** The round's stored results (the solo check's is not among them). */
+  records: TestRecord[];
 }
 
 /** CPU used so far by this process and by the children it has reaped (utime, stime, cutime, cstime). */
@@ -108,12 +113,36 @@ async function runRound(env: NodeJS.ProcessEnv, schedules: readonly Schedule[]):
   if (report.tests - report.failures === 0)
     throw new Error(`a bench round measured nothing: ${JSON.stringify(report)}`);
   const cpu = (await cpuMs()) - cpuBefore;
-  const manifest = await latestManifest(storeFrom(env), schedules[0]?.name ?? '');
+  const store = storeFrom(env);
+  const manifest = await latestManifest(store, schedules[0]?.name ?? '');
+  const records = manifest === undefined ? [] : await roundRecords(store, manifest.schedule, manifest.round);
   const solo = manifest?.solo !== undefined;
   const start = Math.min(...events.map((e) => e.startedAt));
   const lastReceive = Math.max(...events.filter((e) => e.phase === 'receive').map((e) => e.startedAt));
   const ms = spanMs(events);
-  return { events, report, ms, cpuMs: cpu, solo, slotsMs: solo ? lastReceive - start : ms };
+  return { events, report, ms, cpuMs: cpu, solo, slotsMs: solo ? lastReceive - start : ms, records };
+}
+
+/**
+ * What makes a round's figures worth timing, checked on its records: every
+ * ordered pair once, no node in two tests at once, every rate within 10 % of
+ * its shaping. A round that fails one stops the bench.
+ */
+function checkRound(title: string, run: RoundRun, nodes: number): void {
+  const pairs = new Set(run.records.map((r) => `${r.src}>${r.dst}`));
+  const overlaps = sharedNodeOverlaps(run.records);
+  const offRate = run.records.filter(
+    (r) => relativeDifference(r.summary?.throughput.upload.total?.mean ?? 0, RATE_BITS_PER_SECOND) >= 0.1,
+  );
+  const expected = nodes * (nodes - 1);
+  line(
+    `  ${title} checks`,
+    `${pairs.size} of ${expected} pairs, ${run.records.length} results; ${overlaps.length} node overlaps; ${run.records.length - offRate.length}/${run.records.length} rates within 10 %`,
+  );
+  if (pairs.size !== expected || run.records.length !== expected || overlaps.length > 0 || offRate.length > 0)
+    throw new Error(
+      `${title}: pairs ${pairs.size}/${expected}, overlaps ${overlaps.join('; ')}, off rate ${offRate.map((r) => `${r.src}>${r.dst}`).join(' ')}`,
+    );
 }
 
 function printRound(title: string, run: RoundRun): void {
@@ -167,10 +196,12 @@ async function localRunner(): Promise<void> {
       await fixture.writeNodes(cluster.clusterNodes().slice(0, count));
       const serial = await runRound(env, [schedule(`serial-${count}`, SERIAL)]);
       printRound(`${count} nodes serial`, serial);
+      checkRound(`${count} nodes serial`, serial, count);
       const disjoint = await runRound(env, [
         schedule(`disjoint-${count}`, { mode: 'disjoint', maxParallel: MAX_PARALLEL }),
       ]);
       printRound(`${count} nodes disjoint (max ${MAX_PARALLEL})`, disjoint);
+      checkRound(`${count} nodes disjoint`, disjoint, count);
       const ratio = disjoint.ms / serial.ms;
       const ideal = idealRatio(count, MAX_PARALLEL);
       const tests = count * (count - 1);

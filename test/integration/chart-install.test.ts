@@ -337,27 +337,39 @@ describe('the Helm chart on the local real cluster', () => {
   it(
     'completes a round within 4 minutes of the install: TestSchedule status 6/6, every pair done',
     async () => {
+      // The status as first seen complete: with a round a minute, plan may open the next one right after.
+      let status: Awaited<ReturnType<typeof statusOf>> = {};
       await explained(() =>
         waitFor(
           `TestSchedule ${SCHEDULE} to complete a round`,
-          async () => (await statusOf(SCHEDULE)).lastCompletedRound !== undefined,
+          async () => {
+            status = await statusOf(SCHEDULE);
+            return status.lastCompletedRound !== undefined;
+          },
           { timeoutMs: installedAt + ROUND_MS - Date.now(), intervalMs: 1000 },
         ),
       );
-      const status = await statusOf(SCHEDULE);
       round = status.lastCompletedRound?.id ?? '';
       await explained(async () =>
         expect(status).toMatchObject({
-          round,
-          progress: '6/6',
           lastCompletedRound: { id: round, total: 6, done: 6, failed: 0, skipped: 0 },
         }),
       );
       expect(status.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
-      expect(status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
-        status: 'False',
-        reason: 'RoundComplete',
-      });
+      if (status.round === round) {
+        expect(status.progress).toBe('6/6');
+        expect(status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+          status: 'False',
+          reason: 'RoundComplete',
+        });
+      } else {
+        // The next round opened in the same second: it is newer, and says it is open.
+        expect(status.round && status.round > round, JSON.stringify(status)).toBe(true);
+        expect(status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+          status: 'True',
+          reason: 'RoundOpen',
+        });
+      }
     },
     ROUND_MS + 30_000,
   );

@@ -12,6 +12,7 @@ import { storeFrom } from '../../layers/wiring/context.ts';
 import { relativeDifference } from '../helpers/flent-stats.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe } from '../helpers/probes.ts';
+import { roundRecords, sharedNodeOverlaps } from '../helpers/rounds.ts';
 
 /**
  * A bandwidth round in node-disjoint slots: plan and probe as their CronJobs
@@ -54,28 +55,10 @@ async function runRound(name: string, concurrency?: object): Promise<Round> {
   ran('plan', await startPlan(envFor(name, concurrency)).done);
   ran('probe', await startProbe(envFor(name, concurrency)).done);
   const manifest = (await latestManifest(store, name)) as RoundManifest;
-  const keys = await store.list(`results/${name}/${manifest.round}/`);
-  const records = await Promise.all(
-    keys.map(
-      async (key) => JSON.parse(Buffer.from((await store.getBytes(key)) ?? []).toString()) as TestRecord,
-    ),
-  );
+  const records = await roundRecords(store, name, manifest.round);
   const starts = records.map((r) => Date.parse(r.startTime));
   const ends = records.map((r) => Date.parse(r.endTime));
   return { manifest, records, seconds: (Math.max(...ends) - Math.min(...starts)) / 1000 };
-}
-
-/** Pairs of records whose tests overlapped in time and shared a node. */
-function sharedNodeOverlaps(records: readonly TestRecord[]): string[] {
-  const found: string[] = [];
-  for (const [i, a] of records.entries())
-    for (const b of records.slice(i + 1)) {
-      const shared = [a.src, a.dst].some((n) => n === b.src || n === b.dst);
-      const overlap =
-        Date.parse(a.startTime) < Date.parse(b.endTime) && Date.parse(b.startTime) < Date.parse(a.endTime);
-      if (shared && overlap) found.push(`${a.src}>${a.dst} with ${b.src}>${b.dst}`);
-    }
-  return found;
 }
 
 function expectRates(records: readonly TestRecord[]): void {
