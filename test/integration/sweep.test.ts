@@ -23,6 +23,7 @@ import { storeFrom } from '../../layers/wiring/context.ts';
 import { elementsNamed, parseXml, type XmlElement } from '../fixtures/graph/models.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startSweep } from '../helpers/probes.ts';
+import { testRecord } from '../helpers/records.ts';
 
 /**
  * The sweep as its CronJob runs it (dist/sweep.js), on 8 simulated nodes,
@@ -57,8 +58,7 @@ async function sweptPairs(): Promise<SweepPairMetrics[]> {
 async function passedTest(src: string, dst: string): Promise<TestRecord> {
   const archive = fileURLToPath(new URL('../fixtures/flent/tcp_upload.flent.gz', import.meta.url));
   const end = new Date();
-  return {
-    version: 1,
+  return testRecord({
     schedule: SCHEDULE,
     round: 'before-the-cut',
     src,
@@ -68,15 +68,9 @@ async function passedTest(src: string, dst: string): Promise<TestRecord> {
     startTime: new Date(end.getTime() - 9_000).toISOString(),
     endTime: end.toISOString(),
     durationSeconds: 9,
-    connectivity: 1,
-    reason: null,
-    message: null,
-    exitCode: 0,
-    stderrTail: null,
-    archiveKey: null,
     summary: summarizeArchive(await readArchiveFile(archive)),
     concurrency: 'serial',
-  };
+  });
 }
 
 /** The edge groups of an SVG by their title ("src->dst"). */
