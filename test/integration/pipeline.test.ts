@@ -29,6 +29,7 @@ import { relativeDifference } from '../helpers/flent-stats.ts';
 import { dashboardQueries, expandVariables, loadDashboard } from '../helpers/grafana.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startRender, startSweep } from '../helpers/probes.ts';
+import { roundRecords } from '../helpers/rounds.ts';
 
 /**
  * The main job end to end, each function as the process a CronJob would
@@ -68,13 +69,8 @@ async function planRound(schedule: string): Promise<string> {
   return outcome?.round as string;
 }
 
-async function results(schedule: string, round: string): Promise<TestRecord[]> {
-  const keys = await store.list(`results/${schedule}/${round}/`);
-  return Promise.all(
-    keys.map(
-      async (key) => JSON.parse(Buffer.from((await store.getBytes(key)) ?? []).toString()) as TestRecord,
-    ),
-  );
+function results(schedule: string, round: string): Promise<TestRecord[]> {
+  return roundRecords(store, schedule, round);
 }
 
 beforeAll(async () => {
