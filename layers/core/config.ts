@@ -86,6 +86,11 @@ const SETTINGS = {
     expected:
       'whole seconds from 60 to 86400: how long a queued pair may wait without a result before plan queues it again (longer than a full queue of tests takes)',
   },
+  NETMON_ROUND_DEADLINE_SECONDS: {
+    schema: seconds(60, 604_800).optional(),
+    expected:
+      "whole seconds from 60 to 604800: how long a round may stay open before plan closes it, its untested pairs skipped as round-deadline (unset: the first cron tick after twice the round's healthy length)",
+  },
   NETMON_GROUP_RETENTION_SECONDS: {
     schema: seconds(300, 31_536_000).default(86_400),
     expected:

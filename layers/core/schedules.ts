@@ -136,3 +136,12 @@ export function latestTick(schedule: Pick<Schedule, 'cron' | 'timeZone'>, now: D
   });
   return expression.prev().toDate();
 }
+
+/** The first cron tick at or after `time`. */
+export function nextTick(schedule: Pick<Schedule, 'cron' | 'timeZone'>, time: Date): Date {
+  const expression = CronExpressionParser.parse(schedule.cron, {
+    currentDate: new Date(time.getTime() - 1),
+    ...(schedule.timeZone === undefined ? {} : { tz: schedule.timeZone }),
+  });
+  return expression.next().toDate();
+}

@@ -1,10 +1,11 @@
 import type { Concurrency } from './schedule.ts';
-import type { TestName } from './test-types.ts';
+import { expectedRunSeconds, TEST_OVERHEAD_SECONDS, type TestName } from './test-types.ts';
 
 /**
- * A round: one pass over every ordered pair of a schedule. Its manifest
- * (rounds/<schedule>/<round>.json, read and written by layers/pipeline/round.ts)
- * is the round's own record of what was queued and what was tested.
+ * A round: one pass over every ordered pair of a schedule. Its manifest is
+ * the round's own record of what was queued and what was tested; in S3 it
+ * is a small head, the pair list, and one small object per pair event
+ * (layers/pipeline/round.ts), read back as this one view.
  */
 export const PAIR_STATES = ['queued', 'done', 'failed', 'skipped'] as const;
 export type PairState = (typeof PAIR_STATES)[number];
@@ -32,7 +33,8 @@ export interface RoundCounts {
 }
 
 export interface RoundManifest {
-  version: 1;
+  /** How the round is stored: 1 = one manifest rewritten per pair (before per-pair state), 2 = head + pair events. */
+  version: 1 | 2;
   schedule: string;
   round: string;
   test: TestName;
@@ -47,6 +49,8 @@ export interface RoundManifest {
   scheduledAt: string;
   openedAt: string;
   closedAt: string | null;
+  /** When plan closes the round with its untested pairs skipped (`round-deadline`); null: never (older rounds). */
+  deadlineAt?: string | null | undefined;
   nodes: string[];
   pairs: RoundPair[];
   counts: RoundCounts;
@@ -54,6 +58,21 @@ export interface RoundManifest {
   concurrency?: Concurrency | undefined;
   /** Disjoint rounds: the pair measured again alone after the slots (layers/domain/solo.ts). */
   solo?: SoloCheck | undefined;
+}
+
+/**
+ * How long a round may take while nothing is wrong: each of its messages
+ * (pairs, or slots, and the solo check) one after another at its longest
+ * (the test's hard limit, or its run plus overhead). The default deadline is
+ * the first cron tick after twice that, so a healthy round longer than its
+ * cron period is never cut, and a stuck one ends at a tick.
+ */
+export function healthyRoundSeconds(
+  messages: number,
+  test: { lengthSeconds: number; delaySeconds?: number | undefined; timeoutSeconds?: number | undefined },
+): number {
+  const run = expectedRunSeconds(test.lengthSeconds, test.delaySeconds) + TEST_OVERHEAD_SECONDS;
+  return messages * Math.max(run, test.timeoutSeconds ?? 0);
 }
 
 export function countPairs(pairs: readonly RoundPair[]): RoundCounts {
@@ -77,6 +96,8 @@ export type PlanOutcome =
   | { schedule: string; action: 'waiting'; round: string; remaining: number }
   | { schedule: string; action: 'not-due' | 'suspended'; round: string | null }
   | { schedule: string; action: 'too-few-nodes'; round: string | null; message: string }
+  /** The round's deadline passed: its untested pairs are skipped (round-deadline) and it is closed. */
+  | { schedule: string; action: 'deadline'; round: string; skipped: number }
   /** Planning this schedule failed (e.g. its newest manifest is unreadable); the others were planned. */
   | { schedule: string; action: 'failed'; round: null; message: string };
 

@@ -126,6 +126,9 @@ export function minTimeoutSeconds(lengthSeconds: number, delaySeconds = DEFAULT_
   return expectedRunSeconds(lengthSeconds, delaySeconds) + TEST_START_SECONDS;
 }
 
+/** Seconds a test may take beyond flent's own run: server start, lock, upload (probe's budget and a round's deadline). */
+export const TEST_OVERHEAD_SECONDS = 40;
+
 /** "ping, tcp_upload, tcp_download, rrul or udp_latency": for error messages. */
 export function testNamesText(conjunction = 'or'): string {
   return `${TEST_NAMES.slice(0, -1).join(', ')} ${conjunction} ${TEST_NAMES[TEST_NAMES.length - 1]}`;

@@ -164,6 +164,13 @@ export function readyCondition(outcome: PlanOutcome): Omit<Condition, 'lastTrans
       return { type: 'Ready', status: 'False', reason: 'NoMatchingNodes', message: outcome.message };
     case 'failed':
       return { type: 'Ready', status: 'False', reason: 'PlanFailed', message: outcome.message };
+    case 'deadline':
+      return {
+        type: 'Ready',
+        status: 'True',
+        reason: 'RoundDeadline',
+        message: `round ${outcome.round} closed at its deadline with ${outcome.skipped} pairs untested (skipped: round-deadline)`,
+      };
     default:
       return { type: 'Ready', status: 'True', reason: 'Scheduled', message: `plan: ${outcome.action}` };
   }

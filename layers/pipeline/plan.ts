@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { errorLine, NetmonError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { latestTick, matchesSelector } from '../core/schedules.ts';
+import { latestTick, matchesSelector, nextTick } from '../core/schedules.ts';
 import type { NodeSource } from '../domain/nodes.ts';
 import { disjointSlots, orderedPairs, type Pair, pairKey, spreadPairs } from '../domain/pairs.ts';
 import {
   countPairs,
+  healthyRoundSeconds,
+  isFinished,
   type PlanOutcome,
   type RoundManifest,
   type RoundObserver,
@@ -18,7 +20,7 @@ import { nextSoloPair } from '../domain/solo.ts';
 import { SendError, type WorkQueue } from '../queue/work-queue.ts';
 import { compactTime, PRUNED_AT_KEY } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
-import { latestManifest, saveManifest } from './round.ts';
+import { latestManifest, saveHead, saveNewRound, savePairEvent, saveSoloEvent } from './round.ts';
 
 export interface PlanDeps {
   store: ObjectStore;
@@ -27,6 +29,12 @@ export interface PlanDeps {
   now?: () => Date;
   /** A pair queued this long ago without a result is queued again (its message was lost or dead-lettered). */
   requeueAfterSeconds?: number;
+  /**
+   * A round open this long is closed, its untested pairs skipped
+   * (round-deadline). Absent: the first cron tick after the round's healthy
+   * length (layers/domain/round.ts healthyRoundSeconds).
+   */
+  roundDeadlineSeconds?: number;
   /** Told what plan decided for each schedule (the TestSchedule status in a cluster). */
   observer?: RoundObserver;
   /**
@@ -101,14 +109,21 @@ interface Planned {
 
 async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned> {
   const now = (deps.now ?? (() => new Date()))();
-  const latest = await latestManifest(deps.store, schedule.name);
+  const latest = await latestManifest(deps.store, schedule.name, { detail: false });
+  let deadline: PlanOutcome | undefined;
   if (latest !== undefined && latest.closedAt === null) {
-    if (!roundComplete(latest)) return { outcome: await continueRound(deps, latest, now), manifest: latest };
-    // Every pair has its result but the probe that finished the round died before closing it.
-    latest.closedAt = now.toISOString();
-    await saveManifest(deps.store, latest);
+    const pastDeadline = latest.deadlineAt != null && now >= new Date(latest.deadlineAt);
+    if (!roundComplete(latest) && !pastDeadline)
+      return { outcome: await continueRound(deps, latest, now), manifest: latest };
+    if (!roundComplete(latest)) deadline = await closeAtDeadline(deps, latest, now);
+    else {
+      // Every pair has its result but the probe that finished the round died before closing it.
+      latest.closedAt = now.toISOString();
+      await saveHead(deps.store, latest);
+    }
   }
-  const unchanged = (outcome: PlanOutcome): Planned => ({ outcome, manifest: latest });
+  // A round closed at its deadline is the news, unless a new round opens now.
+  const unchanged = (outcome: PlanOutcome): Planned => ({ outcome: deadline ?? outcome, manifest: latest });
   if (schedule.suspend)
     return unchanged({ schedule: schedule.name, action: 'suspended', round: latest?.round ?? null });
   const tick = latestTick(schedule, now);
@@ -126,7 +141,7 @@ async function planSchedule(deps: PlanDeps, schedule: Schedule): Promise<Planned
       round: latest?.round ?? null,
       message: tooFewNodes(all.length, nodes.length, schedule.nodeSelector),
     });
-  const manifest = newRound(schedule, nodes, latest, tick, now);
+  const manifest = newRound(schedule, nodes, latest, tick, now, deps.roundDeadlineSeconds);
   await sendRound(deps, manifest);
   return {
     outcome: {
@@ -146,6 +161,7 @@ function newRound(
   latest: RoundManifest | undefined,
   tick: Date,
   now: Date,
+  deadlineSeconds: number | undefined,
 ): RoundManifest {
   const concurrency = schedule.concurrency ?? SERIAL;
   const slots =
@@ -168,6 +184,12 @@ function newRound(
     scheduledAt: tick.toISOString(),
     openedAt: now.toISOString(),
     closedAt: null,
+    deadlineAt: roundDeadline(
+      schedule,
+      slots.length + (concurrency.mode === 'disjoint' ? 1 : 0),
+      now,
+      deadlineSeconds,
+    ),
     nodes,
     pairs: pairs.map((pair) =>
       concurrency.mode === 'disjoint'
@@ -181,9 +203,52 @@ function newRound(
   return manifest;
 }
 
-/** The manifest first (a probe that gets a message must find its round), then its messages. */
+function roundDeadline(
+  schedule: Schedule,
+  messages: number,
+  now: Date,
+  deadlineSeconds: number | undefined,
+): string {
+  if (deadlineSeconds !== undefined) return new Date(now.getTime() + deadlineSeconds * 1000).toISOString();
+  // Twice the healthy length: the queue is shared with other schedules' rounds.
+  const healthy = healthyRoundSeconds(messages, schedule);
+  return nextTick(schedule, new Date(now.getTime() + 2 * healthy * 1000)).toISOString();
+}
+
+/**
+ * Past its deadline: every pair without a result (and the solo check) is
+ * skipped as round-deadline and the round closes. A test running right now
+ * still stores its result; its measurement then beats the skip.
+ */
+async function closeAtDeadline(deps: PlanDeps, manifest: RoundManifest, now: Date): Promise<PlanOutcome> {
+  const at = now.toISOString();
+  const reason = `round-deadline: open since ${manifest.openedAt}, deadline ${manifest.deadlineAt}`;
+  const untested = manifest.pairs.filter((p) => !isFinished(p));
+  for (const pair of untested) {
+    Object.assign(pair, { state: 'skipped', reason, finishedAt: at, connectivity: null });
+    await savePairEvent(deps.store, manifest, pair);
+  }
+  const { solo } = manifest;
+  if (solo !== undefined && !isFinished(solo)) {
+    Object.assign(solo, { state: 'skipped', reason, finishedAt: at });
+    await saveSoloEvent(deps.store, manifest);
+  }
+  manifest.closedAt = at;
+  await saveHead(deps.store, manifest);
+  const outcome = {
+    schedule: manifest.schedule,
+    action: 'deadline',
+    round: manifest.round,
+    skipped: untested.length,
+  } as const;
+  // Logged here too: when the next round opens in the same run, the outcome says that.
+  log.warn({ ...outcome, deadlineAt: manifest.deadlineAt }, 'round closed at its deadline');
+  return outcome;
+}
+
+/** The round first (a probe that gets a message must find it), then its messages. */
 async function sendRound(deps: PlanDeps, manifest: RoundManifest): Promise<void> {
-  await saveManifest(deps.store, manifest);
+  await saveNewRound(deps.store, manifest);
   try {
     await enqueue(deps, manifest, manifest.pairs);
   } catch (err) {
@@ -226,7 +291,7 @@ const NEVER_SENT = new Date(0).toISOString();
 async function markUnsent(deps: PlanDeps, manifest: RoundManifest): Promise<void> {
   for (const pair of manifest.pairs) pair.queuedAt = NEVER_SENT;
   if (manifest.solo !== undefined) manifest.solo.queuedAt = NEVER_SENT;
-  await saveManifest(deps.store, manifest).catch((err) =>
+  await saveHead(deps.store, manifest).catch((err) =>
     log.error(
       { err: errorLine(err), round: manifest.round },
       'round not marked unsent: requeued after the delay',
@@ -281,7 +346,7 @@ async function continueRound(deps: PlanDeps, manifest: RoundManifest, now: Date)
     return { schedule: manifest.schedule, action: 'waiting', round: manifest.round, remaining };
   for (const pair of lost) pair.queuedAt = now.toISOString();
   if (soloLost) solo.queuedAt = now.toISOString();
-  await saveManifest(deps.store, manifest);
+  await saveHead(deps.store, manifest);
   if (lost.length > 0) await enqueue(deps, manifest, lost);
   // After the slots requeued with it, so it still runs last.
   if (soloLost) await enqueueSolo(deps, manifest, solo);

@@ -25,14 +25,14 @@ import {
   type TestOutcome,
 } from '../domain/runner.ts';
 import { soloRatios } from '../domain/solo.ts';
-import { expectedRunSeconds } from '../domain/test-types.ts';
+import { expectedRunSeconds, TEST_OVERHEAD_SECONDS } from '../domain/test-types.ts';
 import type { PairMessage, ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
 import { archiveKey, resultKey, soloKey } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
 import { acquireInOrder, lockScopeOf } from './lock-order.ts';
 import { PendingMetrics, savePairState, withLastSuccess } from './pending-metrics.ts';
 import { recordSchema, type StoredRecord } from './results.ts';
-import { loadManifest, saveManifest } from './round.ts';
+import { loadManifest, refreshPairs, refreshSolo, saveHead, savePairEvent, saveSoloEvent } from './round.ts';
 
 export interface ProbeDeps {
   store: ObjectStore;
@@ -74,9 +74,6 @@ export interface ProbeReport {
   stoppedBecause: 'queue-empty' | 'budget-spent';
 }
 
-/** Seconds a test may take beyond its length: flent's delays, server start, upload. */
-const TEST_OVERHEAD_SECONDS = 40;
-
 /**
  * probe: takes messages one at a time and runs each pair's test under the
  * test lock, until the queue is empty or the time budget would be overrun.
@@ -85,12 +82,20 @@ const TEST_OVERHEAD_SECONDS = 40;
  * after its visibility timeout, and the round manifest makes sure a pair
  * already done is not recorded twice.
  */
-/** A probe run's deps: the function's, and the run's own pending metrics. */
-type RunDeps = ProbeDeps & { metrics: PendingMetrics };
+/**
+ * A probe run's deps: the function's, the run's own pending metrics, and the
+ * rounds it has touched (each read whole once per run, then kept current
+ * pair by pair: a round's full listing per message would grow with N^2).
+ */
+type RunDeps = ProbeDeps & { metrics: PendingMetrics; rounds: Map<string, RoundManifest> };
 
 export async function probe(probeDeps: ProbeDeps): Promise<ProbeReport> {
   const deadline = Date.now() + probeDeps.budgetSeconds * 1000;
-  const deps: RunDeps = { ...probeDeps, metrics: new PendingMetrics(probeDeps.store, probeDeps.publish) };
+  const deps: RunDeps = {
+    ...probeDeps,
+    metrics: new PendingMetrics(probeDeps.store, probeDeps.publish),
+    rounds: new Map(),
+  };
   // Results whose metrics an earlier run could not push go first, so Prometheus catches up.
   await deps.metrics.catchUp().catch((err) => log.warn({ err: errorLine(err) }, 'pending metrics not read'));
   const report: ProbeReport = {
@@ -121,6 +126,7 @@ export async function probe(probeDeps: ProbeDeps): Promise<ProbeReport> {
     const results = await withHeartbeat(deps.queue, message, () => handle(deps, message, deadline));
     for (const result of results) tally(report, result);
   }
+  await settleRounds(deps);
   log.info(report, 'probe done');
   return report;
 }
@@ -167,13 +173,14 @@ async function handle(deps: RunDeps, message: ReceivedMessage, deadline: number)
     acquireInOrder(deps.locks, scope, Math.max(1000, deadline - Date.now())),
   );
   try {
-    const manifest = await timed(onPhase, 'manifest', () =>
-      loadManifest(deps.store, body.schedule, body.round),
-    );
+    const manifest = await timed(onPhase, 'manifest', () => roundOf(deps, body.schedule, body.round));
     if (manifest !== undefined && body.solo === true)
       return [await handleSolo(deps, message, manifest, release.signal)];
     const wanted = body.slot?.pairs ?? [{ src: body.src, dst: body.dst }];
     const pairs = wanted.map((w) => manifest?.pairs.find((p) => p.src === w.src && p.dst === w.dst));
+    // Another probe may have tested them since this run read the round.
+    if (manifest !== undefined && pairs.every((pair) => pair !== undefined))
+      await timed(onPhase, 'manifest', () => refreshPairs(deps.store, manifest, pairs as RoundPair[]));
     if (manifest === undefined || pairs.some((pair) => pair === undefined)) {
       log.error(body, 'a message for a pair that is not in its round manifest: dropped');
       await deps.queue.delete(message.receiptHandle);
@@ -253,12 +260,13 @@ async function handle(deps: RunDeps, message: ReceivedMessage, deadline: number)
  * slot's.
  */
 async function handleSolo(
-  deps: ProbeDeps,
+  deps: RunDeps,
   message: ReceivedMessage,
   manifest: RoundManifest,
   signal: AbortSignal,
 ): Promise<HandleResult> {
   const { body } = message;
+  await refreshSolo(deps.store, manifest);
   const solo = manifest.solo;
   if (solo === undefined || solo.src !== body.src || solo.dst !== body.dst) {
     log.error(body, 'a solo check that is not in its round manifest: dropped');
@@ -293,7 +301,7 @@ async function handleSolo(
       soloRunId: runId,
       parallelRunId: parallel.runId ?? null,
     });
-    await persist(deps, manifest);
+    await saveSoloEvent(deps.store, manifest);
     const ran = await runTest(deps, nodes, body, { signal }, runId, started).catch((err: unknown) => {
       if (err instanceof LockLost) return err;
       throw err;
@@ -320,15 +328,15 @@ async function handleSolo(
 }
 
 async function finishSolo(
-  deps: ProbeDeps,
+  deps: RunDeps,
   message: ReceivedMessage,
   manifest: RoundManifest,
   result: HandleResult,
 ): Promise<HandleResult> {
   const solo = manifest.solo as NonNullable<RoundManifest['solo']>;
   solo.finishedAt = new Date().toISOString();
-  if (roundComplete(manifest)) manifest.closedAt = solo.finishedAt;
-  await persist(deps, manifest);
+  await saveSoloEvent(deps.store, manifest);
+  await closeIfComplete(deps, manifest);
   await deps.observer?.progressed(manifest);
   await deps.queue.delete(message.receiptHandle);
   return result;
@@ -369,7 +377,7 @@ async function measure(
   pair.attempts += 1;
   pair.runId = runId;
   const { onPhase } = hooks;
-  await timed(onPhase, 'manifest', () => persist(deps, manifest));
+  await timed(onPhase, 'manifest', () => savePairEvent(deps.store, manifest, pair));
   deps.onTest?.({
     kind: 'started',
     schedule: body.schedule,
@@ -523,30 +531,66 @@ function toRecord(
 }
 
 async function finishPair(
-  deps: ProbeDeps,
+  deps: RunDeps,
   manifest: RoundManifest,
   pair: RoundPair,
-  result: { state: RoundPair['state']; reason: string | null; connectivity?: 0 | 1 },
+  result: { state: RoundPair['state']; reason: string | null; connectivity?: 0 | 1 | null },
 ): Promise<void> {
   pair.state = result.state;
   pair.reason = result.reason;
   pair.connectivity = result.connectivity ?? null;
   pair.finishedAt = new Date().toISOString();
-  if (roundComplete(manifest)) manifest.closedAt = pair.finishedAt;
-  await persist(deps, manifest);
+  await savePairEvent(deps.store, manifest, pair);
+  await closeIfComplete(deps, manifest);
   await deps.observer?.progressed(manifest);
 }
 
-const saving = new WeakMap<RoundManifest, Promise<void>>();
+/** The round as this run knows it: read whole the first time, then kept current by its own tests. */
+async function roundOf(deps: RunDeps, schedule: string, round: string): Promise<RoundManifest | undefined> {
+  const id = `${schedule}\u0000${round}`;
+  const known = deps.rounds.get(id);
+  if (known !== undefined) return known;
+  const manifest = await loadManifest(deps.store, schedule, round, { detail: false });
+  if (manifest !== undefined) deps.rounds.set(id, manifest);
+  return manifest;
+}
 
 /**
- * The manifest's writes one after another, each of the manifest as it is
- * when it runs: a slot's tests change it at once, and the last write must
- * hold every change (two writes in flight could land in either order).
+ * Closes the round when every pair (and the solo check) has its result, as
+ * the store says: other probes' results are in it, not in this run's view.
  */
-function persist(deps: ProbeDeps, manifest: RoundManifest): Promise<void> {
-  const previous = saving.get(manifest) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => saveManifest(deps.store, manifest));
-  saving.set(manifest, next);
-  return next;
+async function closeIfComplete(deps: RunDeps, view: RoundManifest): Promise<void> {
+  if (view.closedAt !== null || !roundComplete(view)) return;
+  await refresh(deps, view);
+}
+
+/** The view as the store now has it; closes the round if it is complete and still open. */
+async function refresh(deps: RunDeps, view: RoundManifest): Promise<void> {
+  const fresh = await loadManifest(deps.store, view.schedule, view.round, { detail: false });
+  if (fresh === undefined) return;
+  if (fresh.closedAt === null && roundComplete(fresh)) {
+    fresh.closedAt = new Date().toISOString();
+    await saveHead(deps.store, fresh);
+  }
+  // Keep the view's own pair objects: a slot's other tests are still writing to them.
+  for (const pair of view.pairs) {
+    const now = fresh.pairs.find((p) => p.src === pair.src && p.dst === pair.dst);
+    if (now !== undefined && !isFinished(pair))
+      Object.assign(pair, { ...now, runId: pair.runId ?? now.runId });
+  }
+  Object.assign(view, { closedAt: fresh.closedAt, counts: fresh.counts, version: fresh.version });
+  if (fresh.solo !== undefined && view.solo !== undefined && !isFinished(view.solo)) view.solo = fresh.solo;
+}
+
+/** At the run's end: each round it touched as the store says (others' results too), closed if complete. */
+async function settleRounds(deps: RunDeps): Promise<void> {
+  for (const view of deps.rounds.values()) {
+    if (view.closedAt !== null) continue;
+    try {
+      await refresh(deps, view);
+      await deps.observer?.progressed(view);
+    } catch (err) {
+      log.warn({ schedule: view.schedule, round: view.round, err: errorLine(err) }, 'round not settled');
+    }
+  }
 }

@@ -4,7 +4,7 @@ import type { TestRecord } from '../domain/record.ts';
 import type { RoundManifest } from '../domain/round.ts';
 import { decodeSegment, resultKey, resultPrefix, roundPrefix } from '../store/keys.ts';
 import type { ObjectStore } from '../store/s3-store.ts';
-import { loadManifest, manifestSchema } from './round.ts';
+import { loadManifest } from './round.ts';
 
 /**
  * Reading back what the pipeline stored: schedules, rounds and their
@@ -21,7 +21,8 @@ export const recordSchema = z.looseObject({
   test: z.string(),
   startTime: z.string(),
   endTime: z.string(),
-  connectivity: z.union([z.literal(0), z.literal(1)]),
+  // null: not measured (the test broke, `reason` says how); records before it have 0 or 1.
+  connectivity: z.union([z.literal(0), z.literal(1), z.null()]),
   reason: z.string().nullable(),
   archiveKey: z.string().nullable(),
 });
@@ -31,12 +32,21 @@ export async function listSchedules(store: ObjectStore): Promise<string[]> {
   return prefixes.map((p) => decodeSegment(p.slice('rounds/'.length, -1))).sort();
 }
 
+/** The ids of a schedule's rounds, oldest first. */
+async function roundIds(store: ObjectStore, schedule: string): Promise<string[]> {
+  const prefix = roundPrefix(schedule);
+  return (await store.list(prefix))
+    .filter((k) => k.endsWith('.json') && !k.slice(prefix.length).includes('/'))
+    .sort()
+    .map((k) => decodeSegment(k.slice(prefix.length, -'.json'.length)));
+}
+
+/** Every round of a schedule with its progress (states, not each pair's reason), oldest first. */
 export async function listRounds(store: ObjectStore, schedule: string): Promise<RoundManifest[]> {
   await requireSchedule(store, schedule);
-  const keys = (await store.list(roundPrefix(schedule))).filter((k) => k.endsWith('.json')).sort();
   const manifests: RoundManifest[] = [];
-  for (const key of keys) {
-    const manifest = await store.getJson(key, manifestSchema);
+  for (const round of await roundIds(store, schedule)) {
+    const manifest = await loadManifest(store, schedule, round, { detail: false });
     if (manifest) manifests.push(manifest);
   }
   return manifests;
@@ -65,7 +75,7 @@ export async function findRound(
     await requireSchedule(store, schedule);
     const manifest = await loadManifest(store, schedule, round);
     if (!manifest) {
-      const rounds = (await listRounds(store, schedule)).map((m) => m.round);
+      const rounds = await roundIds(store, schedule);
       throw new ValidationError(
         '--round',
         round,
@@ -74,10 +84,12 @@ export async function findRound(
     }
     return manifest;
   }
-  const rounds = await listRounds(store, schedule);
+  await requireSchedule(store, schedule);
+  const rounds = await roundIds(store, schedule);
   const newest = rounds[rounds.length - 1];
-  if (!newest) throw new ValidationError('--schedule', schedule, 'a schedule with at least one round');
-  return newest;
+  const manifest = newest === undefined ? undefined : await loadManifest(store, schedule, newest);
+  if (!manifest) throw new ValidationError('--schedule', schedule, 'a schedule with at least one round');
+  return manifest;
 }
 
 export type StoredRecord = z.infer<typeof recordSchema> & Partial<Pick<TestRecord, 'summary' | 'runId'>>;

@@ -32,6 +32,16 @@ export function compactTime(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '');
 }
 
+const COMPACT_TIME = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/;
+
+/** compactTime's text back to a date; undefined for anything else. */
+export function parseCompactTime(text: string): Date | undefined {
+  const m = COMPACT_TIME.exec(text);
+  if (m === null) return undefined;
+  const date = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
 export function archiveKey(schedule: string, src: string, dst: string, test: string, time: Date): string {
   const iso = time.toISOString();
   const [yyyy, mm, dd] = [iso.slice(0, 4), iso.slice(5, 7), iso.slice(8, 10)];
@@ -87,6 +97,22 @@ export function roundKey(schedule: string, round: string): string {
 
 export function roundPrefix(schedule: string): string {
   return `rounds/${encodeSegment(schedule)}/`;
+}
+
+/** Which round of a schedule is the newest: plan writes it when it opens one (no listing of months of rounds). */
+export function latestRoundKey(schedule: string): string {
+  return `state/latest-round/${encodeSegment(schedule)}.json`;
+}
+
+/**
+ * A round's per-pair state, beside its manifest (layers/pipeline/round.ts):
+ * its pair list (`~plan.json`, written once), one small object per event of
+ * a pair (`<src>/<dst>/<time>.<state>.json`) and of the solo check
+ * (`~solo/<time>.<state>.json`). '~' never comes out of encodeSegment, so
+ * no node name meets those two.
+ */
+export function roundPairsPrefix(schedule: string, round: string): string {
+  return `round-pairs/${encodeSegment(schedule)}/${encodeSegment(round)}/`;
 }
 
 /** Media type and file name of one file of a graph set. */

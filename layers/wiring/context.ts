@@ -157,9 +157,19 @@ export async function planDepsFrom(env: NodeJS.ProcessEnv = process.env): Promis
     store: storeFrom(env),
     queue: queueFrom(env),
     nodes: await nodesFrom(env),
-    requeueAfterSeconds: loadConfig(['NETMON_REQUEUE_AFTER_SECONDS'], env).NETMON_REQUEUE_AFTER_SECONDS,
+    ...roundTimes(env),
     ...(await roundObserverFrom(env, pushgateway)),
     ...(pushgateway === undefined ? {} : { pruneGroups: groupPruner(pushgateway, env) }),
+  };
+}
+
+function roundTimes(env: NodeJS.ProcessEnv): Pick<PlanDeps, 'requeueAfterSeconds' | 'roundDeadlineSeconds'> {
+  const config = loadConfig(['NETMON_REQUEUE_AFTER_SECONDS', 'NETMON_ROUND_DEADLINE_SECONDS'], env);
+  return {
+    requeueAfterSeconds: config.NETMON_REQUEUE_AFTER_SECONDS,
+    ...(config.NETMON_ROUND_DEADLINE_SECONDS === undefined
+      ? {}
+      : { roundDeadlineSeconds: config.NETMON_ROUND_DEADLINE_SECONDS }),
   };
 }
 
@@ -278,7 +288,9 @@ export async function sweepDepsFrom(env: NodeJS.ProcessEnv = process.env): Promi
     sweeper,
     rounds: async () => {
       const schedules = await (await schedulesFrom(env)).list();
-      const manifests = await Promise.all(schedules.map((s) => latestManifest(store, s.name)));
+      const manifests = await Promise.all(
+        schedules.map((s) => latestManifest(store, s.name, { detail: false })),
+      );
       return manifests.filter((m): m is NonNullable<typeof m> => m !== undefined);
     },
     publish: async (src, pairs, endedAt) => {

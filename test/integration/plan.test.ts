@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pairKey } from '../../layers/domain/pairs.ts';
+import type { RoundPair } from '../../layers/domain/round.ts';
 import type { Schedule } from '../../layers/domain/schedule.ts';
 import { type PlanDeps, plan, planFailures } from '../../layers/pipeline/plan.ts';
-import { latestManifest, saveManifest } from '../../layers/pipeline/round.ts';
+import { latestManifest, loadManifest, savePairEvent } from '../../layers/pipeline/round.ts';
 import { planDepsFrom } from '../../layers/wiring/context.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 
@@ -68,9 +69,10 @@ describe('plan', () => {
     for (const pair of manifest.pairs.slice(0, 10)) {
       pair.state = 'done';
       pair.finishedAt = '2026-11-26T10:05:00.000Z';
+      await savePairEvent(deps.store, manifest, pair);
     }
-    await saveManifest(deps.store, manifest);
-    const later = new Date('2026-11-26T12:00:00Z');
+    // 22 minutes after it was sent, before its deadline (10:30).
+    const later = new Date('2026-11-26T10:25:00Z');
     const [outcome] = await plan({ ...deps, now: () => later, requeueAfterSeconds: 600 }, [schedule('s1')]);
     expect(outcome).toMatchObject({ action: 'requeued', queued: 2 });
     const bodies = await drain();
@@ -85,7 +87,7 @@ describe('plan', () => {
       // The last pairs of the list were tested longest ago.
       pair.finishedAt = new Date(Date.UTC(2026, 10, 26, 10, 30, 60 - i)).toISOString();
     });
-    await saveManifest(deps.store, manifest);
+    for (const pair of manifest.pairs) await savePairEvent(deps.store, manifest, pair);
     const [outcome] = await plan({ ...deps, now: () => new Date('2026-11-26T10:41:00Z') }, [schedule('s1')]);
     expect(outcome).toMatchObject({ action: 'opened', round: '20261126T104000.000Z', queued: 12 });
     const previous = manifest.pairs.map(pairKey);
@@ -158,6 +160,60 @@ describe('plan', () => {
       schedule('refused'),
     ]);
     expect(waiting).toMatchObject({ action: 'waiting', remaining: 12 });
+  });
+
+  it('closes a round at its deadline: untested pairs skipped as round-deadline, a late result still counts', async () => {
+    const [opened] = await plan({ ...deps, now: () => new Date('2026-11-26T13:01:00Z') }, [schedule('late')]);
+    expect(opened).toMatchObject({ action: 'opened', round: '20261126T130000.000Z' });
+    await drain();
+    const manifest = await latestManifest(deps.store, 'late');
+    if (!manifest) throw new Error('no manifest');
+    // 12 pairs of ping 2 s (46 s each at most), twice: 1104 s after 13:01, then the next tick.
+    expect(manifest.deadlineAt).toBe('2026-11-26T13:20:00.000Z');
+    const [first, second, inTest] = manifest.pairs as [RoundPair, RoundPair, RoundPair];
+    for (const pair of [first, second]) {
+      Object.assign(pair, { state: 'done', finishedAt: '2026-11-26T13:02:00.000Z', connectivity: 1 });
+      await savePairEvent(deps.store, manifest, pair);
+    }
+    Object.assign(inTest, { startedAt: '2026-11-26T13:19:50.000Z', attempts: 1, runId: 'late-run' });
+    await savePairEvent(deps.store, manifest, inTest);
+    const [waiting] = await plan({ ...deps, now: () => new Date('2026-11-26T13:19:59Z') }, [
+      schedule('late'),
+    ]);
+    expect(waiting).toMatchObject({ action: 'waiting', remaining: 10 });
+    // At the deadline (a tick): the round closes and the next one opens in the same plan run.
+    const [next] = await plan({ ...deps, now: () => new Date('2026-11-26T13:20:00Z') }, [schedule('late')]);
+    expect(next).toMatchObject({ action: 'opened', round: '20261126T132000.000Z', queued: 12 });
+    await drain();
+    const closed = await loadManifest(deps.store, 'late', manifest.round);
+    expect(closed?.closedAt).toBe('2026-11-26T13:20:00.000Z');
+    expect(closed?.counts).toEqual({ total: 12, done: 2, failed: 0, skipped: 10 });
+    const skipped = closed?.pairs.filter((p) => p.state === 'skipped') ?? [];
+    expect(skipped.every((p) => p.reason?.startsWith('round-deadline:'))).toBe(true);
+    // The test that was running ends after the deadline: its measurement beats the skip.
+    Object.assign(inTest, { state: 'done', finishedAt: '2026-11-26T13:20:05.000Z', connectivity: 1 });
+    await savePairEvent(deps.store, manifest, inTest);
+    const after = await loadManifest(deps.store, 'late', manifest.round);
+    expect(after?.counts).toEqual({ total: 12, done: 3, failed: 0, skipped: 9 });
+    expect(after?.pairs.find((p) => p.runId === 'late-run')).toMatchObject({ state: 'done', attempts: 1 });
+  });
+
+  it('takes a round deadline from NETMON_ROUND_DEADLINE_SECONDS, and names the setting when it is wrong', async () => {
+    const short = await planDepsFrom({ ...fixture.env, NETMON_ROUND_DEADLINE_SECONDS: '300' });
+    expect(short.roundDeadlineSeconds).toBe(300);
+    const [opened] = await plan({ ...short, now: () => new Date('2026-11-26T14:01:00Z') }, [
+      schedule('short'),
+    ]);
+    expect(opened?.action).toBe('opened');
+    await drain();
+    expect((await latestManifest(deps.store, 'short'))?.deadlineAt).toBe('2026-11-26T14:06:00.000Z');
+    const [closed] = await plan({ ...short, now: () => new Date('2026-11-26T14:06:00Z') }, [
+      schedule('short'),
+    ]);
+    expect(closed).toMatchObject({ action: 'deadline', round: '20261126T140000.000Z', skipped: 12 });
+    await expect(planDepsFrom({ ...fixture.env, NETMON_ROUND_DEADLINE_SECONDS: '10' })).rejects.toThrow(
+      /NETMON_ROUND_DEADLINE_SECONDS.*10.*whole seconds from 60 to 604800/,
+    );
   });
 
   it('takes the requeue delay from NETMON_REQUEUE_AFTER_SECONDS, and names the setting when it is wrong', async () => {
