@@ -11,6 +11,9 @@
 #   coredns        the cluster's DNS (a few plugins)   infra/cluster/coredns
 #   delay-line     the rig's user-space delay line     infra/rig/delay-line
 #                  (standard library only, seconds)
+#   toxiproxy      Toxiproxy's server, the fault-      infra/toxiproxy
+#                  injecting proxy of the fault tests
+#                  (static, as its release builds)
 # control-plane, hyperkube, pause and netget share one go.mod (infra/cluster/kube)
 # and the same flags, so the Go build cache compiles each package once for all.
 #
@@ -21,7 +24,7 @@
 # recipe. A warm call only hashes and prints; a cold one downloads the modules
 # (into the normal GOMODCACHE) and compiles (nice -n 10, -p 2), printing progress.
 #
-# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|netget|helm|coredns|delay-line]...   (default: all)
+# Usage: infra/k8s-test/build.sh [control-plane|hyperkube|pause|netget|helm|coredns|delay-line|toxiproxy]...   (default: all)
 # stdout: one NAME=PATH line per binary; stderr: progress and timings.
 set -euo pipefail
 export LC_ALL=C
@@ -45,7 +48,7 @@ elapsed() {
   printf '%dm%02ds' $((seconds / 60)) $((seconds % 60))
 }
 
-readonly ALL_NAMES=(control-plane hyperkube pause netget helm coredns delay-line)
+readonly ALL_NAMES=(control-plane hyperkube pause netget helm coredns delay-line toxiproxy)
 
 module_dir() {
   case $1 in
@@ -53,6 +56,7 @@ module_dir() {
     helm) printf '%s\n' "$repo/infra/cluster/helm" ;;
     coredns) printf '%s\n' "$repo/infra/cluster/coredns" ;;
     delay-line) printf '%s\n' "$repo/infra/rig/delay-line" ;;
+    toxiproxy) printf '%s\n' "$repo/infra/toxiproxy" ;;
     *) return 1 ;;
   esac
 }
@@ -64,6 +68,7 @@ package_for() {
     helm) printf 'helm.sh/helm/v3/cmd/helm\n' ;;
     coredns) printf '.\n' ;;
     delay-line) printf '.\n' ;;
+    toxiproxy) printf 'github.com/Shopify/toxiproxy/v2/cmd/server\n' ;;
   esac
 }
 
@@ -117,17 +122,23 @@ ldflags_for() {
       version=$(cd "$dir" && go list -m -f '{{.Version}}' github.com/coredns/coredns)
       printf '%s' "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
       ;;
+    toxiproxy)
+      # What its release builds (.goreleaser.yml) stamp: `toxiproxy -version` names the module's version.
+      version=$(cd "$dir" && go list -m -f '{{.Version}}' github.com/Shopify/toxiproxy/v2)
+      printf '%s' "-s -w -X github.com/Shopify/toxiproxy/v2.Version=$version"
+      ;;
     delay-line) printf '%s' "-s -w" ;;
     pause | netget) printf '%s' "-s -w" ;;
   esac
 }
 
 # CGO_ENABLED for a binary: pause and netget run in images without a C
-# library, so they must be static; the others keep the toolchain's default
-# (on), the setting their shared build cache entries were compiled with.
+# library, so they must be static; toxiproxy is built as its releases are
+# (static, no C code); the others keep the toolchain's default (on), the
+# setting their shared build cache entries were compiled with.
 cgo_for() {
   case $1 in
-    pause | netget) printf '0\n' ;;
+    pause | netget | toxiproxy) printf '0\n' ;;
     *) go env CGO_ENABLED ;;
   esac
 }

@@ -1,6 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, get as httpGet } from 'node:http';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,54 +13,16 @@ import { graphKey } from '../../layers/store/keys.ts';
 import { makeS3Client, ObjectStore, type S3Settings, StoreError } from '../../layers/store/s3-store.ts';
 import { graphApiFrom } from '../../layers/wiring/graph-api.ts';
 import { clusterMesh } from '../bench/graph.bench.ts';
+import { startToxiproxy, type ToxicProxy, type Toxiproxy } from '../helpers/toxiproxy.ts';
 
 /**
  * Issue 14, "months unattended": peers that accept and never answer, and
- * request storms. The silent peer is a real TCP server that accepts and
- * holds every connection; the same address can be switched to forward to a
- * real s3rver or a real Prometheus, so one graph API sees its source hang
- * and then recover. The storm is real HTTP against a real server.
+ * request storms. The silent peer is Toxiproxy in front of a real s3rver or
+ * a real Prometheus with a timeout toxic (connections accepted, nothing
+ * passed, never closed); removing the toxic lets the same address through,
+ * so one graph API sees its source hang and then recover. The storm is real
+ * HTTP against a real server.
  */
-
-/** A TCP address that either holds every connection without a byte (silent) or forwards it to `target`. */
-interface Switch {
-  url: string;
-  mode: 'silent' | 'forward';
-  /** Connections accepted so far. */
-  accepted: number;
-  close(): Promise<void>;
-}
-
-async function startSwitch(target: { host: string; port: number } | null): Promise<Switch> {
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  };
-  const server: Server = createServer((socket) => {
-    track(socket);
-    sw.accepted += 1;
-    if (sw.mode === 'silent' || target === null) return; // accepted, never answered
-    const upstream = connect(target.port, target.host);
-    track(upstream);
-    upstream.on('close', () => socket.destroy());
-    socket.on('close', () => upstream.destroy());
-    socket.pipe(upstream).pipe(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  const sw: Switch = {
-    url: `http://127.0.0.1:${port}`,
-    mode: 'silent',
-    accepted: 0,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-  return sw;
-}
 
 const S3_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
 const SOURCE_TIMEOUT_SECONDS = 1;
@@ -69,6 +30,7 @@ const SOURCE_TIMEOUT_SECONDS = 1;
 let dir: string;
 let s3: LocalS3;
 let prometheus: PrometheusStack;
+let toxiproxy: Toxiproxy;
 const cleanups: Array<() => Promise<unknown>> = [];
 
 async function started(options: GraphApiOptions): Promise<{ api: GraphApi; base: string }> {
@@ -78,21 +40,28 @@ async function started(options: GraphApiOptions): Promise<{ api: GraphApi; base:
   return { api, base: `http://127.0.0.1:${port}` };
 }
 
-async function startedSwitch(target: string | null): Promise<Switch> {
-  const url = target === null ? null : new URL(target);
-  const sw = await startSwitch(url === null ? null : { host: url.hostname, port: Number(url.port) });
-  cleanups.push(() => sw.close());
-  return sw;
+/** A silent peer: a new proxy in front of `target` that accepts and never answers until `answer()`. */
+interface Silent {
+  proxy: ToxicProxy;
+  answer(): Promise<void>;
 }
 
-/** The environment of a graph API in front of `sw`: every timeout short, every other setting its own. */
-function envFor(source: 's3' | 'prometheus', sw: Switch): NodeJS.ProcessEnv {
+let proxies = 0;
+async function silentProxy(target: string): Promise<Silent> {
+  proxies += 1;
+  const proxy = await toxiproxy.proxy(`silent-${proxies}`, target);
+  const toxic = await proxy.timeout('upstream', 0);
+  return { proxy, answer: () => proxy.removeToxic(toxic) };
+}
+
+/** The environment of a graph API whose source is behind `silent`: every timeout short, every other setting its own. */
+function envFor(source: 's3' | 'prometheus', silent: Silent): NodeJS.ProcessEnv {
   return {
     LOG_LEVEL: 'error',
     ...S3_CREDENTIALS,
     NETMON_S3_BUCKET: s3.bucket,
-    NETMON_S3_ENDPOINT: source === 's3' ? sw.url : s3.endpoint,
-    NETMON_PROMETHEUS_URL: source === 'prometheus' ? sw.url : prometheus.prometheusUrl,
+    NETMON_S3_ENDPOINT: source === 's3' ? silent.proxy.url : s3.endpoint,
+    NETMON_PROMETHEUS_URL: source === 'prometheus' ? silent.proxy.url : prometheus.prometheusUrl,
     NETMON_GRAPH_API_SOURCE: source,
     NETMON_GRAPH_API_REFRESH_SECONDS: '0',
     NETMON_GRAPH_API_ASSETS_DIR: join(dir, 'no-page'),
@@ -153,13 +122,19 @@ async function health(base: string): Promise<{ status: number; body: Health; ms:
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'netmon-limits-'));
-  [s3, prometheus] = await Promise.all([startLocalS3(join(dir, 's3')), startPrometheusStack({ dir })]);
+  [s3, prometheus, toxiproxy] = await Promise.all([
+    startLocalS3(join(dir, 's3')),
+    startPrometheusStack({ dir }),
+    startToxiproxy(),
+  ]);
   const store = new ObjectStore(makeS3Client(s3Settings(s3.endpoint)), s3Settings(s3.endpoint));
   await store.putText(graphKey('latest', 'json'), toGraphJson(clusterMesh(40)), 'application/json');
-}, 60_000);
+  // A cold build of toxiproxy takes minutes; a warm one, milliseconds.
+}, 300_000);
 
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  await toxiproxy?.stop();
   await prometheus?.stop();
   await s3?.stop();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
@@ -181,22 +156,23 @@ function s3Settings(endpoint: string, timeoutSeconds?: number): S3Settings {
 
 describe('a peer that accepts and never answers', () => {
   it('the S3 client gives up within its timeouts (retries included) instead of hanging', async () => {
-    const sw = await startedSwitch(null);
-    const store = new ObjectStore(makeS3Client(s3Settings(sw.url, 0.5)), s3Settings(sw.url, 0.5));
+    const { proxy } = await silentProxy(s3.endpoint);
+    const store = new ObjectStore(makeS3Client(s3Settings(proxy.url, 0.5)), s3Settings(proxy.url, 0.5));
     const start = performance.now();
     const failure = await store.getBytes('graphs/latest/graph.json').catch((err: unknown) => err);
     const ms = performance.now() - start;
     expect(failure).toBeInstanceOf(StoreError);
     expect(String((failure as Error).message)).toMatch(/timeout/i);
-    expect(sw.accepted).toBeGreaterThanOrEqual(1);
+    // The request reached the peer's address (and went no further): silence, not a refusal.
+    expect(await proxy.receivedBytes('upstream')).toBeGreaterThan(0);
     // Three attempts of 0.5 s and the SDK's short backoff: seconds, not forever.
     expect(ms).toBeGreaterThanOrEqual(450);
     expect(ms).toBeLessThan(6000);
   });
 
   it('S3 source: 504 within the source timeout, /healthz 503 while it hangs, 200 and ok once a real S3 answers', async () => {
-    const sw = await startedSwitch(s3.endpoint);
-    const { base } = await started(graphApiFrom('/nonexistent', envFor('s3', sw)).options);
+    const silent = await silentProxy(s3.endpoint);
+    const { base } = await started(graphApiFrom('/nonexistent', envFor('s3', silent)).options);
 
     const hung = await timedGet(`${base}/graph.json`);
     expect(hung.status, hung.body).toBe(504);
@@ -208,8 +184,9 @@ describe('a peer that accepts and never answers', () => {
     expect(failing.body.sourceState.state).toBe('failing');
     expect(failing.ms).toBeLessThan(500);
 
-    sw.mode = 'forward';
-    // The hung read ends when the SDK gives up on it (1 s per attempt); the next one reaches s3rver.
+    await silent.answer();
+    // Toxiproxy closes the held connections as the toxic goes (or the SDK gives up on them, 1 s per
+    // attempt); the next read reaches s3rver.
     await waitFor(
       'the graph from the real S3',
       async () => (await timedGet(`${base}/graph.json`)).status === 200,
@@ -225,8 +202,8 @@ describe('a peer that accepts and never answers', () => {
   });
 
   it('Prometheus source: 504 within the timeout, /healthz 503 without any graph request, ok once the real Prometheus answers', async () => {
-    const sw = await startedSwitch(prometheus.prometheusUrl);
-    const { base } = await started(graphApiFrom('/nonexistent', envFor('prometheus', sw)).options);
+    const silent = await silentProxy(prometheus.prometheusUrl);
+    const { base } = await started(graphApiFrom('/nonexistent', envFor('prometheus', silent)).options);
 
     // /healthz alone asks the source (it has not been heard from) and reports the silence.
     expect((await health(base)).status).toBe(200);
@@ -241,7 +218,7 @@ describe('a peer that accepts and never answers', () => {
     expect(hung.status, hung.body).toBe(504);
     expect(hung.ms).toBeLessThan(SOURCE_TIMEOUT_SECONDS * 1000 + 1000);
 
-    sw.mode = 'forward';
+    await silent.answer();
     // The real Prometheus holds no netmon figures: "no graph yet" (503), but the source answered.
     await waitFor(
       'an answer from the real Prometheus',

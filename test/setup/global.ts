@@ -18,6 +18,7 @@ const TEST_PROGRAMS = new Set([
   'flent',
   'prometheus',
   'prometheus-pushgateway',
+  'toxiproxy',
 ]);
 let suiteStartTicks = 0;
 /**
