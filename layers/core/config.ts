@@ -77,6 +77,16 @@ const SETTINGS = {
     schema: z.string().min(1).default('/tmp/netmon-runs'),
     expected: 'a directory for flent output',
   },
+  NETMON_STORE_RETRY_SECONDS: {
+    schema: seconds(0, 600).default(30),
+    expected:
+      'whole seconds from 0 to 600: how long probe and agent retry storing a result or archive while S3 is away',
+  },
+  NETMON_SPOOL_MAX_BYTES: {
+    schema: z.coerce.number().int().min(0).max(1_099_511_627_776).default(268_435_456),
+    expected:
+      'bytes from 0 up: how much the local runner keeps under <NETMON_WORK_DIR>/spool while S3 is away (0: nothing; the test runs again)',
+  },
   NETMON_PROBE_BUDGET_SECONDS: {
     schema: seconds(10, 86_400).default(840),
     expected: 'whole seconds from 10 to 86400',

@@ -25,8 +25,14 @@ export interface TestRecord {
   startTime: string;
   endTime: string;
   durationSeconds: number;
-  connectivity: 0 | 1;
-  /** Why connectivity is 0; null on success. */
+  /**
+   * 1: the test reached the peer; 0: it found the network failing (a network
+   * reason: unreachable, timeout, server-missing); null: not measured, the
+   * test itself broke (an infrastructure reason, layers/domain/outcome.ts),
+   * so the pair keeps its last measured connectivity.
+   */
+  connectivity: 0 | 1 | null;
+  /** Why the test gave no figures (connectivity 0 or null); null on success. */
   reason: FailureReason | null;
   message: string | null;
   exitCode: number | null;

@@ -27,7 +27,8 @@ import { GRAPH_FONT, sharedSuffix, shortened, textWidth, xmlSafe } from './text.
  * The model as Graphviz DOT. Colour says the headline latency on a fixed
  * scale (so two graphs compare at a glance), width says the headline
  * throughput, dashed red says the pair failed, grey dotted says the figures
- * are old. Each ordered pair is its own edge, so A->B and B->A show their
+ * are old, a hollow arrowhead says the newest test broke and measured
+ * nothing (the rest is the last measurement's). Each ordered pair is its own edge, so A->B and B->A show their
  * own figures.
  */
 
@@ -174,13 +175,22 @@ function figuresLabel(edge: GraphEdge): string {
   return lines.join('\n');
 }
 
+/** The label's note on a newest test that broke: the colour and figures are the last measurement's. */
+function notMeasuredNote(edge: GraphEdge): string | null {
+  return edge.notMeasured === null ? null : `not measured: ${edge.notMeasured.reason}`;
+}
+
+function lines(...parts: ReadonlyArray<string | null>): string {
+  return parts.filter((part): part is string => part !== null && part !== '').join('\n');
+}
+
 function edgeLabel(edge: GraphEdge, all: boolean): string {
-  if (edge.connectivity === 0 && !edge.stale) return edge.reason ?? 'failed';
+  const note = notMeasuredNote(edge);
+  if (edge.connectivity === 0 && !edge.stale) return lines(edge.reason ?? 'failed', note);
   if (!all) return '';
-  if (edge.connectivity === null) return 'not measured';
+  if (edge.connectivity === null) return note ?? 'not measured';
   const figures = edge.connectivity === 0 ? (edge.reason ?? 'failed') : figuresLabel(edge);
-  if (!edge.stale) return figures;
-  return `${figures}${figures === '' ? '' : '\n'}stale ${formatAge(edge.ageSeconds)}`;
+  return lines(figures, edge.stale ? `stale ${formatAge(edge.ageSeconds)}` : null, note);
 }
 
 function figureList(values: ReadonlyArray<number | null>, format: (v: number | null) => string): string {
@@ -221,6 +231,7 @@ function edgeTooltip(edge: GraphEdge): string {
     }`,
     `tests: ${edge.tests.length === 0 ? '-' : edge.tests.join(', ')}${edge.concurrency === null ? '' : ` (${edge.concurrency})`}`,
     ...lastTestLines(edge),
+    ...notMeasuredLines(edge),
     ...sweepLines(edge),
     `measured: ${edge.measuredAt ?? 'never'}${edge.ageSeconds === null ? '' : ` (${formatAge(edge.ageSeconds)} ago)`}`,
     `stale: ${edge.stale ? 'yes' : 'no'}`,
@@ -233,6 +244,15 @@ function lastTestLines(edge: GraphEdge): string[] {
   if (test === null || edge.connectivitySource !== 'sweep') return [];
   const verdict = test.connectivity === 1 ? 'reached' : `failed (${test.reason ?? 'no reason recorded'})`;
   return [`last test: ${verdict} at ${test.testedAt ?? 'an unknown time'}`];
+}
+
+/** The newest test broke: what broke, when, and that the figures above are older. */
+function notMeasuredLines(edge: GraphEdge): string[] {
+  const broke = edge.notMeasured;
+  if (broke === null) return [];
+  return [
+    `newest test: not measured (${broke.reason}${broke.test === null ? '' : `, ${broke.test}`}) at ${broke.testedAt ?? 'an unknown time'}: the test broke, not the network; connectivity and figures are of the last measurement`,
+  ];
 }
 
 function sweepLines(edge: GraphEdge): string[] {
@@ -277,14 +297,19 @@ interface EdgeContext {
   lengthOf: ((edge: GraphEdge) => number) | null;
 }
 
+/** A newest test that broke: a hollow arrowhead, in the colour of the last measurement. */
+const NOT_MEASURED_ARROWHEAD = 'empty';
+
 function edgeAttrs(edge: GraphEdge, label: string): Attrs {
   const state = edgeState(edge);
   const tooltip = edgeTooltip(edge);
+  const broke = edge.notMeasured !== null;
   return {
     ...edgeStyle(edge, state),
+    ...(broke ? { arrowhead: NOT_MEASURED_ARROWHEAD } : {}),
     ...(label === '' ? {} : { label, labeltooltip: tooltip }),
     tooltip,
-    class: `netmon-edge netmon-${state}`,
+    class: `netmon-edge netmon-${state}${broke ? ' netmon-not-measured' : ''}`,
   };
 }
 
@@ -330,6 +355,7 @@ function legendRows(): string[] {
       EDGE_COLORS.failed,
     ),
     smallRow('dotted grey: stale or never measured', EDGE_COLORS.stale),
+    smallRow('hollow arrowhead: newest test broke, not measured (colour: last measurement)'),
     smallRow(`line width: ${HEADLINE_NAMES.throughput}, log scale 1 Mbit/s .. 100 Gbit/s`),
   ];
 }

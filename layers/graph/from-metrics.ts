@@ -5,6 +5,7 @@ import type { PairMetrics } from '../metrics/query.ts';
 import type { SweepPairMetrics } from '../metrics/sweep.ts';
 import {
   buildGraphModel,
+  type EdgeNotMeasured,
   type GraphEdgeInput,
   type GraphModel,
   type GraphNode,
@@ -22,6 +23,11 @@ import {
  * every pair every minute. A test runs once a round, hours apart on a big
  * cluster, so without the sweep a cut path would stay green until its
  * pair's turn.
+ *
+ * A test that broke (an infrastructure reason: tool-error, oom-killed,
+ * deadline-exceeded, store-unavailable) measured nothing: the edge keeps
+ * the connectivity, figures and age of its last measurement and is marked
+ * `notMeasured`, with the reason.
  */
 
 export interface GraphFromMetricsOptions {
@@ -39,7 +45,9 @@ function isoOf(seconds: number | null): string | null {
   return seconds === null ? null : new Date(seconds * 1000).toISOString();
 }
 
+/** When the pair last measured: its push, unless that push was of a test that broke (then its last measured test). */
 function seenAt(pair: PairMetrics): string | null {
+  if (pair.notMeasured !== null) return isoOf(pair.testTimestampSeconds);
   return isoOf(pair.pushTimeSeconds ?? pair.testTimestampSeconds);
 }
 
@@ -53,9 +61,14 @@ function seen(edge: GraphEdgeInput, at: string | null): void {
   if (at !== null && (edge.measuredAt === null || at > edge.measuredAt)) edge.measuredAt = at;
 }
 
+/** The end of the pair's last measured test (its push time for figures pushed without one, unless a broken test pushed since). */
+function measuredTestAt(pair: PairMetrics): string | null {
+  return isoOf(pair.testTimestampSeconds ?? (pair.notMeasured === null ? pair.pushTimeSeconds : null));
+}
+
 /** The test's verdict on the edge: connectivity, reason, and when (the test's end, not its push). */
 function testSays(edge: GraphEdgeInput, pair: PairMetrics, connectivity: 0 | 1, reason: string | null): void {
-  const testedAt = isoOf(pair.testTimestampSeconds ?? pair.pushTimeSeconds);
+  const testedAt = measuredTestAt(pair);
   edge.connectivity = connectivity;
   edge.reason = reason;
   edge.connectivitySource = 'test';
@@ -106,8 +119,33 @@ export function edgesFromMetrics(
       if (backward.connectivity === null) testSays(backward, pair, 1, null);
     }
   }
+  // After every measured test: a broken test marks the edge only when it is newer than the edge's last test.
+  for (const pair of pairs) markNotMeasured(pair, edge);
   for (const sweep of sweeps) applySweep(edge(sweep.src, sweep.dst), sweep);
   return [...edges.values()];
+}
+
+/** The pair's newest test broke: its edge, and dst -> src when the measured test fed it (tcp_download, rrul). */
+function markNotMeasured(pair: PairMetrics, edge: (src: string, dst: string) => GraphEdgeInput): void {
+  const broke = pair.notMeasured;
+  if (broke === null) return;
+  const mark = {
+    reason: broke.reason,
+    test: broke.test,
+    testedAt: isoOf(broke.testTimestampSeconds ?? pair.pushTimeSeconds),
+  };
+  notMeasured(edge(pair.src, pair.dst), mark);
+  if (pair.throughput.dst_to_src) notMeasured(edge(pair.dst, pair.src), mark);
+}
+
+/** Marks the edge's newest test as not measured, unless a later test (of another schedule) measured it. */
+function notMeasured(edge: GraphEdgeInput, mark: EdgeNotMeasured): void {
+  const at = mark.testedAt;
+  const measuredAt = edge.lastTest?.testedAt ?? null;
+  if (at !== null && measuredAt !== null && at <= measuredAt) return;
+  const known = edge.notMeasured ?? null;
+  if (known !== null && (at === null || (known.testedAt !== null && known.testedAt >= at))) return;
+  edge.notMeasured = mark;
 }
 
 /** The sweep's reason for connectivity 0: not one echo request of the sweep got an answer. */

@@ -209,7 +209,14 @@ function cellTooltip(cell: Cell, spec: MetricSpec, maxAgeSeconds: number): strin
   const head = `${cell.src.name} → ${cell.dst.name}`;
   const { edge } = cell;
   if (edge === undefined) return `${head}\nnot measured (no edge for this pair)`;
-  if (cell.state === 'unmeasured') return `${head}\nnot measured`;
+  const broke = edge.notMeasured;
+  const brokeLine =
+    broke === null
+      ? []
+      : [
+          `NOT MEASURED: the newest test broke (${broke.reason}) at ${broke.testedAt ?? '?'}; not the network`,
+        ];
+  if (cell.state === 'unmeasured') return [head, 'not measured', ...brokeLine].join('\n');
   const lines = [head];
   if (cell.state === 'failed') {
     const by =
@@ -222,7 +229,7 @@ function cellTooltip(cell: Cell, spec: MetricSpec, maxAgeSeconds: number): strin
     lines.push(`${spec.name}: ${value}`, ...spec.details(edge));
   }
   if (edge.stale) lines.push(`STALE: older than ${formatAge(maxAgeSeconds)}`);
-  lines.push(ageText(edge));
+  lines.push(...brokeLine, ageText(edge));
   return lines.join('\n');
 }
 

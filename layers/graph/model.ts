@@ -50,7 +50,21 @@ export interface EdgeSweep {
   underLoad: boolean;
 }
 
-/** What the newest test said of the direction's connectivity, even when a fresher sweep overrules it. */
+/**
+ * The pair's newest test measured nothing: the test itself broke (an
+ * infrastructure reason of layers/domain/outcome.ts: tool-error,
+ * oom-killed, deadline-exceeded, store-unavailable), not the network. The
+ * edge keeps the connectivity and figures of its last measurement.
+ */
+export interface EdgeNotMeasured {
+  reason: string;
+  /** The Flent test that broke. */
+  test: string | null;
+  /** ISO 8601 UTC end of that test. */
+  testedAt: string | null;
+}
+
+/** What the newest measured test said of the direction's connectivity, even when a fresher sweep overrules it. */
 export interface EdgeLastTest {
   connectivity: 0 | 1;
   reason: string | null;
@@ -84,6 +98,8 @@ export interface GraphEdge {
   concurrency: string | null;
   sweep: EdgeSweep | null;
   lastTest: EdgeLastTest | null;
+  /** Set when the newest test of the direction broke and measured nothing (newer than lastTest); else null. */
+  notMeasured: EdgeNotMeasured | null;
   /** generatedAt - measuredAt; null when never measured. */
   ageSeconds: number | null;
   /** Never measured, or older than maxAgeSeconds. */
@@ -102,7 +118,13 @@ export interface GraphModel {
 }
 
 /** Fields added after the first documents: older writers (and fixtures) leave them out, readers take null. */
-type LaterEdgeField = 'connectivitySource' | 'connectivityAt' | 'concurrency' | 'sweep' | 'lastTest';
+type LaterEdgeField =
+  | 'connectivitySource'
+  | 'connectivityAt'
+  | 'concurrency'
+  | 'sweep'
+  | 'lastTest'
+  | 'notMeasured';
 
 export type GraphEdgeInput = Omit<GraphEdge, 'ageSeconds' | 'stale' | LaterEdgeField> &
   Partial<Pick<GraphEdge, LaterEdgeField>>;
@@ -130,6 +152,7 @@ export function unmeasuredEdge(src: string, dst: string): GraphEdgeInput {
     concurrency: null,
     sweep: null,
     lastTest: null,
+    notMeasured: null,
   };
 }
 

@@ -96,7 +96,17 @@ export const edgeSweepSchema = z.object(
   },
 );
 
-/** What the newest test said of the direction, whichever source gave the edge's connectivity. */
+/** The newest test of the direction broke and measured nothing (an infrastructure reason, not the network). */
+export const edgeNotMeasuredSchema = z.object(
+  {
+    reason: text('a failure reason (string)'),
+    test: text('a flent test name or null').nullable(),
+    testedAt: z.iso.datetime({ error: `${ISO_UTC}, or null` }).nullable(),
+  },
+  { error: 'the test that measured nothing {reason, test, testedAt}, or null' },
+);
+
+/** What the newest measured test said of the direction, whichever source gave the edge's connectivity. */
 export const edgeLastTestSchema = z.object(
   {
     connectivity: z.literal([0, 1], { error: '0 or 1' }),
@@ -133,6 +143,7 @@ export const edgeInputSchema = z.object({
   concurrency: text('a concurrency mode (serial, disjoint) or null').nullable().default(null),
   sweep: edgeSweepSchema.nullable().default(null),
   lastTest: edgeLastTestSchema.nullable().default(null),
+  notMeasured: edgeNotMeasuredSchema.nullable().default(null),
 });
 
 export const edgeSchema = edgeInputSchema.extend({

@@ -1,6 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { errorLine } from '../core/errors.ts';
-import { log } from '../core/log.ts';
+import { type RetryOptions, withRetry } from '../core/retry.ts';
 
 /**
  * Retries of Kubernetes API calls that failed for a passing reason: the API
@@ -15,15 +14,8 @@ import { log } from '../core/log.ts';
  * of the same request cannot do.
  */
 
-export interface ApiRetryOptions {
-  /** Retries stop once this much time has passed since the first try (default 30 s). */
-  budgetMs?: number;
-  /** First wait; each next one doubles, up to maxDelayMs (defaults 250 ms and 5 s). */
-  initialDelayMs?: number;
-  maxDelayMs?: number;
-  /** Stops retrying (the last error is thrown) once aborted. */
-  signal?: AbortSignal;
-}
+/** The budget is 30 s unless said. */
+export type ApiRetryOptions = Partial<RetryOptions>;
 
 export const API_RETRY_BUDGET_MS = 30_000;
 
@@ -62,47 +54,14 @@ export function isTransientApiError(err: unknown): boolean {
   return false;
 }
 
-/**
- * Runs `call`, repeating it after a transient failure with exponential
- * backoff (with jitter, so that probes that lost the same API server do not
- * come back in step) until it succeeds, fails for good, or the budget is spent.
- */
-export async function withApiRetry<T>(
+/** Runs `call`, repeating it after a transient API failure until it succeeds, fails for good, or the budget is spent. */
+export function withApiRetry<T>(
   what: string,
   call: () => Promise<T>,
   options: ApiRetryOptions = {},
 ): Promise<T> {
-  const budgetMs = options.budgetMs ?? API_RETRY_BUDGET_MS;
-  const maxDelayMs = options.maxDelayMs ?? 5000;
-  const started = Date.now();
-  let delayMs = options.initialDelayMs ?? 250;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const result = await call();
-      if (attempt > 1) log.info({ call: what, attempt }, 'API call succeeded after retries');
-      return result;
-    } catch (err) {
-      const waited = Date.now() - started;
-      const wait = Math.min(delayMs * (0.5 + Math.random() / 2), maxDelayMs);
-      if (!isTransientApiError(err) || options.signal?.aborted || waited + wait > budgetMs) throw err;
-      log.warn(
-        { call: what, attempt, err: errorLine(err), retryInMs: Math.round(wait) },
-        'API call failed; retrying',
-      );
-      await sleep(wait, options.signal);
-      delayMs = Math.min(delayMs * 2, maxDelayMs);
-    }
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
+  return withRetry(what, call, isTransientApiError, {
+    ...options,
+    budgetMs: options.budgetMs ?? API_RETRY_BUDGET_MS,
   });
 }

@@ -24,7 +24,8 @@ export const BITS_PER_BYTE = 8;
  * pairs, layers/domain/schedule.ts). A change of either gives the pair new
  * series; the group's PUT removes the old ones from the gateway, and the
  * reader keeps only the newest set should Prometheus still hold both
- * (query.ts, newestVariant).
+ * (query.ts, newestVariant). netmon_not_measured_timestamp_seconds stands
+ * apart: it names the test that broke, whatever the measured set's labels.
  */
 export const TEST_LABELS = ['test', 'concurrency'] as const;
 
@@ -33,7 +34,8 @@ export type PairField =
   | 'testTimestampSeconds'
   | 'durationSeconds'
   | 'lastSuccessTimestampSeconds'
-  | 'failureInfo';
+  | 'failureInfo'
+  | 'notMeasured';
 
 export type OneWayField =
   | 'delaySeconds'
@@ -63,21 +65,29 @@ const pair = (name: string, field: PairField, help: string, extra: readonly stri
   target: { kind: 'pair', field },
 });
 
+/**
+ * The pair's series describe its last measured test: one that reached the
+ * peer or found the network failing. A test that broke (an infrastructure
+ * reason, layers/domain/outcome.ts) measured nothing: it adds only
+ * netmon_not_measured_timestamp_seconds to the group (a POST, push.ts) and
+ * leaves every other series as the last measured test set it, so Prometheus
+ * keeps the pair's last connectivity and figures.
+ */
 export const PAIR_METRICS = {
   connectivity: pair(
     'netmon_connectivity',
     'connectivity',
-    'Whether the last test of the pair reached the peer (1) or failed (0).',
+    'Whether the last measured test of the pair reached the peer (1) or found the network failing (0); a test that broke leaves it as it was (see netmon_not_measured_timestamp_seconds).',
   ),
   testTimestamp: pair(
     'netmon_test_timestamp_seconds',
     'testTimestampSeconds',
-    'End time of the last test of the pair, in seconds since the Unix epoch.',
+    'End time of the last measured test of the pair, in seconds since the Unix epoch.',
   ),
   duration: pair(
     'netmon_test_duration_seconds',
     'durationSeconds',
-    'How long the last test of the pair took, in seconds.',
+    'How long the last measured test of the pair took, in seconds.',
   ),
   lastSuccess: pair(
     'netmon_last_success_timestamp_seconds',
@@ -87,7 +97,13 @@ export const PAIR_METRICS = {
   failureInfo: pair(
     'netmon_failure_info',
     'failureInfo',
-    'Always 1 when the last test of the pair failed; the reason label says why.',
+    'Always 1 when the last measured test of the pair found the network failing; the reason label says why (unreachable, timeout, server-missing).',
+    ['reason'],
+  ),
+  notMeasured: pair(
+    'netmon_not_measured_timestamp_seconds',
+    'notMeasured',
+    "End time of the pair's newest test when it measured nothing because the test itself broke (the reason label: tool-error, oom-killed, deadline-exceeded, store-unavailable), in seconds since the Unix epoch; absent once a later test measured. The pair's other series are then its last measured test's.",
     ['reason'],
   ),
 } as const satisfies Record<string, MetricDef>;

@@ -30,8 +30,14 @@ import {
 
 /**
  * Pushing one TestRecord to the Pushgateway. Each pair is its own group
- * (job/schedule/src/dst) and each push is a PUT: it replaces the whole group,
- * so a failure removes the pair's old latency and throughput series.
+ * (job/schedule/src/dst). A measured test (a success, or a finding about
+ * the network) is a PUT: it replaces the whole group, so a failure removes
+ * the pair's old latency and throughput series. A test that broke and
+ * measured nothing (connectivity null) is a POST of its one
+ * netmon_not_measured_timestamp_seconds series: the gateway replaces only
+ * series of that name, so the pair's connectivity, figures and last success
+ * stay as the last measured test left them (Prometheus keeps scraping them),
+ * and the next measured test's PUT removes the not-measured series.
  */
 
 /** What a gauge needs to be declared: the pair readers' MetricDef has more (where the value goes). */
@@ -50,10 +56,15 @@ export interface PushOptions {
 
 export interface PushResult {
   key: GroupingKey;
-  /** The gateway path that was replaced. */
+  /** The gateway path that was pushed to. */
   path: string;
+  /** PUT: the group was replaced (a measured test); POST: only the pushed series were (a test that broke). */
+  method: PushMethod;
   samples: Sample[];
 }
+
+/** PUT replaces a whole group; POST only the group's series of the pushed names. */
+export type PushMethod = 'PUT' | 'POST';
 
 export function groupingKeyOf(record: Pick<TestRecord, 'schedule' | 'src' | 'dst'>): GroupingKey {
   return { schedule: record.schedule, src: record.src, dst: record.dst };
@@ -68,29 +79,39 @@ export async function pushRecord(
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const key = groupingKeyOf(record);
   // A failure carries the last success forward (the record's own, else the gateway's: a read of every
-  // group); a success is its own last success.
+  // group); a success is its own last success; a test that broke pushes none (the gateway keeps its own).
   const previous =
-    record.connectivity === 1
+    record.connectivity !== 0
       ? null
       : record.lastSuccessTime !== undefined
         ? lastSuccessSeconds(record.lastSuccessTime)
         : await readLastSuccess(gatewayUrl, key, options);
   const samples = recordSamples(record, previous);
   const path = groupingPath(key);
-  await pushGroup(gatewayUrl, JOB, encodeGroupings(key), samples, timeoutMs);
-  log.debug({ gateway: redactUrl(gatewayUrl), path, samples: samples.length }, 'pushed pair metrics');
-  return { key, path, samples };
+  const method: PushMethod = record.connectivity === null ? 'POST' : 'PUT';
+  await pushGroup(gatewayUrl, JOB, encodeGroupings(key), samples, timeoutMs, method);
+  log.debug({ gateway: redactUrl(gatewayUrl), path, method, samples: samples.length }, 'pushed pair metrics');
+  return { key, path, method, samples };
 }
 
-/** The figures of one record as gauge samples, in base units (throughput in bytes/s). */
+/**
+ * The figures of one record as gauge samples, in base units (throughput in
+ * bytes/s). A record that measured nothing (connectivity null) gives only
+ * its netmon_not_measured_timestamp_seconds: it is pushed beside the last
+ * measured test's series (a POST), never in place of them.
+ */
 export function recordSamples(record: TestRecord, previousLastSuccess: number | null): Sample[] {
   const end = epochSeconds(record.endTime, 'endTime');
   // Records from before disjoint rounds carry no mode: they ran serially, the only mode there was.
   const test = { test: record.test, concurrency: record.concurrency ?? SERIAL.mode };
   const samples: Sample[] = [];
-  const add = (def: MetricDef, labels: Record<string, string>, value: number | null): void => {
+  const add: AddSample = (def, labels, value) => {
     if (value !== null && Number.isFinite(value)) samples.push({ def, labels, value });
   };
+  if (record.connectivity === null) {
+    add(PAIR_METRICS.notMeasured, { ...test, reason: record.reason ?? 'unknown' }, end);
+    return samples;
+  }
   add(PAIR_METRICS.connectivity, test, record.connectivity);
   add(PAIR_METRICS.testTimestamp, test, end);
   add(PAIR_METRICS.duration, test, record.durationSeconds);
@@ -99,7 +120,15 @@ export function recordSamples(record: TestRecord, previousLastSuccess: number | 
     add(PAIR_METRICS.failureInfo, { ...test, reason: record.reason ?? 'unknown' }, 1);
     return samples;
   }
-  if (record.summary === null) return samples;
+  figureSamples(record, test, add);
+  return samples;
+}
+
+type AddSample = (def: MetricDef, labels: Record<string, string>, value: number | null) => void;
+
+/** A success's latency, throughput and one-way figures. */
+function figureSamples(record: TestRecord, test: Record<string, string>, add: AddSample): void {
+  if (record.summary === null) return;
   for (const { probe, stats } of latencyProbes(record.summary)) {
     for (const stat of LATENCY_STATS) add(LATENCY_METRICS[stat], { ...test, probe }, stats[stat]);
     add(LOSS_METRIC, { ...test, probe }, stats.lossRatio);
@@ -111,22 +140,21 @@ export function recordSamples(record: TestRecord, previousLastSuccess: number | 
     }
   }
   const oneWay = record.oneWay;
-  if (oneWay !== null && oneWay !== undefined) {
-    const probe = { ...test, probe: oneWay.probe };
-    for (const direction of FLOW_DIRECTIONS) {
-      add(ONE_WAY_METRICS.delay, { ...probe, direction }, oneWay.delaySeconds[direction]);
-      add(ONE_WAY_METRICS.loss, { ...probe, direction }, oneWay.lossRatio[direction]);
-    }
-    add(ONE_WAY_METRICS.clockOffset, probe, oneWay.clockOffsetSeconds);
-    add(ONE_WAY_METRICS.clockErrorBound, test, oneWay.clockErrorBoundSeconds);
-    add(ONE_WAY_METRICS.trusted, test, oneWay.trusted ? 1 : 0);
+  if (oneWay === null || oneWay === undefined) return;
+  const probe = { ...test, probe: oneWay.probe };
+  for (const direction of FLOW_DIRECTIONS) {
+    add(ONE_WAY_METRICS.delay, { ...probe, direction }, oneWay.delaySeconds[direction]);
+    add(ONE_WAY_METRICS.loss, { ...probe, direction }, oneWay.lossRatio[direction]);
   }
-  return samples;
+  add(ONE_WAY_METRICS.clockOffset, probe, oneWay.clockOffsetSeconds);
+  add(ONE_WAY_METRICS.clockErrorBound, test, oneWay.clockErrorBoundSeconds);
+  add(ONE_WAY_METRICS.trusted, test, oneWay.trusted ? 1 : 0);
 }
 
 /**
- * Replaces one group of the gateway (a PUT) with these samples; a refusal
- * becomes a MetricsError naming the group's URL and the gateway's answer.
+ * Replaces one group of the gateway with these samples (a PUT), or with
+ * POST only the group's series of the samples' names; a refusal becomes a
+ * MetricsError naming the group's URL and the gateway's answer.
  */
 export async function pushGroup(
   gatewayUrl: string,
@@ -134,10 +162,12 @@ export async function pushGroup(
   groupings: Record<string, string>,
   samples: ReadonlyArray<Sample<GaugeDef>>,
   timeoutMs = DEFAULT_TIMEOUT_MS,
+  method: PushMethod = 'PUT',
 ): Promise<void> {
   const gateway = new Pushgateway(gatewayUrl, { timeout: timeoutMs }, buildRegistry(samples));
   try {
-    await gateway.push({ jobName: job, groupings });
+    if (method === 'POST') await gateway.pushAdd({ jobName: job, groupings });
+    else await gateway.push({ jobName: job, groupings });
   } catch (err) {
     // prom-client reports HTTP failures only as "push failed with status N, <body>".
     const message = errorLine(err);

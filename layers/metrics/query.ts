@@ -20,7 +20,9 @@ import {
  * Reading the latest figures of every pair back from Prometheus (instant
  * query). Pushed values never go stale in Prometheus: pushTimeSeconds (the
  * gateway's push_time_seconds of the pair's group) is how a reader tells a
- * fresh pair from one that has not been tested for a while.
+ * fresh pair from one that has not been tested for a while. A test that
+ * broke moves the push time too, but not testTimestampSeconds: that is the
+ * end of the last test that measured.
  */
 
 /** One probe's round-trip figures (seconds) and its loss (0..1 ratio). */
@@ -28,6 +30,24 @@ export interface ProbeFigures extends LatencyFigures {
   lossRatio: number | null;
 }
 
+/**
+ * The pair's newest test when it measured nothing because the test itself
+ * broke (an infrastructure reason of layers/domain/outcome.ts).
+ */
+export interface NotMeasuredTest {
+  reason: string;
+  /** The test that broke (it may differ from the measured figures' `test`). */
+  test: string | null;
+  concurrency: string | null;
+  /** Its end, seconds since the Unix epoch. */
+  testTimestampSeconds: number | null;
+}
+
+/**
+ * One pair's latest figures. Every field but `notMeasured` and
+ * `pushTimeSeconds` is of the pair's last measured test (a success, or a
+ * finding about the network): a test that broke changes none of them.
+ */
 export interface PairMetrics {
   schedule: string;
   src: string;
@@ -35,8 +55,11 @@ export interface PairMetrics {
   test: string | null;
   /** How the last test's round ran: `serial` or `disjoint` (null: pushed before the label existed). */
   concurrency: string | null;
+  /** null: never measured. */
   connectivity: 0 | 1 | null;
   failureReason: string | null;
+  /** Set when the pair's newest test measured nothing (newer than testTimestampSeconds); null otherwise. */
+  notMeasured: NotMeasuredTest | null;
   pushTimeSeconds: number | null;
   testTimestampSeconds: number | null;
   lastSuccessTimestampSeconds: number | null;
@@ -129,6 +152,7 @@ export function assemblePairs(samples: readonly VectorSample[]): PairMetrics[] {
     const [schedule, src, dst] = JSON.parse(id) as [string, string, string];
     const pair = emptyPair(schedule, src, dst);
     for (const sample of newestVariant(group)) applySample(pair, sample.metric, sampleValue(sample.value[1]));
+    dropOutdatedNotMeasured(pair);
     return pair;
   });
   return pairs.sort(
@@ -137,9 +161,14 @@ export function assemblePairs(samples: readonly VectorSample[]): PairMetrics[] {
   );
 }
 
-/** The test and concurrency labels of a test series; null for the gateway's push time (it has neither). */
+/**
+ * The test and concurrency labels of a test series; null for the gateway's
+ * push time (it has neither) and for the not-measured series (it names the
+ * test that broke, beside the last measured test's series).
+ */
 function variantOf(sample: VectorSample): string | null {
-  if (sample.metric.__name__ === PUSH_TIME_METRIC) return null;
+  const name = sample.metric.__name__;
+  if (name === PUSH_TIME_METRIC || name === PAIR_METRICS.notMeasured.name) return null;
   return JSON.stringify(TEST_LABELS.map((label) => sample.metric[label] ?? null));
 }
 
@@ -179,6 +208,7 @@ function emptyPair(schedule: string, src: string, dst: string): PairMetrics {
     concurrency: null,
     connectivity: null,
     failureReason: null,
+    notMeasured: null,
     pushTimeSeconds: null,
     testTimestampSeconds: null,
     lastSuccessTimestampSeconds: null,
@@ -200,11 +230,39 @@ function applySample(pair: PairMetrics, labels: Record<string, string>, value: n
     pair.pushTimeSeconds = value;
     return;
   }
+  if (name === PAIR_METRICS.notMeasured.name) {
+    applyNotMeasured(pair, labels, value);
+    return;
+  }
   const def = metricByName(name);
   if (def === undefined) return;
   if (labels.test !== undefined) pair.test ??= labels.test;
   if (labels.concurrency !== undefined) pair.concurrency ??= labels.concurrency;
   applyTarget(pair, def.target, labels, value);
+}
+
+/** The newest not-measured test (Prometheus may hold two for a scrape, when the reason or test changed). */
+function applyNotMeasured(pair: PairMetrics, labels: Record<string, string>, value: number | null): void {
+  const known = pair.notMeasured;
+  if (known !== null && (value === null || (known.testTimestampSeconds ?? Number.NEGATIVE_INFINITY) > value))
+    return;
+  pair.notMeasured = {
+    reason: labels.reason ?? 'unknown',
+    test: labels.test ?? null,
+    concurrency: labels.concurrency ?? null,
+    testTimestampSeconds: value,
+  };
+}
+
+/**
+ * A not-measured test older than the last measured one is over: the
+ * measured test's PUT removed it from the gateway, and Prometheus holds it
+ * only until its next scrape.
+ */
+function dropOutdatedNotMeasured(pair: PairMetrics): void {
+  const broke = pair.notMeasured?.testTimestampSeconds ?? null;
+  const measured = pair.testTimestampSeconds;
+  if (broke !== null && measured !== null && broke <= measured) pair.notMeasured = null;
 }
 
 function applyTarget(
@@ -274,6 +332,9 @@ function applyPairField(
       return;
     case 'failureInfo':
       if (value === 1) pair.failureReason = labels.reason ?? null;
+      return;
+    case 'notMeasured':
+      applyNotMeasured(pair, labels, value);
       return;
     default:
       pair[field] = value;

@@ -6,6 +6,7 @@ import { formatClockLine, readClockState } from '../core/clock.ts';
 import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { runProcess } from '../core/process.ts';
+import { withRetry } from '../core/retry.ts';
 import { worseClock } from '../domain/one-way.ts';
 import type { FlentOutcome } from '../domain/outcome.ts';
 import type { TestName } from '../domain/test-types.ts';
@@ -15,14 +16,15 @@ import { runFlent } from '../flent/run.ts';
 import { flentTitle, validateFlentSpec } from '../flent/spec.ts';
 import { encodeSweepReport } from '../flent/sweep-report.ts';
 import { archiveKey } from '../store/keys.ts';
-import type { ObjectStore } from '../store/s3-store.ts';
+import { isTransientStoreError, type ObjectStore } from '../store/s3-store.ts';
 
 /**
  * The agent runs inside the client pod on src: one flent test against the
  * server pod on dst, the archive to S3, the compact report to the pod's
  * termination message. Exit 0 when it measured something, a failure
- * included; non-zero only for its own faults (S3 unreachable, bad input),
- * which the runner records as tool-error.
+ * included, and when S3 stayed away for the archive (store-unavailable);
+ * non-zero only for its own faults (bad input, S3 refusing it), which the
+ * runner records as tool-error.
  */
 export interface AgentTask {
   host: string;
@@ -40,7 +42,12 @@ export interface AgentDeps {
   store: ObjectStore;
   terminationLog: string;
   workDir?: string;
+  /** How long the archive's upload is retried while S3 is away before the test is reported store-unavailable. */
+  storeRetrySeconds?: number;
 }
+
+/** The pod's deadline is near after the test: a short wait for S3, then the report says what happened. */
+const DEFAULT_STORE_RETRY_SECONDS = 20;
 
 export async function runAgent(deps: AgentDeps, task: AgentTask): Promise<number> {
   const outputDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'netmon-agent-'));
@@ -58,8 +65,11 @@ export async function runAgent(deps: AgentDeps, task: AgentTask): Promise<number
     const before = await readClockState();
     const outcome = await runFlent(spec);
     const clock = worseClock(before ?? null, (await readClockState()) ?? null);
-    const key = await storeArchive(deps.store, task, outcome, started);
-    const report = encodeReport(outcome, task.host, key, clock);
+    const stored = await storeArchive(deps, task, outcome, started);
+    const report =
+      stored instanceof Error
+        ? encodeReport(storeUnavailable(outcome, task, started, stored), task.host, null, clock)
+        : encodeReport(outcome, task.host, stored, clock);
     await writeFile(deps.terminationLog, report);
     process.stdout.write(`${report}\n`);
     return 0;
@@ -74,17 +84,51 @@ export async function runAgent(deps: AgentDeps, task: AgentTask): Promise<number
   }
 }
 
+/** The archive's key once stored (null: the test wrote none), or S3's error after retrying a while. */
 async function storeArchive(
-  store: ObjectStore,
+  deps: AgentDeps,
   task: AgentTask,
   outcome: FlentOutcome,
   started: Date,
-): Promise<string | null> {
+): Promise<string | null | Error> {
   const path = outcome.ok ? outcome.archivePath : outcome.failure.archivePath;
   if (path === undefined) return null;
   const key = archiveKey(task.schedule, task.src, task.dst, task.test, started);
-  await store.putFile(key, path, 'application/gzip');
-  return key;
+  try {
+    await withRetry(
+      'upload the archive',
+      () => deps.store.putFile(key, path, 'application/gzip'),
+      isTransientStoreError,
+      { budgetMs: (deps.storeRetrySeconds ?? DEFAULT_STORE_RETRY_SECONDS) * 1000 },
+    );
+    return key;
+  } catch (err) {
+    if (!isTransientStoreError(err)) throw err;
+    return err as Error;
+  }
+}
+
+/**
+ * The test ran but its archive could not be kept: not a finding about the
+ * network (the record's connectivity is null, "not measured"), and not the
+ * agent's fault either. The pod's archive is gone with the pod.
+ */
+function storeUnavailable(outcome: FlentOutcome, task: AgentTask, started: Date, err: Error): FlentOutcome {
+  return {
+    ok: false,
+    failure: {
+      connectivity: 0,
+      reason: 'store-unavailable',
+      message: `the test ran, but S3 did not take its archive: ${errorLine(err)}`,
+      test: task.test,
+      host: task.host,
+      exitCode: null,
+      signal: null,
+      stderrTail: '',
+      startTime: started.toISOString(),
+      durationSeconds: outcome.ok ? outcome.durationSeconds : outcome.failure.durationSeconds,
+    },
+  };
 }
 
 /** How often the server pod's clock container reads the clock: the last reading is near the test's end. */

@@ -75,9 +75,15 @@ export class PendingMetrics {
     return pushed;
   }
 
-  /** Pushes a fresh record; a refusal leaves a marker for the next run (the result is stored already). */
+  /**
+   * Pushes a fresh record; a refusal leaves a marker for the next run (the
+   * result is stored already). A record that measured nothing (the test
+   * broke) only adds to the pair's group: it never takes the place of a
+   * pending measured result, whose marker stays until that result is pushed.
+   */
   async push(record: TestRecord, resultKey: string): Promise<boolean> {
     const key = metricsPendingKey(record.schedule, record.src, record.dst);
+    const measured = record.connectivity !== null;
     try {
       await this.publish(record);
     } catch (err) {
@@ -85,13 +91,14 @@ export class PendingMetrics {
         { err: errorLine(err), src: record.src, dst: record.dst },
         'metrics not pushed; the result is stored and the next probe run pushes it',
       );
+      if (!measured && this.pending.has(key)) return false;
       await this.store
         .putJson(key, { resultKey })
         .then(() => this.pending.add(key))
         .catch((e) => log.error({ err: errorLine(e) }, 'metrics marker not written'));
       return false;
     }
-    if (this.pending.delete(key)) await this.store.delete([key]);
+    if (measured && this.pending.delete(key)) await this.store.delete([key]);
     return true;
   }
 }

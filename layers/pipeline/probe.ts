@@ -4,9 +4,11 @@ import { dirname } from 'node:path';
 import { Barrier } from '../core/barrier.ts';
 import { errorLine, LockError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import { withRetry } from '../core/retry.ts';
 import type { TestLocks } from '../domain/lock.ts';
 import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
 import { publishedOneWay } from '../domain/one-way.ts';
+import { failureConnectivity } from '../domain/outcome.ts';
 import { type PhaseHook, type TestPhase, timed } from '../domain/phases.ts';
 import type { TestRecord } from '../domain/record.ts';
 import {
@@ -28,11 +30,12 @@ import { soloRatios } from '../domain/solo.ts';
 import { expectedRunSeconds, TEST_OVERHEAD_SECONDS } from '../domain/test-types.ts';
 import type { PairMessage, ReceivedMessage, WorkQueue } from '../queue/work-queue.ts';
 import { archiveKey, resultKey, soloKey } from '../store/keys.ts';
-import type { ObjectStore } from '../store/s3-store.ts';
+import { isTransientStoreError, type ObjectStore } from '../store/s3-store.ts';
 import { acquireInOrder, lockScopeOf } from './lock-order.ts';
 import { PendingMetrics, savePairState, withLastSuccess } from './pending-metrics.ts';
 import { recordSchema, type StoredRecord } from './results.ts';
 import { loadManifest, refreshPairs, refreshSolo, saveHead, savePairEvent, saveSoloEvent } from './round.ts';
+import type { ResultSpool } from './spool.ts';
 
 export interface ProbeDeps {
   store: ObjectStore;
@@ -56,6 +59,10 @@ export interface ProbeDeps {
   ) => void;
   /** Told of each finished pair (the TestSchedule status in a cluster). */
   observer?: RoundObserver;
+  /** Where results wait while S3 is away (the local runner's host); absent: the message comes back instead. */
+  spool?: ResultSpool;
+  /** How long storing a result is retried while S3 is away before the spool (or the message's return) takes over. */
+  storeRetrySeconds?: number;
   /** Pushes a disjoint round's solo check (netmon_parallel_solo_ratio); a failure is logged. */
   publishSolo?: (schedule: string, test: string, check: SoloCheck) => Promise<void>;
 }
@@ -82,6 +89,9 @@ export interface ProbeReport {
  * after its visibility timeout, and the round manifest makes sure a pair
  * already done is not recorded twice.
  */
+/** S3 away this long is no blip: the result goes to the spool, or the test runs again later. */
+const DEFAULT_STORE_RETRY_SECONDS = 30;
+
 /**
  * A probe run's deps: the function's, the run's own pending metrics, and the
  * rounds it has touched (each read whole once per run, then kept current
@@ -97,6 +107,7 @@ export async function probe(probeDeps: ProbeDeps): Promise<ProbeReport> {
     rounds: new Map(),
   };
   // Results whose metrics an earlier run could not push go first, so Prometheus catches up.
+  await deliverSpool(deps).catch((err) => log.warn({ err: errorLine(err) }, 'spool not read'));
   await deps.metrics.catchUp().catch((err) => log.warn({ err: errorLine(err) }, 'pending metrics not read'));
   const report: ProbeReport = {
     tests: 0,
@@ -126,6 +137,7 @@ export async function probe(probeDeps: ProbeDeps): Promise<ProbeReport> {
     const results = await withHeartbeat(deps.queue, message, () => handle(deps, message, deadline));
     for (const result of results) tally(report, result);
   }
+  await deliverSpool(deps).catch((err) => log.warn({ err: errorLine(err) }, 'spool not read'));
   await settleRounds(deps);
   log.info(report, 'probe done');
   return report;
@@ -312,8 +324,10 @@ async function handleSolo(
       deps.onTest?.({ kind: 'skipped', ...eventOf(body), reason: `solo check: ${solo.reason}` });
       return finishSolo(deps, message, manifest, 'skipped');
     }
-    const { record } = ran;
+    const { record, archivePath } = ran;
     record.concurrency = 'serial';
+    await uploadArchive(deps.store, record, archivePath);
+    if (archivePath !== undefined) await rm(dirname(archivePath), { recursive: true, force: true });
     solo.ratios = soloRatios(parallel.summary ?? null, record.summary);
     solo.state = record.connectivity === 1 ? 'done' : 'failed';
     solo.reason = record.reason;
@@ -396,10 +410,55 @@ async function measure(
     deps.onTest?.({ kind: 'skipped', ...eventOf(body), reason });
     return undefined;
   }
-  const { record, uploading } = ran;
+  const { record, archivePath } = ran;
   record.concurrency = manifest.concurrency?.mode ?? 'serial';
+  try {
+    await withRetry(
+      'store the result',
+      () => storeResult(deps, manifest, pair, record, archivePath, onPhase),
+      isTransientStoreError,
+      { budgetMs: (deps.storeRetrySeconds ?? DEFAULT_STORE_RETRY_SECONDS) * 1000 },
+    );
+  } catch (err) {
+    // S3 still away: the result waits on this host (local runner) and goes out with the next run.
+    if (!isTransientStoreError(err) || deps.spool === undefined) throw err;
+    if (!(await deps.spool.keep(record, archivePath))) throw err;
+    if (archivePath !== undefined) await rm(dirname(archivePath), { recursive: true, force: true });
+    log.warn(
+      { ...eventOf(body), err: errorLine(err), spool: deps.spool.dir },
+      'S3 did not take the result: kept in the spool until it does',
+    );
+  }
+  return record;
+}
+
+/** The test's archive, when it is a file on this host, to the key its record names. */
+async function uploadArchive(
+  store: ObjectStore,
+  record: TestRecord,
+  archivePath: string | undefined,
+): Promise<void> {
+  if (archivePath !== undefined && record.archiveKey !== null)
+    await store.putFile(record.archiveKey, archivePath, 'application/gzip');
+}
+
+/**
+ * A test's result into the store: its archive (when it is a file here),
+ * the record, the pair's state, its metrics, then the pair's result event.
+ * Run again from the spool, each step lands on the same key.
+ */
+async function storeResult(
+  deps: RunDeps,
+  manifest: RoundManifest,
+  pair: RoundPair,
+  record: TestRecord,
+  archivePath: string | undefined,
+  onPhase?: PhaseHook,
+): Promise<void> {
+  const uploading = Date.now();
+  await uploadArchive(deps.store, record, archivePath);
   await withLastSuccess(deps.store, record);
-  const stored = resultKey(body.schedule, body.round, body.src, body.dst);
+  const stored = resultKey(record.schedule, record.round, record.src, record.dst);
   await deps.store.putJson(stored, record);
   await savePairState(deps.store, record, stored);
   const pushing = Date.now();
@@ -413,7 +472,24 @@ async function measure(
     connectivity: record.connectivity,
   });
   onPhase?.('manifest', finishing, Date.now());
-  return record;
+  if (archivePath !== undefined) await rm(dirname(archivePath), { recursive: true, force: true });
+}
+
+/** Results an earlier run kept because S3 was away, into the store now (oldest first). */
+async function deliverSpool(deps: RunDeps): Promise<void> {
+  if (deps.spool === undefined) return;
+  const { delivered, left } = await deps.spool.deliver(async ({ record, archivePath }) => {
+    const manifest = await roundOf(deps, record.schedule, record.round);
+    const pair = manifest?.pairs.find((p) => p.src === record.src && p.dst === record.dst);
+    if (manifest !== undefined && pair !== undefined) await refreshPairs(deps.store, manifest, [pair]);
+    if (manifest === undefined || pair === undefined || isFinished(pair)) {
+      // Its round has another result for the pair by now (or is gone): the archive is still the raw record.
+      await uploadArchive(deps.store, record, archivePath);
+      return;
+    }
+    await storeResult(deps, manifest, pair, record, archivePath);
+  });
+  if (delivered > 0 || left > 0) log.info({ delivered, left }, 'spooled results');
 }
 
 /** One test on the runner, its archive uploaded: the record (stored by the caller). */
@@ -424,7 +500,7 @@ async function runTest(
   hooks: RunHooks,
   runId: string,
   started: Date,
-): Promise<{ record: TestRecord; uploading: number }> {
+): Promise<{ record: TestRecord; archivePath?: string }> {
   const { onPhase } = hooks;
   const running = Date.now();
   const { signal } = hooks;
@@ -457,16 +533,14 @@ async function runTest(
   onPhase?.('run', running, ended.getTime());
   // flent's own process time: what the overhead is measured against.
   if (outcome.ok) onPhase?.('flent', ended.getTime() - outcome.durationSeconds * 1000, ended.getTime());
+  // An archive already in S3 (the agent's), or a file here that storing the result uploads.
   const archive = archiveOf(outcome);
-  let storedArchive: string | null = null;
-  const uploading = Date.now();
-  if (archive !== undefined && 'key' in archive) storedArchive = archive.key;
   if (archive !== undefined && 'path' in archive) {
-    storedArchive = archiveKey(body.schedule, body.src, body.dst, body.test, started);
-    await deps.store.putFile(storedArchive, archive.path, 'application/gzip');
-    await rm(dirname(archive.path), { recursive: true, force: true });
+    const key = archiveKey(body.schedule, body.src, body.dst, body.test, started);
+    return { record: toRecord(body, runId, started, ended, outcome, key), archivePath: archive.path };
   }
-  return { record: toRecord(body, runId, started, ended, outcome, storedArchive), uploading };
+  const key = archive !== undefined && 'key' in archive ? archive.key : null;
+  return { record: toRecord(body, runId, started, ended, outcome, key) };
 }
 
 /** The test's lock was lost while it ran (another test may have run beside it): it has no result. */
@@ -519,7 +593,8 @@ function toRecord(
   const f = outcome.failure;
   return {
     ...common,
-    connectivity: 0,
+    // Only a finding about the network is connectivity 0; a test that broke measured nothing (null).
+    connectivity: failureConnectivity(f.reason),
     reason: f.reason,
     message: f.message,
     exitCode: f.exitCode,

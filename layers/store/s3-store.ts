@@ -44,6 +44,11 @@ export class StoreError extends NetmonError {
   }
 }
 
+/** A store failure that may pass (unreachable, timed out, 5xx, throttled), not a refusal that says something true. */
+export function isTransientStoreError(err: unknown): boolean {
+  return err instanceof StoreError && err.failure === 'other';
+}
+
 function failureOf(err: unknown): StoreFailure {
   if (err instanceof Error && err.name === 'CredentialsProviderError') return 'no-credentials';
   if (!(err instanceof S3ServiceException)) return 'other';

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { CREDENTIAL_KEYS, loadConfig } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { NodeSource } from '../domain/nodes.ts';
@@ -185,8 +186,12 @@ function groupPruner(pushgateway: string, env: NodeJS.ProcessEnv): NonNullable<P
 }
 
 export async function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): Promise<ProbeDeps> {
-  const config = loadConfig(['NETMON_PUSHGATEWAY_URL', 'NETMON_PROBE_BUDGET_SECONDS'], env);
+  const config = loadConfig(
+    ['NETMON_PUSHGATEWAY_URL', 'NETMON_PROBE_BUDGET_SECONDS', 'NETMON_STORE_RETRY_SECONDS'],
+    env,
+  );
   return {
+    storeRetrySeconds: config.NETMON_STORE_RETRY_SECONDS,
     store: storeFrom(env),
     queue: queueFrom(env),
     nodes: await nodesFrom(env),
@@ -205,16 +210,24 @@ export async function probeDepsFrom(env: NodeJS.ProcessEnv = process.env): Promi
   };
 }
 
-async function localProbeParts(env: NodeJS.ProcessEnv): Promise<Pick<ProbeDeps, 'runner' | 'locks'>> {
-  const config = loadConfig(['NETMON_LOCK_FILE', 'NETMON_WORK_DIR', ...PORT_KEYS], env);
-  const [{ LocalRunner }, { FileTestLocks }] = await Promise.all([
+async function localProbeParts(
+  env: NodeJS.ProcessEnv,
+): Promise<Pick<ProbeDeps, 'runner' | 'locks' | 'spool'>> {
+  const config = loadConfig(
+    ['NETMON_LOCK_FILE', 'NETMON_WORK_DIR', 'NETMON_SPOOL_MAX_BYTES', ...PORT_KEYS],
+    env,
+  );
+  const [{ LocalRunner }, { FileTestLocks }, { ResultSpool }] = await Promise.all([
     import('../local-runner/runner.ts'),
     import('../pipeline/test-lock.ts'),
+    import('../pipeline/spool.ts'),
   ]);
   return {
     runner: new LocalRunner({ workDir: config.NETMON_WORK_DIR, ports: portsOf(config) }),
     // NETMON_LOCK_FILE for the cluster, a file beside it per node.
     locks: new FileTestLocks(config.NETMON_LOCK_FILE),
+    // The archives are files on this host: while S3 is away they wait here for the next run.
+    spool: new ResultSpool(join(config.NETMON_WORK_DIR, 'spool'), config.NETMON_SPOOL_MAX_BYTES),
   };
 }
 
@@ -387,6 +400,9 @@ export function agentFrom(env: NodeJS.ProcessEnv = process.env): { deps: AgentDe
       store: storeFrom(env),
       terminationLog: config.NETMON_TERMINATION_LOG,
       workDir: config.NETMON_WORK_DIR,
+      ...(env.NETMON_STORE_RETRY_SECONDS === undefined
+        ? {}
+        : { storeRetrySeconds: loadConfig(['NETMON_STORE_RETRY_SECONDS'], env).NETMON_STORE_RETRY_SECONDS }),
     },
     task: {
       host: config.NETMON_AGENT_HOST,

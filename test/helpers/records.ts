@@ -3,7 +3,8 @@ import type { TestRecord } from '../../layers/domain/record.ts';
 /**
  * A TestRecord for tests that need one without running flent: a success of
  * udp_latency a -> b unless the overrides say otherwise (a failure needs
- * connectivity 0 and a reason).
+ * connectivity 0 and a network reason; a test that broke, connectivity null
+ * and an infrastructure reason).
  */
 export function testRecord(overrides: Partial<TestRecord> = {}): TestRecord {
   return {

@@ -102,9 +102,25 @@ describe('agent', () => {
     if (!decoded.outcome.ok) expect(decoded.outcome.failure.reason).toBe('server-missing');
   }, 60_000);
 
-  it('exits non-zero for its own fault, saying why', async () => {
+  it('S3 away: retries the upload for NETMON_STORE_RETRY_SECONDS, then reports store-unavailable and exits 0', async () => {
+    const started = Date.now();
     const { exitCode, report } = await agent(cluster.node('dst').address, {
-      NETMON_S3_ENDPOINT: 'http://127.0.0.1:9',
+      // Nothing listens there: every connection is refused, as when S3 is down.
+      NETMON_S3_ENDPOINT: `http://${cluster.hostAddress ?? '127.0.0.1'}:9`,
+      NETMON_STORE_RETRY_SECONDS: '2',
+    });
+    expect(exitCode, report).toBe(0);
+    const decoded = decodeReport(report);
+    expect(decoded.archiveKey).toBeNull();
+    expect(decoded.outcome).toMatchObject({ ok: false, failure: { reason: 'store-unavailable' } });
+    if (!decoded.outcome.ok) expect(decoded.outcome.failure.message).toMatch(/S3 did not take its archive/);
+    // The test itself (2 s plus 1 s delays) and then the retries.
+    expect(Date.now() - started).toBeGreaterThan(4000);
+  }, 60_000);
+
+  it('exits non-zero for its own fault (S3 refusing it), saying why', async () => {
+    const { exitCode, report } = await agent(cluster.node('dst').address, {
+      NETMON_S3_BUCKET: 'no-such-bucket',
     });
     expect(exitCode).not.toBe(0);
     expect(report).toMatch(/agent fault: .*put archives\/agent\//);

@@ -318,10 +318,94 @@ describe('metrics through the real Pushgateway and Prometheus', () => {
     expect(await modes()).toEqual(['disjoint']);
   });
 
+  it('a test that broke after a success keeps connectivity 1 and the figures, and shows its reason; the next measured test clears it', async () => {
+    const pair = { schedule: 'broken', src: 'node-a', dst: 'node-b', test: 'tcp_upload' } as const;
+    const ok = success(pair, 'tcp_upload');
+    await pushRecord(stack.pushgatewayUrl, ok);
+    const first = await waitForPairs('the success', (p) => shows(p, ok), 'broken');
+    const measured = pairOf(first, ok);
+    expect(measured).toMatchObject({ connectivity: 1, notMeasured: null });
+
+    const later = (ms: number): string => new Date(Date.parse(ok.endTime) + ms).toISOString();
+    const broke: TestRecord = {
+      ...failure({ ...pair, test: 'rrul' }, 'oom-killed'),
+      connectivity: null,
+      endTime: later(1000),
+      concurrency: 'disjoint',
+    };
+    const pushed = await pushRecord(stack.pushgatewayUrl, broke);
+    expect(pushed.method).toBe('POST');
+    expect(pushed.samples.map((s) => s.def.name)).toEqual(['netmon_not_measured_timestamp_seconds']);
+    const brokeAt = seconds(broke.endTime);
+    const second = await waitForPairs(
+      'the broken test',
+      (p) => p.get(pairId(broke))?.notMeasured?.testTimestampSeconds === brokeAt,
+      'broken',
+    );
+    // One scrape of the gateway holds both: the connectivity and figures were never taken away.
+    const kept = pairOf(second, broke);
+    expect(kept).toMatchObject({
+      test: 'tcp_upload',
+      concurrency: 'serial',
+      connectivity: 1,
+      failureReason: null,
+      testTimestampSeconds: seconds(ok.endTime),
+      lastSuccessTimestampSeconds: seconds(ok.endTime),
+      durationSeconds: ok.durationSeconds,
+      notMeasured: {
+        reason: 'oom-killed',
+        test: 'rrul',
+        concurrency: 'disjoint',
+        testTimestampSeconds: brokeAt,
+      },
+    });
+    expect(kept.throughput).toEqual(measured.throughput);
+    expect(kept.latency).toEqual(measured.latency);
+    expect(kept.pushTimeSeconds).toBeGreaterThanOrEqual(measured.pushTimeSeconds ?? Number.NaN);
+    // Still so after more scrapes (one a second): nothing of the measured test went stale.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(
+      (await instantQuery(stack.prometheusUrl, 'netmon_connectivity{schedule="broken"}')).map((s) => [
+        s.metric.test,
+        s.value[1],
+      ]),
+    ).toEqual([['tcp_upload', '1']]);
+
+    // A pair whose only test broke: nothing measured, the reason known.
+    const never: TestRecord = {
+      ...failure({ ...pair, dst: 'node-c' }, 'store-unavailable'),
+      connectivity: null,
+    };
+    await pushRecord(stack.pushgatewayUrl, never);
+    const third = await waitForPairs(
+      'the never-measured broken pair',
+      (p) => p.get(pairId(never))?.notMeasured?.reason === 'store-unavailable',
+      'broken',
+    );
+    expect(pairOf(third, never)).toMatchObject({
+      connectivity: null,
+      testTimestampSeconds: null,
+      lastSuccessTimestampSeconds: null,
+      notMeasured: { reason: 'store-unavailable', testTimestampSeconds: seconds(never.endTime) },
+    });
+
+    // A measured failure replaces the group: connectivity 0, the not-measured series gone.
+    const cut: TestRecord = { ...failure(pair, 'unreachable'), endTime: later(2000) };
+    expect((await pushRecord(stack.pushgatewayUrl, cut)).method).toBe('PUT');
+    const fourth = await waitForPairs('the measured failure', (p) => shows(p, cut), 'broken');
+    expect(pairOf(fourth, cut)).toMatchObject({
+      connectivity: 0,
+      failureReason: 'unreachable',
+      lastSuccessTimestampSeconds: seconds(ok.endTime),
+      notMeasured: null,
+    });
+  });
+
   it('promtool finds nothing wrong in the gateway exposition after all pushes', async () => {
     const text = await (await fetch(`${stack.pushgatewayUrl}/metrics`)).text();
     // Every kind of series is on the gateway now, failures included.
     for (const name of [
+      'netmon_not_measured_timestamp_seconds',
       'netmon_failure_info',
       'netmon_latency_loss_ratio',
       'netmon_throughput_p99_bytes_per_second',

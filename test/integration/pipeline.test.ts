@@ -420,6 +420,11 @@ describe('pipeline', () => {
       expect(queries.length).toBeGreaterThan(5);
       for (const { panel, refId, expr } of queries) {
         const promql = expandVariables(expr, { schedule: 'round', max_age: '3600' });
+        // No test of this round broke: the not-measured panel is empty, but Prometheus must take its query.
+        if (panel.startsWith('Not measured')) {
+          expect(await instantQuery(fixture.stack.prometheusUrl, promql), panel).toEqual([]);
+          continue;
+        }
         await waitFor(
           `${panel} (${refId}) to return series: ${promql}`,
           async () => (await instantQuery(fixture.stack.prometheusUrl, promql)).length > 0,

@@ -19,6 +19,7 @@ describe('Grafana dashboard', () => {
       'throughput per pair',
       'worst pairs',
       'stale pairs',
+      'not measured',
       'round progress',
       'cluster graph',
     ])

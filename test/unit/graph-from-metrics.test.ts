@@ -20,6 +20,7 @@ function pair(src: string, dst: string, fields: Partial<PairMetrics> = {}): Pair
     concurrency: 'serial',
     connectivity: 1,
     failureReason: null,
+    notMeasured: null,
     pushTimeSeconds: T0,
     testTimestampSeconds: T0,
     lastSuccessTimestampSeconds: T0,

@@ -55,6 +55,7 @@ describe('graph JSON', () => {
       'concurrency',
       'sweep',
       'lastTest',
+      'notMeasured',
       'ageSeconds',
       'stale',
     ]);

@@ -27,6 +27,7 @@ function test(src: string, dst: string, fields: Partial<PairMetrics> = {}): Pair
     concurrency: 'serial',
     connectivity: 1,
     failureReason: null,
+    notMeasured: null,
     pushTimeSeconds: T0 - 100,
     testTimestampSeconds: T0 - 100,
     lastSuccessTimestampSeconds: T0 - 100,

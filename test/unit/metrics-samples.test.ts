@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { redactUrl } from '../../layers/core/redact.ts';
 import type { FlentSummary } from '../../layers/domain/figures.ts';
+import {
+  FAILURE_REASONS,
+  failureConnectivity,
+  INFRA_REASONS,
+  isNetworkFailure,
+  NETWORK_REASONS,
+} from '../../layers/domain/outcome.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
 import type { TestName } from '../../layers/domain/test-types.ts';
 import { readArchiveFile } from '../../layers/flent/archive.ts';
@@ -95,6 +102,33 @@ describe('samples of a record', () => {
       reason: 'unreachable',
     });
     expect(find(samples, 'netmon_last_success_timestamp_seconds')[0]?.value).toBe(1_700_000_000);
+  });
+
+  it('a test that broke (connectivity null): only its not-measured series, no connectivity, figures or last success', () => {
+    const broke: TestRecord = { ...record('tcp_upload', null), connectivity: null, reason: 'oom-killed' };
+    const samples = recordSamples(broke, 1_700_000_000);
+    expect(samples.map((s) => [s.def.name, s.labels, s.value])).toEqual([
+      [
+        'netmon_not_measured_timestamp_seconds',
+        { test: 'tcp_upload', concurrency: 'serial', reason: 'oom-killed' },
+        END_SECONDS,
+      ],
+    ]);
+  });
+
+  it('every infrastructure reason is not measured, every network reason is connectivity 0', () => {
+    for (const reason of INFRA_REASONS) {
+      expect(failureConnectivity(reason), reason).toBeNull();
+      expect(isNetworkFailure(reason), reason).toBe(false);
+    }
+    for (const reason of NETWORK_REASONS) {
+      expect(failureConnectivity(reason), reason).toBe(0);
+      expect(isNetworkFailure(reason), reason).toBe(true);
+    }
+    expect([...NETWORK_REASONS, ...INFRA_REASONS].sort()).toEqual([...FAILURE_REASONS].sort());
+    expect(INFRA_REASONS).toContain('store-unavailable');
+    // An unknown reason (a newer writer's, or none) never paints a pair red.
+    expect([isNetworkFailure('cosmic-rays'), isNetworkFailure(null)]).toEqual([false, false]);
   });
 
   it("every series says how its round ran: the record's concurrency, serial for records without one", async () => {
@@ -205,6 +239,58 @@ describe('assembling query results into pairs', () => {
       connectivity: 1,
     });
     expect(assemblePairs(legacy)[0]).toMatchObject({ concurrency: null, connectivity: 0 });
+  });
+
+  describe('a test that broke after a measured one', () => {
+    const measured = (end: number): VectorSample[] => [
+      sample({ __name__: 'netmon_connectivity', test: 'ping', concurrency: 'serial' }, '1'),
+      sample({ __name__: 'netmon_test_timestamp_seconds', test: 'ping', concurrency: 'serial' }, String(end)),
+      sample(
+        { __name__: 'netmon_latency_median_seconds', test: 'ping', concurrency: 'serial', probe: 'icmp' },
+        '0.001',
+      ),
+    ];
+    const broke = (end: number, reason = 'oom-killed', test = 'tcp_upload'): VectorSample =>
+      sample(
+        { __name__: 'netmon_not_measured_timestamp_seconds', test, concurrency: 'disjoint', reason },
+        String(end),
+      );
+
+    it('keeps the measured connectivity and figures, and says which test broke, why and when', () => {
+      const [pair] = assemblePairs([...measured(at - 600), broke(at - 5)]);
+      expect(pair).toMatchObject({
+        test: 'ping',
+        concurrency: 'serial',
+        connectivity: 1,
+        failureReason: null,
+        testTimestampSeconds: at - 600,
+        notMeasured: {
+          reason: 'oom-killed',
+          test: 'tcp_upload',
+          concurrency: 'disjoint',
+          testTimestampSeconds: at - 5,
+        },
+      });
+      expect(pair?.latency.icmp?.median).toBe(0.001);
+    });
+
+    it('is over once a later test measured (Prometheus may still hold it until its next scrape)', () => {
+      const [pair] = assemblePairs([...measured(at - 5), broke(at - 600)]);
+      expect(pair).toMatchObject({ connectivity: 1, testTimestampSeconds: at - 5, notMeasured: null });
+    });
+
+    it('takes the newest of two broken tests, and stands alone on a pair never measured', () => {
+      const [pair] = assemblePairs([
+        broke(at - 600, 'tool-error'),
+        broke(at - 5, 'deadline-exceeded', 'rrul'),
+      ]);
+      expect(pair).toMatchObject({
+        test: null,
+        connectivity: null,
+        testTimestampSeconds: null,
+        notMeasured: { reason: 'deadline-exceeded', test: 'rrul', testTimestampSeconds: at - 5 },
+      });
+    });
   });
 
   it('treats a missing label as the empty value (Prometheus drops empty labels)', () => {

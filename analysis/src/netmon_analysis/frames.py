@@ -35,7 +35,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "src": "string",
     "dst": "string",
     "test": "string",
-    "connectivity": "int64",
+    "connectivity": "Int64",
+    "measured": "bool",
     "reason": "string",
     "message": "string",
     "exit_code": "float64",
@@ -89,6 +90,14 @@ def _num(value: Any) -> float:
     return float(value)
 
 
+def _connectivity(record: dict) -> Any:
+    """1 or 0 as recorded; ``pd.NA`` when the test broke and measured nothing (connectivity null, see ``reason``)."""
+    value = record.get("connectivity")
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return pd.NA
+    return int(value)
+
+
 def primary_latency_series(summary: dict[str, Any]) -> str | None:
     """The series behind the ``latency_*`` columns: the headline probe's (ICMP when measured; see headline.py)."""
     return headline_series(summary)
@@ -119,7 +128,10 @@ def summary_frame(source: Records, **filters: Any) -> pd.DataFrame:
     ``dst`` and ``test`` filter) or result records already loaded (dicts).
     Figures are in base units (s, bit/s, ratio); a figure the test did not
     produce is NaN. Throughput ``upload`` is the data flowing src -> dst,
-    ``download`` dst -> src.
+    ``download`` dst -> src. ``connectivity`` (nullable Int64) is 1 or 0 for a
+    measured test and ``<NA>`` for one that broke and measured nothing (an
+    infrastructure failure: tool-error, oom-killed, deadline-exceeded,
+    store-unavailable); ``measured`` is False then and ``reason`` says why.
     """
     flt = Filter.of(**filters)
     rows = []
@@ -133,7 +145,8 @@ def summary_frame(source: Records, **filters: Any) -> pd.DataFrame:
             "src": record.get("src"),
             "dst": record.get("dst"),
             "test": record.get("test"),
-            "connectivity": int(record.get("connectivity") or 0),
+            "connectivity": _connectivity(record),
+            "measured": _connectivity(record) is not pd.NA,
             "reason": record.get("reason"),
             "message": record.get("message"),
             "exit_code": _num(record.get("exitCode")),

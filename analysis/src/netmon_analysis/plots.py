@@ -44,14 +44,26 @@ def _nodes(df: pd.DataFrame, nodes: Sequence[str] | None) -> list[str]:
     return sorted(names, key=natural_key)
 
 
-def _pair_values(df: pd.DataFrame, column: str, agg: str) -> tuple[dict, dict]:
-    """(src, dst) -> figure, and (src, dst) -> failure reason of the test the figure stands for."""
+def _pair_values(df: pd.DataFrame, column: str, agg: str) -> tuple[dict, dict, dict]:
+    """(src, dst) -> figure; (src, dst) -> failure reason of the test the figure stands for; and
+    (src, dst) -> reason for pairs whose every test broke and measured nothing.
+
+    A test that broke (connectivity ``<NA>``) measured nothing: "latest" is the
+    latest measured test, and the aggregates leave it out.
+    """
     if agg not in _AGGREGATES:
         raise ValueError(f"agg={agg!r}: expected one of {', '.join(_AGGREGATES)}")
     values: dict[tuple[str, str], float] = {}
     failures: dict[tuple[str, str], str] = {}
-    for (src, dst), group in df.groupby(["src", "dst"], sort=False, observed=True):
-        group = group.sort_values("time")
+    unmeasured: dict[tuple[str, str], str] = {}
+    for (src, dst), everything in df.groupby(["src", "dst"], sort=False, observed=True):
+        everything = everything.sort_values("time")
+        group = everything[everything["connectivity"].notna()] if "connectivity" in everything else everything
+        if group.empty:
+            values[(src, dst)] = math.nan
+            reason = everything["reason"].dropna() if "reason" in everything else pd.Series(dtype="string")
+            unmeasured[(src, dst)] = str(reason.iloc[-1]) if len(reason) else "not measured"
+            continue
         if agg == "latest":
             last = group.iloc[-1]
             values[(src, dst)] = float(last[column]) if pd.notna(last[column]) else math.nan
@@ -64,7 +76,7 @@ def _pair_values(df: pd.DataFrame, column: str, agg: str) -> tuple[dict, dict]:
             if "connectivity" in group and (group["connectivity"] == 0).all():
                 reason = group["reason"].dropna()
                 failures[(src, dst)] = str(reason.iloc[-1]) if len(reason) else "failed"
-    return values, failures
+    return values, failures, unmeasured
 
 
 def _matrix(
@@ -86,7 +98,7 @@ def _matrix(
     index = {name: i for i, name in enumerate(names)}
     n = len(names)
     grid = np.full((n, n), np.nan)
-    values, failures = _pair_values(df, column, agg)
+    values, failures, unmeasured = _pair_values(df, column, agg)
     for (src, dst), value in values.items():
         if src in index and dst in index:
             grid[index[src], index[dst]] = value * scale
@@ -118,6 +130,9 @@ def _matrix(
     for (src, dst), reason in failures.items():
         if src in index and dst in index and not np.isfinite(grid[index[src], index[dst]]):
             ax.text(index[dst], index[src], f"✕\n{reason}", ha="center", va="center", fontsize=7, color="#b00020")
+    for (src, dst), reason in unmeasured.items():
+        if src in index and dst in index:
+            ax.text(index[dst], index[src], f"?\n{reason}", ha="center", va="center", fontsize=7, color="#757575")
     if annotate and finite.size:
         top = float(finite.max())
         for i in range(n):
@@ -156,7 +171,9 @@ def latency_matrix(
     ``stat``: min, mean, median, p99 or max (of the ``latency_series``, ICMP
     where measured). Several tests of a pair: ``agg`` picks the latest or
     aggregates (mean, median, min, max). Pairs without a figure (the diagonal,
-    failed tests) stay empty; a failed test's cell names the reason.
+    failed tests) stay empty; a failed test's cell names the reason. Tests that
+    broke (connectivity <NA>) measured nothing and are left out; a pair with no
+    other test shows "?" and their reason.
     """
     column = f"latency_{stat}_s"
     series = df["latency_series"].dropna().unique() if "latency_series" in df else []

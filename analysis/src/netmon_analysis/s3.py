@@ -510,7 +510,6 @@ _REQUIRED = {
     "dst": str,
     "test": str,
     "startTime": str,
-    "connectivity": int,
 }
 
 
@@ -522,6 +521,10 @@ def _record_problem(record: Any) -> str | None:
     for name, kind in _REQUIRED.items():
         if not isinstance(record.get(name), kind):
             return f"{name} missing or not a {kind.__name__}"
+    # null: the test broke and measured nothing (its reason says why); else 0 or 1.
+    connectivity = record.get("connectivity", "missing")
+    if isinstance(connectivity, bool) or connectivity not in (0, 1, None):
+        return f"connectivity {connectivity!r}, expected 0, 1 or null"
     if _parse_iso(record["startTime"]) is None:
         return f"startTime {record['startTime']!r} is not an ISO time"
     return None

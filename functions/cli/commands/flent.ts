@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { formatBitsPerSecond, formatRatio, formatSeconds, renderTable } from '../../../layers/core/format.ts';
 import type { FlentSummary, SeriesStats } from '../../../layers/domain/figures.ts';
+import { isNetworkFailure } from '../../../layers/domain/outcome.ts';
 import { DEFAULT_DELAY_SECONDS, TEST_NAMES } from '../../../layers/domain/test-types.ts';
 import { ARCHIVE_LIMITS, readArchiveFile } from '../../../layers/flent/archive.ts';
 import { runFlent } from '../../../layers/flent/run.ts';
@@ -85,7 +86,9 @@ export function registerFlent(program: Command): void {
           process.stdout.write(`${describeSummary(outcome.summary)}\narchive: ${outcome.archivePath}\n`);
         } else {
           const f = outcome.failure;
-          process.stdout.write(`connectivity 0: ${f.reason}: ${f.message}\n${f.stderrTail}\n`);
+          // Only a finding about the network is connectivity 0; a test that broke measured nothing.
+          const verdict = isNetworkFailure(f.reason) ? 'connectivity 0' : 'not measured (the test broke)';
+          process.stdout.write(`${verdict}: ${f.reason}: ${f.message}\n${f.stderrTail}\n`);
         }
         if (!outcome.ok) process.exitCode = 3;
       },

@@ -136,7 +136,7 @@ function toTable(records: readonly StoredRecord[]): string {
         record.src,
         record.dst,
         record.test,
-        record.connectivity === 1 ? '1' : `0 (${record.reason})`,
+        connectivityCell(record),
         formatSeconds(f.latency),
         formatRatio(f.loss),
         formatBitsPerSecond(f.upload),
@@ -144,6 +144,13 @@ function toTable(records: readonly StoredRecord[]): string {
       ];
     }),
   );
+}
+
+/** 1, 0 (why), or - (not measured: why) when the test broke and measured nothing. */
+function connectivityCell(record: StoredRecord): string {
+  if (record.connectivity === 1) return '1';
+  if (record.connectivity === 0) return `0 (${record.reason})`;
+  return `- (not measured: ${record.reason})`;
 }
 
 function csvCell(value: string | number | null): string {

@@ -121,6 +121,13 @@ function edgeLines(edge: GraphEdge): Array<{ text: string; metric?: Metric }> {
       metric: 'throughput',
     },
     { text: `tests         ${edge.tests.length === 0 ? '-' : edge.tests.join(', ')}` },
+    ...(edge.notMeasured === null
+      ? []
+      : [
+          {
+            text: `newest test   not measured: ${edge.notMeasured.reason} (the test broke, not the network)`,
+          },
+        ]),
     {
       text: `measured      ${edge.measuredAt ?? 'never'}${edge.ageSeconds === null ? '' : ` (${formatAge(edge.ageSeconds)} before the graph)`}${edge.stale ? ', stale' : ''}`,
     },

@@ -32,7 +32,8 @@ export interface DemoPair {
   measuredBitsPerSecond: number | null;
   /** The headline latency: median round trip of the headline probe (ICMP). */
   latencySeconds: number | null;
-  connectivity: 0 | 1;
+  /** null: not measured (the test broke; reason says how). */
+  connectivity: 0 | 1 | null;
   reason: string | null;
   archiveUrl: string | null;
   /** What the rig added on each leg: up is src's egress, down dst's. */
@@ -110,7 +111,9 @@ export function toRow(cluster: SimCluster, record: TestRecord, urlFor: (key: str
 }
 
 function connectivityCell(row: DemoPair): string {
-  return row.connectivity === 1 ? '1' : `0 (${row.reason}${row.cut ? ', cut on purpose' : ''})`;
+  if (row.connectivity === 1) return '1';
+  if (row.connectivity === null) return `- (not measured: ${row.reason})`;
+  return `0 (${row.reason}${row.cut ? ', cut on purpose' : ''})`;
 }
 
 /** "measured (injected)" per leg. */
