@@ -11,6 +11,10 @@ const cleanups = new Map<number, { label: string; run: Cleanup }>();
 let nextId = 0;
 let installed = false;
 let shuttingDown = false;
+const interrupted = new AbortController();
+
+/** Aborted when an interrupt's cleanup starts: waits that would hold it up (retries) stop at once. */
+export const shutdownSignal: AbortSignal = interrupted.signal;
 
 export function onShutdown(label: string, run: Cleanup): () => void {
   install();
@@ -43,6 +47,7 @@ function install(): void {
     process.on(signal, () => {
       if (shuttingDown) return;
       shuttingDown = true;
+      interrupted.abort(new Error(`interrupted by ${signal}`));
       log.warn({ signal }, 'interrupted: cleaning up');
       void runShutdownCleanups().finally(() => process.exit(code));
     });

@@ -7,6 +7,7 @@ import { errorLine } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { runProcess } from '../core/process.ts';
 import { withRetry } from '../core/retry.ts';
+import { shutdownSignal } from '../core/shutdown.ts';
 import { worseClock } from '../domain/one-way.ts';
 import type { FlentOutcome } from '../domain/outcome.ts';
 import type { TestName } from '../domain/test-types.ts';
@@ -99,7 +100,7 @@ async function storeArchive(
       'upload the archive',
       () => deps.store.putFile(key, path, 'application/gzip'),
       isTransientStoreError,
-      { budgetMs: (deps.storeRetrySeconds ?? DEFAULT_STORE_RETRY_SECONDS) * 1000 },
+      { budgetMs: (deps.storeRetrySeconds ?? DEFAULT_STORE_RETRY_SECONDS) * 1000, signal: shutdownSignal },
     );
     return key;
   } catch (err) {

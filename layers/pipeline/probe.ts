@@ -5,6 +5,7 @@ import { Barrier } from '../core/barrier.ts';
 import { errorLine, LockError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { withRetry } from '../core/retry.ts';
+import { shutdownSignal } from '../core/shutdown.ts';
 import type { TestLocks } from '../domain/lock.ts';
 import type { ClusterNode, NodeSource } from '../domain/nodes.ts';
 import { publishedOneWay } from '../domain/one-way.ts';
@@ -205,6 +206,7 @@ async function handle(deps: RunDeps, message: ReceivedMessage, deadline: number)
     let nodes: readonly ClusterNode[] | undefined;
     for (const pair of pairs as RoundPair[]) {
       const pairBody = { ...body, src: pair.src, dst: pair.dst };
+      await finishStored(deps, manifest, pair);
       if (isFinished(pair)) {
         // Delivered again after another probe finished it: the round already has its result.
         deps.onTest?.({ kind: 'duplicate', ...eventOf(pairBody) });
@@ -417,7 +419,7 @@ async function measure(
       'store the result',
       () => storeResult(deps, manifest, pair, record, archivePath, onPhase),
       isTransientStoreError,
-      { budgetMs: (deps.storeRetrySeconds ?? DEFAULT_STORE_RETRY_SECONDS) * 1000 },
+      { budgetMs: (deps.storeRetrySeconds ?? DEFAULT_STORE_RETRY_SECONDS) * 1000, signal: shutdownSignal },
     );
   } catch (err) {
     // S3 still away: the result waits on this host (local runner) and goes out with the next run.
@@ -473,6 +475,26 @@ async function storeResult(
   });
   onPhase?.('manifest', finishing, Date.now());
   if (archivePath !== undefined) await rm(dirname(archivePath), { recursive: true, force: true });
+}
+
+/**
+ * A pair an earlier run started and stored the result of, then died before
+ * its result event (storeResult's later steps): those steps now, from the
+ * stored record, so the pair is finished with that run's result instead of
+ * being tested again (its record replaced, its archive orphaned).
+ */
+async function finishStored(deps: RunDeps, manifest: RoundManifest, pair: RoundPair): Promise<void> {
+  // Never started (no earlier run), or finished: nothing to look for.
+  if (pair.attempts === 0 || isFinished(pair)) return;
+  const key = resultKey(manifest.schedule, manifest.round, pair.src, pair.dst);
+  const stored = await deps.store.getJson(key, recordSchema);
+  if (stored === undefined) return;
+  pair.runId = typeof stored.runId === 'string' ? stored.runId : null;
+  log.warn(
+    { schedule: manifest.schedule, round: manifest.round, src: pair.src, dst: pair.dst, runId: pair.runId },
+    'a result stored by a run that died before its pair event: finishing it, not testing again',
+  );
+  await storeResult(deps, manifest, pair, stored as unknown as TestRecord, undefined);
 }
 
 /** Results an earlier run kept because S3 was away, into the store now (oldest first). */
