@@ -3,7 +3,7 @@ import { pairKey } from '../../layers/domain/pairs.ts';
 import type { RoundPair } from '../../layers/domain/round.ts';
 import type { Schedule } from '../../layers/domain/schedule.ts';
 import { type PlanDeps, plan, planFailures } from '../../layers/pipeline/plan.ts';
-import { latestManifest, loadManifest, savePairEvent } from '../../layers/pipeline/round.ts';
+import { latestManifest, loadManifest, saveHead, savePairEvent } from '../../layers/pipeline/round.ts';
 import { planDepsFrom } from '../../layers/wiring/context.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 
@@ -196,6 +196,33 @@ describe('plan', () => {
     const after = await loadManifest(deps.store, 'late', manifest.round);
     expect(after?.counts).toEqual({ total: 12, done: 3, failed: 0, skipped: 9 });
     expect(after?.pairs.find((p) => p.runId === 'late-run')).toMatchObject({ state: 'done', attempts: 1 });
+  });
+
+  it('a head written from a view read before a probe finished a pair (plan requeueing) leaves that pair done', async () => {
+    const [opened] = await plan({ ...deps, now: () => new Date('2026-11-26T15:01:00Z') }, [schedule('race')]);
+    expect(opened?.action).toBe('opened');
+    await drain();
+    const stale = await latestManifest(deps.store, 'race');
+    const fresh = await latestManifest(deps.store, 'race');
+    if (!stale || !fresh) throw new Error('no manifest');
+    // The probe finishes a pair after plan read the round...
+    const finished = fresh.pairs[0] as RoundPair;
+    Object.assign(finished, { state: 'done', finishedAt: '2026-11-26T15:10:00.000Z', connectivity: 1 });
+    await savePairEvent(deps.store, fresh, finished);
+    // ...and plan, from its older view, requeues every pair it thinks unfinished.
+    const [requeued] = await plan(
+      { ...deps, now: () => new Date('2026-11-26T15:15:00Z'), requeueAfterSeconds: 600 },
+      [schedule('race')],
+    );
+    expect(requeued).toMatchObject({ action: 'requeued', queued: 11 });
+    await saveHead(deps.store, stale);
+    const after = await loadManifest(deps.store, 'race', stale.round);
+    expect(after?.pairs.find((p) => p.src === finished.src && p.dst === finished.dst)).toMatchObject({
+      state: 'done',
+      connectivity: 1,
+    });
+    expect(after?.counts).toMatchObject({ done: 1, skipped: 0 });
+    expect((await drain()).map(pairKey)).not.toContain(pairKey(finished));
   });
 
   it('takes a round deadline from NETMON_ROUND_DEADLINE_SECONDS, and names the setting when it is wrong', async () => {
