@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ManagedProcess, type RunResult, waitFor } from '../../layers/core/process.ts';
@@ -17,6 +16,7 @@ import { graphApiFrom } from '../../layers/wiring/graph-api.ts';
 import { clusterMesh } from '../bench/graph.bench.ts';
 import { type StackFixture, startStackFixture } from '../helpers/local-stack.ts';
 import { startPlan, startProbe, startRender } from '../helpers/probes.ts';
+import { describeProcess, processMark } from '../helpers/process-mark.ts';
 import { testRecord } from '../helpers/records.ts';
 import { roundRecords } from '../helpers/rounds.ts';
 import { startToxiproxy, type ToxicProxy, type Toxiproxy } from '../helpers/toxiproxy.ts';
@@ -40,7 +40,7 @@ const NODES = [
 ];
 const PAIRS = ['f1>f2', 'f2>f1'];
 /** Marks every process a function of this file starts, children included, for the leak check. */
-const MARK = `NETMON_FAULTS_RUN=${randomUUID()}`;
+const MARK = processMark('NETMON_FAULTS_RUN');
 const SOURCE_TIMEOUT_SECONDS = 1;
 /** Every reset is retried (the SDK's attempts, then the whole read), about 1.2 s: above that, a failure shows as one. */
 const RESET_SOURCE_TIMEOUT_SECONDS = 5;
@@ -66,14 +66,13 @@ function proxy(name: keyof typeof proxies): ToxicProxy {
 
 /** The functions' environment for one schedule of ping tests between the two loopback nodes. */
 function envFor(schedule: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const [key, value] = MARK.split('=') as [string, string];
   return {
     ...fixture.env,
     NETMON_SCHEDULES: JSON.stringify([{ name: schedule, cron: '* * * * *', test: 'ping', lengthSeconds: 1 }]),
     // Ports nobody else on this host uses: the servers run in the host's own network namespace.
     NETMON_NETSERVER_PORT: String(21_000 + Math.floor(Math.random() * 2000)),
     NETMON_IRTT_PORT: String(23_000 + Math.floor(Math.random() * 2000)),
-    [key]: value,
+    ...MARK.env,
     ...overrides,
   };
 }
@@ -89,15 +88,7 @@ function succeeded(what: string, result: RunResult): RunResult {
 
 /** Processes of this file's functions still alive (flent, fping, irtt, netserver...): none, after each run. */
 async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
-    if (!environ.split('\0').includes(MARK)) continue;
-    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    found.push(`${pid} ${command.split('\0').join(' ').trim()}`);
-  }
-  return found;
+  return (await MARK.processes()).map(describeProcess);
 }
 
 async function text(key: string): Promise<string | undefined> {
