@@ -248,6 +248,23 @@ export async function bundleAll(options: { outDir?: string } = {}): Promise<Bund
   return results;
 }
 
+/**
+ * One function's bundle as bundleAll builds it, into `outDir` with the
+ * package.json that makes it ESM, and without the graph page: for a bench
+ * that runs the code as it is deployed (test/bench/graph-api.bench.ts).
+ */
+export async function bundleFunction(name: string, outDir: string): Promise<Bundle> {
+  const entry = join(functionsDir, name, 'main.ts');
+  const outfile = join(outDir, `${name}.js`);
+  await mkdir(outDir, { recursive: true });
+  const result = await bundleOne(entry, outfile);
+  for (const output of result.outputFiles) {
+    await writeFile(output.path, output.contents, { mode: output.path.endsWith('.js') ? 0o755 : 0o644 });
+  }
+  await writeFile(join(outDir, 'package.json'), `${JSON.stringify({ type: 'module' }, null, 2)}\n`);
+  return { name, file: outfile, bytes: (await stat(outfile)).size };
+}
+
 /** One function's bundle, source map and legal notices, in memory. */
 function bundleOne(entry: string, outfile: string) {
   return build({

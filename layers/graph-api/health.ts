@@ -89,11 +89,14 @@ export class SourceWatch {
 
 /** Did `err`, or an error it wraps, come from a timeout (the SDK's, fetch's AbortSignal.timeout, a socket's)? */
 export function isTimeout(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (e.name === 'TimeoutError' || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return true;
-  }
-  return false;
+  const chain: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && chain.length < 8; e = e.cause) chain.push(e);
+  const codeOf = (e: Error): unknown => (e as { code?: unknown }).code;
+  // The AWS SDK names a reset connection TimeoutError too (to retry it): a reset is an answer, not silence.
+  if (chain.some((e) => codeOf(e) === 'ECONNRESET' || codeOf(e) === 'EPIPE')) return false;
+  return chain.some(
+    (e) => e.name === 'TimeoutError' || codeOf(e) === 'ETIMEDOUT' || codeOf(e) === 'UND_ERR_CONNECT_TIMEOUT',
+  );
 }
 
 /** `work`, or `onTimeout()`'s error after `ms`; the work itself goes on (a read shared by other requests). */

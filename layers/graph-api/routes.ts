@@ -13,7 +13,7 @@ import type { ApiMetrics } from './metrics.ts';
 import { PAGE_CSS, PAGE_SCRIPT, pageHtml } from './page.ts';
 import { DEFAULT_METRIC, type ParamName, parseViewParams, type ViewParams } from './params.ts';
 import { type GraphSource, GraphSourceError, NoGraphError } from './source.ts';
-import { modelFingerprint, renderView, VIEW_CONTENT_TYPES, type ViewName } from './views.ts';
+import { renderView, VIEW_CONTENT_TYPES, type ViewName, viewOfModel } from './views.ts';
 
 /**
  * The graph API's routes: the graph in every format, the matrix, the page
@@ -152,8 +152,8 @@ export async function graphApiRoutes(context: RouteContext): Promise<Routes> {
     }
     const metric = view === 'dot' || view === 'svg' || view === 'matrix' ? (params.metric ?? '') : '';
     const body = await renders.run(async () => {
-      const model = await fromSource(source.model(params.maxAgeSeconds));
-      const key = [modelFingerprint(model), view, metric].join('|');
+      const { model, fingerprint } = viewOfModel(await fromSource(source.model()), params.maxAgeSeconds);
+      const key = [fingerprint, view, metric].join('|');
       return renders.get(key, async () => {
         const end = metrics.renders.startTimer({ view: metric === '' ? view : `${view}:${metric}` });
         try {

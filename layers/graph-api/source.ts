@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { createHash } from 'node:crypto';
 import { errorLine, NetmonError, ValidationError } from '../core/errors.ts';
 import { redactUrl } from '../core/redact.ts';
 import { type GraphModel, type GraphNode, graphFromJson, graphFromMetrics } from '../graph/index.ts';
@@ -75,11 +75,14 @@ class Refreshing<T> {
 }
 
 interface StoredSet {
-  /** graph.json as read: a new text is a new set. */
-  text: string;
+  /** A hash of graph.json as read: a new hash is a new set (the text itself is megabytes at 100 nodes). */
+  digest: string;
   model: GraphModel;
   files: Map<GraphSetFile, Promise<Uint8Array | undefined>>;
 }
+
+/** Reads of graph.json that are not JSON, retried before the document counts as broken (as ObjectStore.getJson). */
+const HALF_WRITTEN_ATTEMPTS = 5;
 
 export class S3GraphSource implements GraphSource {
   readonly kind = 's3';
@@ -94,33 +97,37 @@ export class S3GraphSource implements GraphSource {
     this.latest = new Refreshing(refreshSeconds, (previous) => this.watch.track(this.readSet(previous)));
   }
 
+  /**
+   * graph.json's bytes are hashed and parsed once, straight into the model:
+   * at 100 nodes the document is 8 MB, and each extra copy (a parsed
+   * document, its text kept for comparison) was tens of megabytes of the
+   * graph API's peak memory (test/bench/graph-api.bench.ts).
+   */
   private async readSet(previous: StoredSet | undefined): Promise<StoredSet> {
     const key = graphKey('latest', 'json');
-    let document: unknown;
-    try {
-      // getJson retries a document caught half-rewritten (s3rver rewrites objects in place).
-      document = await this.store.getJson(key, z.unknown());
-    } catch (err) {
-      throw new GraphSourceError(`cannot read s3://${this.store.bucket}/${key}: ${errorLine(err)}`, {
-        cause: err,
-      });
-    }
-    if (document === undefined) {
-      throw new NoGraphError(
-        `no graph in s3://${this.store.bucket}/${graphSetPrefix('latest')} yet: the render function writes one every few minutes (or set NETMON_GRAPH_API_SOURCE=prometheus)`,
-      );
-    }
-    const text = JSON.stringify(document);
-    // The same model, but the other files are read again: render writes graph.json before the
-    // matrices, so a read between the two may have caught an older matrix.
-    if (previous !== undefined && previous.text === text) return { ...previous, files: new Map() };
-    try {
-      return { text, model: graphFromJson(text), files: new Map() };
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      throw new GraphSourceError(`s3://${this.store.bucket}/${key} is not a valid graph: ${err.message}`, {
-        cause: err,
-      });
+    const where = `s3://${this.store.bucket}/${key}`;
+    for (let attempt = 1; ; attempt++) {
+      const bytes = await this.readFile('json');
+      if (bytes === undefined) {
+        throw new NoGraphError(
+          `no graph in s3://${this.store.bucket}/${graphSetPrefix('latest')} yet: the render function writes one every few minutes (or set NETMON_GRAPH_API_SOURCE=prometheus)`,
+        );
+      }
+      const digest = createHash('sha256').update(bytes).digest('base64url');
+      // The same model, but the other files are read again: render writes graph.json before the
+      // matrices, so a read between the two may have caught an older matrix.
+      if (previous !== undefined && previous.digest === digest) return { ...previous, files: new Map() };
+      try {
+        return { digest, model: graphFromJson(Buffer.from(bytes).toString('utf8')), files: new Map() };
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        // s3rver (and some gateways) rewrite an object in place: a read racing a write sees half of it.
+        if (err.cause instanceof SyntaxError && attempt < HALF_WRITTEN_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+          continue;
+        }
+        throw new GraphSourceError(`${where} is not a valid graph: ${err.message}`, { cause: err });
+      }
     }
   }
 

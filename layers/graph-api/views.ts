@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
+import { ValidationError } from '../core/errors.ts';
 import { formatBitsPerSecond, formatRatio, formatSeconds } from '../core/format.ts';
 import {
-  buildGraphModel,
   chooseEngine,
   EDGE_LABEL_LIMIT,
   edgeState,
@@ -40,17 +40,31 @@ export const VIEW_CONTENT_TYPES: Readonly<Record<ViewName, string>> = {
   'zones-json': GRAPH_SET_FILES['zones-json'].contentType,
 };
 
-/** The same model judged against another staleness threshold (ages stay relative to generatedAt). */
+/**
+ * The same model judged against another staleness threshold (ages stay
+ * relative to generatedAt). The model is already checked and sorted, so only
+ * the staleness is computed again: edges whose age and flag stay the same are
+ * shared with `model`, not copied. At 100 nodes (9,900 edges) checking and
+ * copying every edge again cost each ?maxAge= request ~80 ms and megabytes of
+ * garbage (test/bench/graph-api.bench.ts).
+ */
 export function withMaxAge(model: GraphModel, maxAgeSeconds: number): GraphModel {
   if (maxAgeSeconds === model.maxAgeSeconds) return model;
-  return buildGraphModel({
-    title: model.title,
-    schedule: model.schedule,
-    generatedAt: new Date(model.generatedAt),
+  if (!Number.isFinite(maxAgeSeconds) || maxAgeSeconds <= 0) {
+    throw new ValidationError('maxAgeSeconds', maxAgeSeconds, 'a finite number of seconds > 0');
+  }
+  const generatedAtMs = Date.parse(model.generatedAt);
+  return {
+    ...model,
     maxAgeSeconds,
-    nodes: model.nodes,
-    edges: model.edges.map(({ ageSeconds: _age, stale: _stale, ...edge }) => edge),
-  });
+    edges: model.edges.map((edge) => {
+      // As buildGraphModel computes them (model.ts withAge).
+      const measuredMs = edge.measuredAt === null ? null : Date.parse(edge.measuredAt);
+      const ageSeconds = measuredMs === null ? null : Math.round(generatedAtMs - measuredMs) / 1000;
+      const stale = ageSeconds === null || ageSeconds > maxAgeSeconds;
+      return ageSeconds === edge.ageSeconds && stale === edge.stale ? edge : { ...edge, ageSeconds, stale };
+    }),
+  };
 }
 
 /**
@@ -64,6 +78,41 @@ export function modelFingerprint(model: GraphModel): string {
   const hash = createHash('sha256').update(JSON.stringify(rest));
   for (const { ageSeconds: _age, ...edge } of edges) hash.update(JSON.stringify(edge));
   return hash.digest('base64url');
+}
+
+/** Fingerprints of the models a source handed out, kept as long as the model is. */
+const fingerprints = new WeakMap<GraphModel, string>();
+
+/** A model to draw, and what it shows (modelFingerprint's role, for the cache). */
+export interface ModelView {
+  model: GraphModel;
+  fingerprint: string;
+}
+
+/**
+ * The model judged against `maxAgeSeconds` (absent: its own threshold) and
+ * its fingerprint, without hashing every edge per request: `model`'s own
+ * fingerprint is computed once per model object (a source hands out the same
+ * object until its graph changes), and a threshold of its own is known by
+ * the threshold and the stale flag of every edge under it: the only things
+ * withMaxAge changes that a picture shows (ages are left out, as in
+ * modelFingerprint).
+ */
+export function viewOfModel(model: GraphModel, maxAgeSeconds?: number): ModelView {
+  let base = fingerprints.get(model);
+  if (base === undefined) {
+    base = modelFingerprint(model);
+    fingerprints.set(model, base);
+  }
+  if (maxAgeSeconds === undefined || maxAgeSeconds === model.maxAgeSeconds) {
+    return { model, fingerprint: base };
+  }
+  const judged = withMaxAge(model, maxAgeSeconds);
+  const flags = judged.edges.map((edge) => (edge.stale ? '1' : '0')).join('');
+  const fingerprint = createHash('sha256')
+    .update(`${base}|maxAge=${maxAgeSeconds}|${flags}`)
+    .digest('base64url');
+  return { model: judged, fingerprint };
 }
 
 /** The edge's headline figure of `metric`, as the combined view labels it. */
@@ -101,19 +150,39 @@ export function metricDot(model: GraphModel, metric: GraphMetric): string {
       'the graph layer wrote DOT that is not one digraph { ... }: cannot relabel its edges',
     );
   }
-  const drawn = new Set<string>();
+  // Drawn edges as quoted src -> quoted dsts: looking up the mesh's 9,900 edges then makes no
+  // string per edge (one per edge was megabytes of garbage per view at 100 nodes).
+  const drawn = new Map<string, Set<string>>();
+  let drawnCount = 0;
   for (const line of body.split('\n')) {
     const match = EDGE_STATEMENT.exec(line);
     // Pinned pictures place labels themselves (lp): only a placed label has room for a figure.
     const placed = !line.includes(' pos="') || line.includes(' lp="');
-    if (match !== null && placed) drawn.add(`${match[1]} -> ${match[2]}`);
+    if (match === null || !placed) continue;
+    const [, src = '', dst = ''] = match;
+    const dsts = drawn.get(src) ?? new Set<string>();
+    drawn.set(src, dsts);
+    if (!dsts.has(dst)) drawnCount += 1;
+    dsts.add(dst);
   }
-  if (drawn.size > EDGE_LABEL_LIMIT) return dot; // no figure labels at that size: tooltips only
-  const overrides = model.edges
-    .filter((edge) => edgeState(edge) === 'ok')
-    .map((edge) => ({ edge, statement: `${quoteDot(edge.src)} -> ${quoteDot(edge.dst)}` }))
-    .filter(({ statement }) => drawn.has(statement))
-    .map(({ edge, statement }) => `  ${statement} [label=${quoteDot(metricLabel(edge, metric))}];`);
+  if (drawnCount > EDGE_LABEL_LIMIT) return dot; // no figure labels at that size: tooltips only
+  const quoted = new Map<string, string>();
+  const quote = (name: string): string => {
+    let id = quoted.get(name);
+    if (id === undefined) {
+      id = quoteDot(name);
+      quoted.set(name, id);
+    }
+    return id;
+  };
+  const overrides: string[] = [];
+  for (const edge of model.edges) {
+    if (edgeState(edge) !== 'ok') continue;
+    const src = quote(edge.src);
+    const dst = quote(edge.dst);
+    if (drawn.get(src)?.has(dst) === true)
+      overrides.push(`  ${src} -> ${dst} [label=${quoteDot(metricLabel(edge, metric))}];`);
+  }
   const strict = body.startsWith('strict') ? body : `strict ${body}`;
   return `${strict.slice(0, -1)}${overrides.join('\n')}\n}\n`;
 }

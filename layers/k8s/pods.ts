@@ -7,7 +7,12 @@ import type {
   V1SecurityContext,
 } from '@kubernetes/client-node';
 import type { TestRequest } from '../domain/runner.ts';
-import { DEFAULT_DELAY_SECONDS, expectedRunSeconds, type ServerPorts } from '../domain/test-types.ts';
+import {
+  DEFAULT_DELAY_SECONDS,
+  expectedRunSeconds,
+  type ServerPorts,
+  type TestName,
+} from '../domain/test-types.ts';
 import { validateFlentSpec } from '../flent/spec.ts';
 
 /**
@@ -46,7 +51,7 @@ export interface PodSettings {
   ports: ServerPorts;
   /** Seconds beyond the test's own run time a pod may live. */
   slackSeconds: number;
-  /** Requests and limits of the agent container; default TEST_POD_RESOURCES (the servers always get those). */
+  /** Requests and limits of the agent container; default agentResourcesFor(the test) (the servers always get TEST_POD_RESOURCES). */
   agentResources?: V1ResourceRequirements;
 }
 
@@ -93,11 +98,83 @@ function hardened(): V1SecurityContext {
   };
 }
 
-/** Requests and limits of every test pod container (the agent's can be set apart: agentResources). */
+/** Requests and limits of every test pod container but the agent's (sized from its test: agentResourcesFor). */
 export const TEST_POD_RESOURCES: V1ResourceRequirements = {
   requests: { cpu: '100m', memory: '64Mi' },
   limits: { memory: '256Mi' },
 };
+
+const MiB = 1024 * 1024;
+
+/**
+ * The agent container's memory limit, from its test and the test's length.
+ * The container holds Node with the agent (75 MB) and, while the test runs,
+ * flent (Python) and its tools (irtt, fping, netperf): they keep every
+ * sample until the test ends and flent writes the archive. Then flent has
+ * exited and Node parses the archive and summarises it. Both phases grow with
+ * the seconds of test, at a rate set by the test's samples per second: irtt
+ * at 100 packets/s (udp_latency) the most, one TCP stream with pings at 5/s
+ * the least.
+ *
+ *   limit = max(256 MiB, 1.5 x (140 MB + rate(test) x seconds of test)),
+ *   rounded up to 32 MiB; seconds of test = length + 2 x delay.
+ *
+ * 140 MB: Node with the agent (75 MB) beside flent and its tools at start
+ * (50 to 70 MB). rate(test): the steeper of the two phases, measured and
+ * rounded up. 1.5: the tools' figures are samples of their PSS every 50 ms
+ * (a peak between two samples is missed) on one machine, an hour is
+ * extrapolated from 15 minutes at most, and Node sizes its heap to the
+ * container (it collects sooner under a lower limit). 256 MiB, the fixed
+ * limit this replaces, stays the floor.
+ *
+ * Measured (MB, 2 s delays; flent and its tools in a network namespace of
+ * their own, Node's parse on synthetic archives scaled from the fixtures in
+ * test/fixtures/flent, the agent's bundle):
+ *
+ *   test          flent + tools at 30 / 120 / 360 / 900 s   MB/s   Node's parse of 1 h   MB/s   rate
+ *   udp_latency   73 / 103 / 214 / 372                      0.34   474 (9.5 MB .gz)      0.11   0.40
+ *   rrul          59 / 71 / 75                              0.05   303 (4.4 MB .gz)      0.07   0.10
+ *   ping          51 / 64 / 84                              0.10   109                   0.01   0.12
+ *   tcp_upload    58 / 51                                   0      95                    0.01   0.02
+ *
+ * So an hour of udp_latency gets 2272 MiB, of ping 832 MiB, of rrul 736 MiB,
+ * of tcp_upload 320 MiB; 256 MiB stays up to 1.5 minutes of udp_latency, 5
+ * of ping, 6 of rrul, 30 of a TCP test. The request stays 64 MiB: a pod
+ * pinned with nodeName is admitted by the kubelet itself, which would refuse
+ * one whose request does not fit beside the node's other pods.
+ */
+export const AGENT_MEMORY = {
+  floorBytes: 256 * MiB,
+  baseBytes: 140e6,
+  margin: 1.5,
+  bytesPerTestSecond: {
+    ping: 0.12e6,
+    tcp_upload: 0.02e6,
+    tcp_download: 0.02e6,
+    rrul: 0.1e6,
+    udp_latency: 0.4e6,
+  } satisfies Record<TestName, number>,
+} as const;
+
+/** The agent's memory limit in bytes for `request`'s test (AGENT_MEMORY's rule). */
+export function agentMemoryLimitBytes(
+  request: Pick<TestRequest, 'test' | 'lengthSeconds' | 'delaySeconds'>,
+): number {
+  const seconds = expectedRunSeconds(request.lengthSeconds, request.delaySeconds ?? DEFAULT_DELAY_SECONDS);
+  const needed =
+    AGENT_MEMORY.margin * (AGENT_MEMORY.baseBytes + AGENT_MEMORY.bytesPerTestSecond[request.test] * seconds);
+  return Math.max(AGENT_MEMORY.floorBytes, Math.ceil(needed / (32 * MiB)) * 32 * MiB);
+}
+
+/** The agent container's requests and limits: TEST_POD_RESOURCES with the memory limit sized from the test. */
+export function agentResourcesFor(
+  request: Pick<TestRequest, 'test' | 'lengthSeconds' | 'delaySeconds'>,
+): V1ResourceRequirements {
+  return {
+    ...TEST_POD_RESOURCES,
+    limits: { ...TEST_POD_RESOURCES.limits, memory: `${agentMemoryLimitBytes(request) / MiB}Mi` },
+  };
+}
 
 /** The server pod's container that prints dst's clock state (functions/agent: `agent.js clock`). */
 export const CLOCK_CONTAINER = 'clock';
@@ -270,7 +347,7 @@ export function clientPod(
           env,
           // Like the servers: nothing granted (ICMP through datagram sockets, see the pod's comment).
           securityContext: hardened(),
-          resources: settings.agentResources ?? TEST_POD_RESOURCES,
+          resources: settings.agentResources ?? agentResourcesFor(request),
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
           terminationMessagePath: '/dev/termination-log',
           terminationMessagePolicy: 'FallbackToLogsOnError',
