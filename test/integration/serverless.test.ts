@@ -176,6 +176,9 @@ function targetOf(resource: unknown): { id: string; objects?: string } | undefin
 }
 
 /** One Allow statement: no wildcard actions or resources, one service, S3 on the bucket, SQS on the queue. */
+/** A key prefix a right is scoped to: `rounds/*`, or one folder deeper (`state/latest-round/*`). */
+const KEY_PREFIX = /^[a-z][a-z-]*\/([a-z][a-z-]*\/)?\*$/;
+
 function expectScoped(name: string, statement: Statement): void {
   const actions = actionsOf(statement);
   const label = `${name} ${actions.join(',')}`;
@@ -190,14 +193,17 @@ function expectScoped(name: string, statement: Statement): void {
     const onObjects = actions.some((action) => action.endsWith('Object'));
     for (const target of targets) {
       expect(target?.id, label).toBe('NetmonBucket');
-      if (onObjects) expect(target?.objects, label).toMatch(/^[a-z][a-z-]*\/\*$/);
+      if (onObjects) expect(target?.objects, label).toMatch(KEY_PREFIX);
       else expect(target?.objects, label).toBeUndefined();
     }
-    // Listing: only under the one prefix the function reads or prunes.
+    // Listing: only under the prefixes the function reads or prunes.
     if (!onObjects) {
-      expect(statement.Condition, label).toEqual({
-        StringLike: { 's3:prefix': expect.stringMatching(/^[a-z][a-z-]*\/\*$/) },
-      });
+      expect(Object.keys(statement.Condition ?? {}), label).toEqual(['StringLike']);
+      const prefixes = [
+        (statement.Condition as { StringLike: { 's3:prefix': unknown } }).StringLike['s3:prefix'],
+      ].flat();
+      expect(prefixes.length, label).toBeGreaterThan(0);
+      for (const prefix of prefixes) expect(prefix, label).toMatch(KEY_PREFIX);
     }
   }
   if (services.has('sqs')) {
