@@ -91,10 +91,14 @@ class LeaseLost extends Error {}
  * a clock skewed by more than the lease duration would turn into two tests at
  * once (or a dead holder's lease kept for as long as the skew).
  *
- * The holder renews every third of the duration and counts the lease lost
- * (its signal aborts) when it finds another holder, or when no renewal has
- * succeeded for two thirds of the duration: a third before anyone else may
- * take it over, time for the test to stop.
+ * The holder renews every third of the duration (a failed renewal is tried
+ * again every second) and counts the lease lost (its signal aborts) when it
+ * finds another holder, or when no renewal has succeeded for two thirds of
+ * the duration: a third before anyone else may take it over, time for the
+ * test to stop. With the default 30 s (renewals every 10 s, lost after 20
+ * s), an API server away for up to 9 s never costs the lease, whenever it
+ * goes; away for 21 s or more it always does; in between, it does when the
+ * outage leaves too little of the 20 s after the last renewal.
  */
 export class LeaseTestLock implements TestLock {
   private readonly api: CoordinationV1Api;
@@ -250,8 +254,15 @@ export class LeaseTestLock implements TestLock {
           renewedAt = now;
         })
         .catch((err: unknown) => {
-          if (err instanceof LeaseLost) lose(err.message);
-          else log.warn({ lease: this.where, err: errorLine(err) }, 'lease not renewed; trying again');
+          if (err instanceof LeaseLost) {
+            lose(err.message);
+            return;
+          }
+          // Again at the next tick, until the deadline. A whole renewal period later would be the
+          // deadline itself: one failed renewal (its retries spent while the API server is away for
+          // 8 s from just before it) would lose the lease.
+          lastAttempt = Number.NEGATIVE_INFINITY;
+          log.warn({ lease: this.where, err: errorLine(err) }, 'lease not renewed; trying again');
         })
         .finally(() => {
           renewal = undefined;

@@ -42,6 +42,8 @@ export interface KubernetesRunnerOptions extends PodSettings {
 const DEADLINE_GRACE_SECONDS = 10;
 /** How long a deleted pod's kubelet has to stop its containers and remove it before it is force-deleted. */
 const POD_GONE_TIMEOUT_SECONDS = 30;
+/** How often a wait for a test pod also looks at the test's two nodes. */
+const NODE_CHECK_MS = 2000;
 
 /** ready: running with every container ready; started: past Pending (images pulled); done: ended. */
 type Goal = 'ready' | 'started' | 'done';
@@ -52,12 +54,21 @@ type PodState =
   | { kind: 'stuck'; reason: string }
   /** A container of a pod that should keep running exited: waiting longer cannot help. */
   | { kind: 'failed'; reason: string }
-  | { kind: 'gone' };
+  | { kind: 'gone' }
+  /**
+   * A node of the test deleted (gone) or not Ready: its pods cannot run, or
+   * say that they ended, and its end of the test may be gone with it.
+   */
+  | { kind: 'node-lost'; node: string; gone: boolean };
 
 /**
  * The Kubernetes runner: a server pod on dst, then a client pod on src that
  * runs the agent; the agent's report comes back in the client pod's
  * termination message. Both pods are deleted in every case.
+ *
+ * A node of the test deleted or not Ready while it runs (judged as the probe
+ * judges nodes before a test) ends it within NODE_CHECK_MS as a tool-error
+ * that names the node: the test broke, it measured nothing about the network.
  */
 export class KubernetesRunner implements Runner {
   private readonly core: CoreV1Api;
@@ -107,6 +118,22 @@ export class KubernetesRunner implements Runner {
     const owned = (pod: V1Pod): V1Pod =>
       owner === undefined ? pod : { ...pod, metadata: { ...pod.metadata, ownerReferences: [owner] } };
     const names: string[] = [];
+    const nodes = [...new Set([request.src.name, request.dst.name])];
+    /** Pods on a node found deleted: nothing is left there to confirm their deletion. */
+    const orphaned = new Set<string>();
+    const ended = (state: PodState, pod: string): TestOutcome | undefined => {
+      if (state.kind !== 'node-lost') return undefined;
+      if (state.gone) {
+        if (state.node === request.dst.name) orphaned.add(names[0] as string);
+        if (state.node === request.src.name && names[1] !== undefined) orphaned.add(names[1]);
+      }
+      return this.failure(
+        request,
+        started,
+        'tool-error',
+        `${describe(state)} (found while the ${pod} ran): the test measured nothing`,
+      );
+    };
     // SIGTERM (the probe's Job deleted, e.g. by helm uninstall) exits before `finally`: the pods
     // would outlive the release. Ask for their deletion then too (no wait: the grace period is short).
     const unregister = onShutdown(`test pods of run ${context.runId}`, async () => {
@@ -116,8 +143,10 @@ export class KubernetesRunner implements Runner {
       names.push(server.metadata?.name as string);
       const ready = await timed(hooks.onPhase, 'server-ready', async () => {
         await this.createPod(owned(server));
-        return this.waitFor(server, 'ready', this.options.serverReadyTimeoutSeconds, hooks.signal);
+        return this.waitFor(server, 'ready', this.options.serverReadyTimeoutSeconds, nodes, hooks.signal);
       });
+      const serverLost = ended(ready, `server pod on ${request.dst.name}`);
+      if (serverLost !== undefined) return serverLost;
       if (ready.kind !== 'ready')
         return this.failure(
           request,
@@ -136,8 +165,10 @@ export class KubernetesRunner implements Runner {
       // An image that never pulls on src must not hold the test until the pod's deadline.
       const running = await timed(hooks.onPhase, 'client-start', async () => {
         await this.createPod(owned(client));
-        return this.waitFor(client, 'started', this.options.serverReadyTimeoutSeconds, hooks.signal);
+        return this.waitFor(client, 'started', this.options.serverReadyTimeoutSeconds, nodes, hooks.signal);
       });
+      const clientLost = ended(running, `client pod on ${request.src.name}`);
+      if (clientLost !== undefined) return clientLost;
       if (running.kind === 'stuck' || running.kind === 'gone')
         return this.failure(
           request,
@@ -151,9 +182,12 @@ export class KubernetesRunner implements Runner {
           client,
           'done',
           (client.spec?.activeDeadlineSeconds ?? 300) + DEADLINE_GRACE_SECONDS,
+          nodes,
           hooks.signal,
         ),
       );
+      const testLost = ended(finished, 'test');
+      if (testLost !== undefined) return testLost;
       if (finished.kind !== 'done')
         return this.failure(
           request,
@@ -171,7 +205,7 @@ export class KubernetesRunner implements Runner {
       };
     } finally {
       // Registered until the pods are gone: a SIGTERM while they are deleted still asks again.
-      await timed(hooks.onPhase, 'cleanup', () => this.deletePods(names)).finally(unregister);
+      await timed(hooks.onPhase, 'cleanup', () => this.deletePods(names, orphaned)).finally(unregister);
     }
   }
 
@@ -294,23 +328,49 @@ export class KubernetesRunner implements Runner {
     };
   }
 
-  /** Polls the pod until `goal` or the timeout; rejects with the signal's reason once it aborts. */
+  /**
+   * Polls the pod until `goal` or the timeout, and every NODE_CHECK_MS the
+   * test's `nodes` (node-lost: one is deleted or not Ready); rejects with the
+   * signal's reason once it aborts.
+   */
   private async waitFor(
     pod: V1Pod,
     goal: Goal,
     timeoutSeconds: number,
+    nodes: readonly string[],
     signal?: AbortSignal,
   ): Promise<PodState> {
     const name = pod.metadata?.name as string;
     const deadline = Date.now() + timeoutSeconds * 1000;
     let last: PodState = { kind: 'stuck', reason: 'not yet seen' };
+    let nodesSeen = Date.now();
     while (Date.now() < deadline) {
       signal?.throwIfAborted();
       last = await this.state(name, goal);
       if (last.kind !== 'stuck') return last;
+      if (Date.now() - nodesSeen >= NODE_CHECK_MS) {
+        nodesSeen = Date.now();
+        const lost = await this.lostNode(nodes);
+        if (lost !== undefined) return lost;
+      }
       await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 250));
     }
     return last;
+  }
+
+  /** The first of `nodes` that is gone or not Ready, as the probe judges nodes before a test. */
+  private async lostNode(nodes: readonly string[]): Promise<PodState | undefined> {
+    for (const node of nodes) {
+      // A list narrowed to the node: the probe's RBAC lists nodes, it does not get them.
+      const list = await withApiRetry(`read node ${node}`, () =>
+        this.core.listNode({ fieldSelector: `metadata.name=${node}` }),
+      );
+      const found = list.items[0];
+      if (found === undefined) return { kind: 'node-lost', node, gone: true };
+      if (found.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True')
+        return { kind: 'node-lost', node, gone: false };
+    }
+    return undefined;
   }
 
   private async state(name: string, goal: Goal): Promise<PodState> {
@@ -345,12 +405,17 @@ export class KubernetesRunner implements Runner {
    * Deletes pods and waits until their kubelet has stopped their containers
    * and removed them: a test's server pod on the host network listens on
    * fixed ports, and the next test's pods must not start beside it. A pod
-   * whose kubelet does not confirm in time (its node is down) is force-deleted.
+   * whose kubelet does not confirm in time (its node is down) is force-deleted;
+   * an `orphaned` one (its Node deleted) at once, as the pod GC would.
    */
-  private async deletePods(names: readonly string[]): Promise<void> {
+  private async deletePods(
+    names: readonly string[],
+    orphaned: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
     const pending: string[] = [];
     for (const name of names) {
-      if (await this.deletePod(name, undefined)) pending.push(name);
+      if (orphaned.has(name)) await this.deletePod(name, 0);
+      else if (await this.deletePod(name, undefined)) pending.push(name);
     }
     const deadline = Date.now() + POD_GONE_TIMEOUT_SECONDS * 1000;
     let left = pending;
@@ -443,6 +508,8 @@ function describe(state: PodState): string {
       return state.reason;
     case 'gone':
       return 'deleted before it finished';
+    case 'node-lost':
+      return state.gone ? `node ${state.node} is gone` : `node ${state.node} is not Ready`;
     default:
       return state.kind;
   }

@@ -1,26 +1,29 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   CoordinationV1Api,
   type CoreV1Api,
   CustomObjectsApi,
   dumpYaml,
+  KubeConfig,
   type KubernetesObject,
   loadAllYaml,
   type V1ConfigMap,
   type V1CronJob,
   type V1EnvVar,
-  Watch,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_NAMESPACE, S3_CREDENTIALS_SECRET } from '../../infra/cluster/cluster.ts';
 import { helmBinary, tokenKubeConfig } from '../../infra/cluster/control-plane.ts';
 import { type ManagedProcess, runProcess, waitFor } from '../../layers/core/process.ts';
+import { isNetworkFailure } from '../../layers/domain/outcome.ts';
 import type { TestRecord } from '../../layers/domain/record.ts';
 import type { RoundManifest } from '../../layers/domain/round.ts';
 import { parseArchive } from '../../layers/flent/archive.ts';
+import { nodeLeaseName } from '../../layers/k8s/lease.ts';
 import { LABELS, MANAGED_BY } from '../../layers/k8s/pods.ts';
 import type { TestScheduleStatus } from '../../layers/k8s/testschedules.ts';
 import { queryLatestPairs } from '../../layers/metrics/query.ts';
@@ -37,6 +40,14 @@ import {
   waitReady,
 } from '../helpers/cluster.ts';
 import { startPlan, startProbe } from '../helpers/probes.ts';
+import {
+  clientRunning,
+  overlappingRuns,
+  runsOf,
+  type TestPodWatch,
+  watchTestPods,
+} from '../helpers/test-pods.ts';
+import { startToxiproxy, type ToxicProxy } from '../helpers/toxiproxy.ts';
 import { serverSideApply } from '../k8s/apply.ts';
 
 /**
@@ -47,8 +58,9 @@ import { serverSideApply } from '../k8s/apply.ts';
  * run as the CronJobs' containers would (the bundles, the chart's ConfigMap
  * and env, the chart's ServiceAccount token, so a missing RBAC rule fails
  * here); the test pods are real pods. Faults are real: an image removed from
- * a node's containerd, a kubelet stopped or killed, a Node deleted, a Pod
- * Security label on the namespace.
+ * a node's containerd, a kubelet stopped or killed, a Node deleted (before
+ * the probe, and while a test on it runs), a Pod Security label on the
+ * namespace, the API server away from the probe (Toxiproxy between them).
  */
 const NAMESPACE = CHART_NAMESPACE;
 const RELEASE = 'netmon';
@@ -64,6 +76,16 @@ const ALL_PAIRS = [
 ];
 /** A kubelet stopped: the controller-manager's node-monitor-grace-period (20 s here) and a little. */
 const NOT_READY_MS = 60_000;
+/**
+ * The API server away from the probe while a test runs. The probe's Leases
+ * (30 s) renew every 10 s and are lost after 20 s without a renewal
+ * (layers/k8s/lease.ts); each API call is retried for 30 s
+ * (layers/k8s/retry.ts), its last try more than 25 s after its first. 8 s
+ * away never costs a Lease, wherever it falls between renewals; 23 s always
+ * does, and every call still gets through after it.
+ */
+const SHORT_OUTAGE_MS = 8_000;
+const LONG_OUTAGE_MS = 23_000;
 
 let cluster: TestCluster;
 let store: ObjectStore;
@@ -187,7 +209,48 @@ async function testPodsLeft(): Promise<string[]> {
   return pods.items.map((p) => p.metadata?.name ?? '');
 }
 
-async function finishProbe(probe: ManagedProcess): Promise<{ tests: number; skipped: number }> {
+/** `file` with its server replaced by `server` (same CA and token: Toxiproxy passes TLS through); its path. */
+async function kubeconfigThrough(file: string, server: string): Promise<string> {
+  const source = new KubeConfig();
+  source.loadFromFile(file);
+  const through = new KubeConfig();
+  through.loadFromOptions({
+    clusters: source.clusters.map((c) => ({ ...c, server })),
+    users: source.users,
+    contexts: source.contexts,
+    currentContext: source.currentContext,
+  });
+  const path = `${file}.through-proxy`;
+  await writeFile(path, through.exportConfig());
+  return path;
+}
+
+/** The proxy refuses connections (and closes open ones) for `ms`, then takes them again. */
+async function awayFor(proxy: ToxicProxy, ms: number): Promise<{ from: number; to: number }> {
+  await proxy.down();
+  const from = Date.now();
+  try {
+    await sleep(ms);
+  } finally {
+    await proxy.up();
+  }
+  return { from, to: Date.now() };
+}
+
+/** Sets (a string) or removes (undefined) node labels, as a user would with kubectl label. */
+async function labelNode(name: string, labels: Record<string, string | undefined>): Promise<void> {
+  const node = await core.readNode({ name });
+  const merged: Record<string, string> = { ...node.metadata?.labels };
+  for (const [key, value] of Object.entries(labels)) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
+  await core.replaceNode({ name, body: { ...node, metadata: { ...node.metadata, labels: merged } } });
+}
+
+async function finishProbe(
+  probe: ManagedProcess,
+): Promise<{ tests: number; failures: number; skipped: number }> {
   const result = await probe.done;
   expect(result.exitCode, result.stderr).toBe(0);
   return JSON.parse(result.stdout);
@@ -312,14 +375,8 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
     await onlySchedule('parallel', { schedule: '* * * * *', test: 'ping', length: 2, delay: 1 });
     const round = await openRound('parallel');
     // One watch stream delivers events in the API server's commit order: exact ordering, no clock skew.
-    const events: Array<{ type: string; runId: string }> = [];
-    const watch = await new Watch(cluster.kubeconfig).watch(
-      `/api/v1/namespaces/${NAMESPACE}/pods`,
-      { labelSelector: `${LABELS.managedBy}=${MANAGED_BY}` },
-      (type, pod: KubernetesObject) =>
-        events.push({ type, runId: pod.metadata?.labels?.[LABELS.runId] ?? '' }),
-      () => undefined,
-    );
+    const watch = await watchTestPods(cluster.kubeconfig, NAMESPACE);
+    const { events } = watch;
     try {
       const probes = ['netmon-probe-a', 'netmon-probe-b', 'netmon-probe-c'].map((name) =>
         startProbe(envOf(name)),
@@ -333,20 +390,13 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
         () => events.filter((e) => e.type === 'DELETED').length >= 12,
       );
     } finally {
-      watch.abort();
+      watch.stop();
     }
     const records = await recordsOf('parallel', round);
     expect(pairsOf(records)).toEqual(ALL_PAIRS);
     // Each test's pods, from the first ADDED to the last DELETED, form one block: no other test's event inside.
-    const runs = [...new Set(events.map((e) => e.runId))];
-    expect(runs).toHaveLength(6);
-    for (const run of runs) {
-      const first = events.findIndex((e) => e.runId === run);
-      const last = events.findLastIndex((e) => e.runId === run);
-      const inside = events.slice(first, last + 1).filter((e) => e.runId !== run);
-      expect(inside, `events of other tests during ${run}`).toEqual([]);
-      expect(events[last]?.type).toBe('DELETED');
-    }
+    expect(runsOf(events)).toHaveLength(6);
+    expect(overlappingRuns(events)).toEqual([]);
     // And from the records' clocks: every test ends before the next begins.
     const intervals = records
       .map((r) => [Date.parse(r.startTime), Date.parse(r.endTime)] as const)
@@ -429,6 +479,79 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
       await waitReady(core, 'node-3', true, NOT_READY_MS);
     }
   }, 300_000);
+
+  it('the API server away mid-test (Toxiproxy before it): 8 s is waited out, 23 s costs the Leases: a result or a lock-lost skip per pair, pods deleted, no overlap, Leases free', async () => {
+    // zone-a: node-1 and node-3, two pairs.
+    await onlySchedule('apiaway', {
+      schedule: '* * * * *',
+      test: 'ping',
+      length: 5,
+      delay: 1,
+      nodeSelector: { 'topology.kubernetes.io/zone': 'zone-a' },
+    });
+    const round = await openRound('apiaway');
+    const toxiproxy = await startToxiproxy();
+    let watch: TestPodWatch | undefined;
+    let probe: ManagedProcess | undefined;
+    try {
+      const api = await toxiproxy.proxy(
+        'kube-apiserver',
+        cluster.kubeconfig.getCurrentCluster()?.server ?? '',
+      );
+      watch = await watchTestPods(cluster.kubeconfig, NAMESPACE);
+      // Only the probe goes through the proxy: kubelets, controllers, plan and this test reach the API server directly.
+      const kubeconfig = await kubeconfigThrough(kubeconfigs.probe as string, api.url);
+      probe = startProbe({ ...envOf('netmon-probe-1'), KUBECONFIG: kubeconfig });
+      const alive = (): boolean => probe?.running === true;
+      // The first test: away for longer than a Lease outlives. The second: away for less.
+      const lost = await clientRunning(watch, 'apiaway', 0, alive);
+      await awayFor(api, LONG_OUTAGE_MS);
+      const kept = await clientRunning(watch, 'apiaway', 1, alive);
+      const short = await awayFor(api, SHORT_OUTAGE_MS);
+      const report = await finishProbe(probe);
+      expect(report).toMatchObject({ tests: 1, failures: 0, skipped: 1 });
+
+      const manifest = await manifestOf('apiaway');
+      expect(manifest.round).toBe(round);
+      expect(manifest.closedAt).not.toBeNull();
+      const pairOf = (p: { src: string; dst: string }) =>
+        manifest.pairs.find((q) => q.src === p.src && q.dst === p.dst);
+      // Not alone on its nodes to the end (another probe could have taken them over): no result, a reason.
+      expect(pairOf(lost)).toMatchObject({
+        state: 'skipped',
+        reason: expect.stringMatching(
+          new RegExp(
+            `^lock-lost: lost the test lease ${NAMESPACE}/netmon-test\\S*: not renewed for 2\\d s \\(API server unreachable\\?\\)$`,
+          ),
+        ),
+      });
+      expect(pairOf(kept)).toMatchObject({ state: 'done', connectivity: 1 });
+      // One result in all: the kept test's, finished after the API server came back.
+      const records = await recordsOf('apiaway', round);
+      expect(pairsOf(records)).toEqual([`${kept.src}>${kept.dst}`]);
+      expect(records[0]).toMatchObject({ connectivity: 1, reason: null });
+      expect(Date.parse(records[0]?.endTime ?? '')).toBeGreaterThan(short.to);
+      expect(await testPodsLeft()).toEqual([]);
+      const { events } = watch;
+      await waitFor(
+        'the last deletion to be watched',
+        () => events.filter((e) => e.type === 'DELETED').length >= 4,
+      );
+      expect(runsOf(events, 'apiaway')).toHaveLength(2);
+      // The lost test's pods were gone before the next test's first one came.
+      expect(overlappingRuns(events)).toEqual([]);
+      // Retaken by the same probe for the second test, then released: free for the next probe at once.
+      const coordination = cluster.kubeconfig.makeApiClient(CoordinationV1Api);
+      for (const name of ['netmon-test', nodeLeaseName('node-1'), nodeLeaseName('node-3')]) {
+        const lease = await coordination.readNamespacedLease({ name, namespace: NAMESPACE });
+        expect(lease.spec?.holderIdentity, name).toBeUndefined();
+      }
+    } finally {
+      watch?.stop();
+      await probe?.stop();
+      await toxiproxy.stop();
+    }
+  }, 180_000);
 
   it('reports in the status what keeps a schedule from running: no matching node, a cron the parser refuses', async () => {
     await onlySchedule('nowhere', {
@@ -515,6 +638,78 @@ describe('in a cluster: chart, TestSchedule, plan, probe', () => {
       expect(lease.spec?.holderIdentity).toBeUndefined();
     } finally {
       await setLabel(undefined);
+    }
+  }, 120_000);
+  it('a node deleted while its test runs (kubelet killed, Node deleted): that pair a tool-error naming the node, not a network failure; pods deleted; the next pair skipped as gone', async () => {
+    // Last in the file: node-2 stays gone (a kubelet registers its Node only when it starts, and this one is killed).
+    const group = 'netmon.erigrid.eu/test-group';
+    await labelNode('node-1', { [group]: 'node-lost' });
+    await labelNode('node-2', { [group]: 'node-lost' });
+    const watch = await watchTestPods(cluster.kubeconfig, NAMESPACE);
+    let probe: ManagedProcess | undefined;
+    try {
+      await onlySchedule('nodelost', {
+        schedule: '* * * * *',
+        test: 'ping',
+        length: 10,
+        delay: 1,
+        nodeSelector: { [group]: 'node-lost' },
+      });
+      const round = await openRound('nodelost');
+      probe = startProbe(envOf('netmon-probe-1'));
+      const alive = (): boolean => probe?.running === true;
+      // Whichever pair comes first has node-2 at one end: the machine goes away under its test.
+      const first = await clientRunning(watch, 'nodelost', 0, alive);
+      signalKubelet(cluster.node('node-2'), 'SIGKILL');
+      await core.deleteNode({ name: 'node-2' });
+      const deletedAt = Date.now();
+      const report = await finishProbe(probe);
+      // The Pod Security test's probe failed and left its two pairs queued: this probe has them too
+      // (tested before node-2 went, skipped after), beside this round's two.
+      expect(report.failures).toBe(1);
+
+      const records = await recordsOf('nodelost', round);
+      expect(pairsOf(records)).toEqual([`${first.src}>${first.dst}`]);
+      const record = records[0] as TestRecord;
+      // The test broke, it found nothing about the network: not measured (null), not connectivity 0.
+      expect(record).toMatchObject({
+        reason: 'tool-error',
+        connectivity: null,
+        summary: null,
+        // Found while the runner waited for the test to end (or, by a hair, for its client pod to start).
+        message: expect.stringMatching(
+          /^node node-2 is gone \(found while the (test|client pod on node-\d) ran\): the test measured nothing$/,
+        ),
+      });
+      expect(isNetworkFailure(record.reason)).toBe(false);
+      // Seen at the runner's next look at the nodes (every 2 s), not at the client pod's deadline (~80 s).
+      expect(Date.parse(record.endTime) - deletedAt).toBeLessThan(15_000);
+      const manifest = await manifestOf('nodelost');
+      expect(manifest.round).toBe(round);
+      expect(manifest.closedAt).not.toBeNull();
+      for (const pair of manifest.pairs) {
+        if (pair.src === first.src && pair.dst === first.dst)
+          expect(pair).toMatchObject({ state: 'failed', reason: 'tool-error', connectivity: null });
+        else expect(pair).toMatchObject({ state: 'skipped', reason: 'node node-2 is gone' });
+      }
+      expect((await statusOf('nodelost')).lastCompletedRound).toMatchObject({
+        id: round,
+        total: 2,
+        failed: 1,
+        skipped: 1,
+      });
+      // node-2's pod too, though no kubelet is left there to confirm its end.
+      expect(await testPodsLeft()).toEqual([]);
+      await waitFor('the last deletion to be watched', () =>
+        runsOf(watch.events).every(
+          (run) => watch.events.findLast((e) => e.runId === run)?.type === 'DELETED',
+        ),
+      );
+      expect(overlappingRuns(watch.events)).toEqual([]);
+    } finally {
+      watch.stop();
+      await probe?.stop();
+      await labelNode('node-1', { [group]: undefined });
     }
   }, 120_000);
 });

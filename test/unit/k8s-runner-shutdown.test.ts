@@ -36,6 +36,8 @@ describe('Kubernetes runner on shutdown', () => {
         deleted.push(name);
         return {};
       },
+      // The test's nodes, looked at while its pods are waited for: both Ready.
+      listNode: async () => ({ items: [{ status: { conditions: [{ type: 'Ready', status: 'True' }] } }] }),
     } as unknown as CoreV1Api;
     const runner = new KubernetesRunner(core, {
       namespace: 'netmon',

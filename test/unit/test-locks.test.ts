@@ -1,7 +1,7 @@
-import { ApiException } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
-import type { TestLock, TestLocks } from '../../layers/domain/lock.ts';
-import { nodeLeaseName } from '../../layers/k8s/lease.ts';
+import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { HeldLock, TestLock, TestLocks } from '../../layers/domain/lock.ts';
+import { LeaseTestLock, nodeLeaseName } from '../../layers/k8s/lease.ts';
 import { isTransientApiError } from '../../layers/k8s/retry.ts';
 import { lockOrder, lockScopeOf } from '../../layers/pipeline/lock-order.ts';
 import { nodeLockPath } from '../../layers/pipeline/test-lock.ts';
@@ -114,5 +114,106 @@ describe('transient API errors', () => {
     expect(isTransientApiError(new Error('certificate has expired'))).toBe(false);
     expect(isTransientApiError(system('CERT_HAS_EXPIRED'))).toBe(false);
     expect(isTransientApiError(undefined)).toBe(false);
+  });
+});
+
+describe('a held Lease while the API server is away', () => {
+  /**
+   * A Lease API in memory whose every call takes 10 ms and, while `down`, is
+   * refused as a restarting API server refuses it. Time is faked: the
+   * renewal ticks, the retries' waits and the calls are exact.
+   */
+  function leaseApi() {
+    let lease: V1Lease | undefined;
+    let version = 0;
+    const state = { down: false, calls: 0, renewals: 0 };
+    const answer = async <T>(result: () => T): Promise<T> => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      state.calls++;
+      if (state.down)
+        throw new TypeError('fetch failed', {
+          cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }),
+        });
+      return result();
+    };
+    const store = (body: V1Lease): V1Lease => {
+      version++;
+      lease = structuredClone({ ...body, metadata: { ...body.metadata, resourceVersion: String(version) } });
+      return structuredClone(lease);
+    };
+    const api = {
+      readNamespacedLease: () =>
+        answer(() => {
+          if (lease === undefined) throw new ApiException(404, 'not found', '', {});
+          return structuredClone(lease);
+        }),
+      createNamespacedLease: ({ body }: { body: V1Lease }) => answer(() => store(body)),
+      replaceNamespacedLease: ({ body }: { body: V1Lease }) =>
+        answer(() => {
+          if (body.metadata?.resourceVersion !== lease?.metadata?.resourceVersion)
+            throw new ApiException(409, 'conflict', '', {});
+          state.renewals++;
+          return store(body);
+        }),
+    } as unknown as CoordinationV1Api;
+    return { api, state };
+  }
+
+  /** Takes a 30 s Lease at 0 and turns the API server away over [from, until] (ms); the held lock and the API's counts. */
+  async function outage(
+    from: number,
+    until: number,
+  ): Promise<{ held: HeldLock; state: { calls: number; renewals: number } }> {
+    const { api, state } = leaseApi();
+    const lock = new LeaseTestLock(api, {
+      namespace: 'netmon',
+      identity: 'probe-1',
+      leaseDurationSeconds: 30,
+    });
+    const acquiring = lock.acquire(1000);
+    await vi.advanceTimersByTimeAsync(100);
+    const held = await acquiring;
+    await vi.advanceTimersByTimeAsync(from - 100);
+    state.down = true;
+    const callsBefore = state.calls;
+    await vi.advanceTimersByTimeAsync(until - from);
+    state.down = false;
+    const during = state.calls - callsBefore;
+    await vi.advanceTimersByTimeAsync(15_000);
+    return { held, state: { calls: during, renewals: state.renewals } };
+  }
+
+  beforeEach(() => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'],
+    });
+    // The retries' longest waits: their last try before the budget ends comes earliest.
+    vi.spyOn(Math, 'random').mockReturnValue(1);
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  it('keeps it through 8 s away that begin just before a renewal (a failed renewal is tried again until the deadline)', async () => {
+    // The renewal at 10 s fails until 17.9 s; the deadline is 20 s after the last renewal (at 0).
+    const { held, state } = await outage(9_900, 17_900);
+    expect(held.signal.aborted).toBe(false);
+    // Renewed after the outage, and every 10 s since.
+    expect(state.renewals).toBeGreaterThanOrEqual(2);
+    // Tried again every second or so, not in a loop.
+    expect(state.calls).toBeLessThan(20);
+    const releasing = held();
+    await vi.advanceTimersByTimeAsync(100);
+    await releasing;
+  });
+
+  it('loses it when no renewal succeeds for two thirds of its duration (21 s away)', async () => {
+    const { held } = await outage(9_900, 30_900);
+    expect(held.signal.aborted).toBe(true);
+    expect(String(held.signal.reason)).toMatch(
+      /lost the test lease netmon\/netmon-test: not renewed for 20 s/,
+    );
   });
 });
