@@ -64,7 +64,7 @@ interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: unknown;
-  Condition?: { StringLike?: Record<string, string> };
+  Condition?: { StringLike?: Record<string, string | string[]> };
 }
 /** One request a function made, as the IAM action it needs and what it acts on (a key, a prefix, the queue). */
 interface Call {
@@ -302,8 +302,12 @@ function allows(statement: Statement, call: Call): boolean {
     const getAtt = (resource as { 'Fn::GetAtt'?: string[] })['Fn::GetAtt'];
     const sub = (resource as { 'Fn::Sub'?: string })['Fn::Sub'];
     if (call.action === 's3:ListBucket') {
+      // A condition key with several values matches when any of them does (IAM's rule).
       const prefix = statement.Condition?.StringLike?.['s3:prefix'];
-      return getAtt?.[0] === 'NetmonBucket' && (prefix === undefined || glob(prefix, call.resource));
+      return (
+        getAtt?.[0] === 'NetmonBucket' &&
+        (prefix === undefined || [prefix].flat().some((p) => glob(p, call.resource)))
+      );
     }
     if (call.action.startsWith('s3:')) {
       const objects = sub?.match(/^\$\{NetmonBucket\.Arn\}\/(.+)$/)?.[1];
