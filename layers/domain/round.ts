@@ -75,6 +75,26 @@ export function healthyRoundSeconds(
   return messages * Math.max(run, test.timeoutSeconds ?? 0);
 }
 
+/** A pair of a round not yet tested, queued at `queuedAt` (a disjoint round's pairs have their slot). */
+export function queuedPair(
+  pair: { src: string; dst: string; slot?: number | undefined },
+  queuedAt: string,
+): RoundPair {
+  return {
+    src: pair.src,
+    dst: pair.dst,
+    state: 'queued',
+    queuedAt,
+    startedAt: null,
+    finishedAt: null,
+    attempts: 0,
+    runId: null,
+    connectivity: null,
+    reason: null,
+    ...(pair.slot === undefined ? {} : { slot: pair.slot }),
+  };
+}
+
 export function countPairs(pairs: readonly RoundPair[]): RoundCounts {
   const count = (state: PairState): number => pairs.filter((p) => p.state === state).length;
   return { total: pairs.length, done: count('done'), failed: count('failed'), skipped: count('skipped') };

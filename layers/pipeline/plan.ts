@@ -9,6 +9,7 @@ import {
   healthyRoundSeconds,
   isFinished,
   type PlanOutcome,
+  queuedPair,
   type RoundManifest,
   type RoundObserver,
   type RoundPair,
@@ -193,8 +194,8 @@ function newRound(
     nodes,
     pairs: pairs.map((pair) =>
       concurrency.mode === 'disjoint'
-        ? { ...queuedPair(pair, now), slot: slotOf.get(pairKey(pair)) as number }
-        : queuedPair(pair, now),
+        ? queuedPair({ ...pair, slot: slotOf.get(pairKey(pair)) as number }, now.toISOString())
+        : queuedPair(pair, now.toISOString()),
     ),
     counts: countPairs([]),
     concurrency,
@@ -313,21 +314,6 @@ function stalestFirst(pairs: Pair[], previous: RoundManifest | undefined): Pair[
   return [...pairs].sort((a, b) =>
     (lastTested.get(pairKey(a)) ?? '').localeCompare(lastTested.get(pairKey(b)) ?? ''),
   );
-}
-
-function queuedPair(pair: Pair, now: Date): RoundPair {
-  return {
-    src: pair.src,
-    dst: pair.dst,
-    state: 'queued',
-    queuedAt: now.toISOString(),
-    startedAt: null,
-    finishedAt: null,
-    attempts: 0,
-    runId: null,
-    connectivity: null,
-    reason: null,
-  };
 }
 
 async function continueRound(deps: PlanDeps, manifest: RoundManifest, now: Date): Promise<PlanOutcome> {

@@ -5,6 +5,7 @@ import {
   isFinished,
   PAIR_STATES,
   type PairState,
+  queuedPair,
   type RoundManifest,
   type RoundPair,
   SOLO_FIGURES,
@@ -252,7 +253,7 @@ export async function loadManifest(
   const base: RoundPair[] =
     stored.version === 1
       ? stored.pairs
-      : (plan?.pairs ?? []).map((entry) => plannedPair(entry, stored.queuedAt));
+      : (plan?.pairs ?? []).map(([src, dst, slot]) => queuedPair({ src, dst, slot }, stored.queuedAt));
   const pairs = base.map((pair) => applyEvents(pair, byOwner.get(pairOwner(pair)) ?? []));
   if (options.detail !== false) await withDetail(store, pairs, byOwner);
   const {
@@ -283,26 +284,6 @@ function pickRoundFields(
     if (value !== undefined) picked[name] = value;
   }
   return picked as z.infer<z.ZodObject<typeof roundFields>>;
-}
-
-function plannedPair(
-  entry: readonly [string, string] | readonly [string, string, number],
-  queuedAt: string,
-): RoundPair {
-  const [src, dst, slot] = entry;
-  return {
-    src,
-    dst,
-    state: 'queued',
-    queuedAt,
-    startedAt: null,
-    finishedAt: null,
-    attempts: 0,
-    runId: null,
-    connectivity: null,
-    reason: null,
-    ...(slot === undefined ? {} : { slot }),
-  };
 }
 
 async function withDetail(
